@@ -1,0 +1,35 @@
+# Montage mosaics with Snakemake: raw images -> projected -> difference fits
+# -> background corrections -> corrected -> mosaic.fits -> mosaic.png.
+# This file is a table of contents; the logic lives in rules/ and scripts/.
+
+from snakemake.utils import min_version
+
+min_version("8.0")
+
+
+# The demo (or the working directory's config/config.yaml) applies only when
+# no mosaics were given with --configfile/--config, so a user's own config is
+# never merged with the demo field.
+DEFAULT_CONFIG = (
+    "config/config.yaml"
+    if os.path.exists("config/config.yaml")
+    else os.path.join(workflow.basedir, "config", "config.yaml")
+)
+if not config.get("mosaics"):
+
+    configfile: DEFAULT_CONFIG
+
+
+include: "rules/common.smk"
+include: "rules/sources.smk"
+include: "rules/inputs.smk"
+include: "rules/projection.smk"
+include: "rules/background.smk"
+include: "rules/coadd.smk"
+include: "rules/preview.smk"
+
+
+rule all:
+    input:
+        final_outputs(),
+    default_target: True

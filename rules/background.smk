@@ -1,0 +1,105 @@
+# Background matching: which images overlap (checkpoint), one difference fit
+# per overlap, the global model (mBgModel), one correction job per image.
+
+
+checkpoint overlaps:
+    input:
+        "results/{mosaic}/projected.tbl",
+    output:
+        "results/{mosaic}/overlaps.tbl",
+    log:
+        "logs/{mosaic}/overlaps.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/overlaps.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} overlaps --projected-table {input:q} --out {output:q} > {log:q} 2>&1"
+
+
+rule difference_fit:
+    input:
+        plus="results/{mosaic}/projected/{plus}.fits",
+        plus_area="results/{mosaic}/projected/{plus}_area.fits",
+        minus="results/{mosaic}/projected/{minus}.fits",
+        minus_area="results/{mosaic}/projected/{minus}_area.fits",
+        header="results/{mosaic}/region.hdr",
+    output:
+        "results/{mosaic}/fits/{plus}+{minus}.tsv",
+    params:
+        options=lambda wildcards: " ".join(
+            (["--level-only"] if setting(wildcards, "background", "model") == "level" else [])
+            + (
+                [f"--keep-diff results/{wildcards.mosaic}/diffs/{wildcards.plus}+{wildcards.minus}.fits"]
+                if setting(wildcards, "background", "keep_diffs")
+                else []
+            )
+        ),
+    log:
+        "logs/{mosaic}/difference_fit/{plus}+{minus}.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/difference_fit/{plus}+{minus}.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} fit --plus {input.plus:q} --minus {input.minus:q}"
+        " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
+
+
+rule gather_fits:
+    input:
+        fits=fit_files,
+        projected_table="results/{mosaic}/projected.tbl",
+        overlaps="results/{mosaic}/overlaps.tbl",
+    output:
+        "results/{mosaic}/fits.tbl",
+    params:
+        folder="results/{mosaic}/fits",
+    log:
+        "logs/{mosaic}/gather_fits.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/gather_fits.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} gather-fits --projected-table {input.projected_table:q}"
+        " --overlaps {input.overlaps:q} --fits-dir {params.folder:q} --out {output:q}"
+        " > {log:q} 2>&1"
+
+
+rule background_model:
+    input:
+        projected_table="results/{mosaic}/projected.tbl",
+        fits="results/{mosaic}/fits.tbl",
+    output:
+        table="results/{mosaic}/corrections.tbl",
+        by_image="results/{mosaic}/corrections.tsv",
+    params:
+        iterations=lambda wildcards: setting(wildcards, "background", "iterations"),
+        level_only=lambda wildcards: (
+            "--level-only" if setting(wildcards, "background", "model") == "level" else ""
+        ),
+    log:
+        "logs/{mosaic}/background_model.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/background_model.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} model --projected-table {input.projected_table:q} --fits {input.fits:q}"
+        " --out-tbl {output.table:q} --out-tsv {output.by_image:q}"
+        " --iterations {params.iterations} {params.level_only} > {log:q} 2>&1"
+
+
+rule background_correct:
+    input:
+        image="results/{mosaic}/projected/{image}.fits",
+        area="results/{mosaic}/projected/{image}_area.fits",
+        corrections="results/{mosaic}/corrections.tsv",
+    output:
+        image="results/{mosaic}/corrected/{image}.fits",
+        area="results/{mosaic}/corrected/{image}_area.fits",
+    log:
+        "logs/{mosaic}/background_correct/{image}.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/background_correct/{image}.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} correct --projected {input.image:q} --corrections {input.corrections:q}"
+        " --id {wildcards.image:q} --out {output.image:q} > {log:q} 2>&1"

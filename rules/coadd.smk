@@ -1,0 +1,24 @@
+# The coadd: mAdd of the corrected (or, without background matching, the
+# projected) images onto the region header.
+
+
+rule coadd:
+    input:
+        images=coadd_images,
+        table="results/{mosaic}/projected.tbl",
+        header="results/{mosaic}/region.hdr",
+    output:
+        image="results/{mosaic}/mosaic.fits",
+        area="results/{mosaic}/mosaic_area.fits",
+    params:
+        folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
+        method=lambda wildcards: setting(wildcards, "coadd", "method"),
+    log:
+        "logs/{mosaic}/coadd.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/coadd.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} coadd --images-dir {params.folder:q} --table {input.table:q}"
+        " --header {input.header:q} --out {output.image:q} --method {params.method:q}"
+        " > {log:q} 2>&1"

@@ -1,0 +1,145 @@
+# Config validation, wildcard constraints, input functions and checkpoint
+# helpers. Parsed by every job (on HTCondor too), so it imports nothing heavy.
+
+import functools
+import os
+import shlex
+import sys
+
+from snakemake.utils import validate
+
+sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+
+from mosaicflow import tables  # noqa: E402  (standard library only)
+
+
+validate(config, schema=os.path.join(workflow.basedir, "config", "schema.yaml"))
+
+MOSAICS = config["mosaics"]
+
+# The shell jobs' command: this interpreter (the one running Snakemake, so the
+# same environment on every node of a shared-filesystem pool) and our script.
+# Quoted once here; per-job arguments are workflow-made paths and identifiers.
+MONTAGE_JOB = shlex.join(
+    [sys.executable, os.path.join(workflow.basedir, "scripts", "montage_job.py")]
+)
+
+
+wildcard_constraints:
+    mosaic=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
+    # Image ids are "<sanitised name>-<8 hex digits>" (mosaicflow.inputs.image_id),
+    # which also keeps "<id>_area.fits" from matching "<id>.fits".
+    image=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
+    plus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
+    minus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
+
+
+def mosaic_dir(mosaic):
+    return f"results/{mosaic}"
+
+
+def final_outputs():
+    outputs = []
+    for name in MOSAICS:
+        base = mosaic_dir(name)
+        outputs += [
+            f"{base}/mosaic.fits",
+            f"{base}/mosaic_area.fits",
+            f"{base}/mosaic.png",
+            f"{base}/skipped.tsv",
+        ]
+    return outputs
+
+
+def setting(wildcards, *keys):
+    """A mosaic's config value, e.g. setting(w, "background", "model")."""
+    value = MOSAICS[wildcards.mosaic]
+    for key in keys:
+        value = value[key]
+    return value
+
+
+# ---- sources and region -------------------------------------------------
+
+
+def source_folder(wildcards):
+    source = setting(wildcards, "source")
+    if source["type"] == "synthetic":
+        return f"{mosaic_dir(wildcards.mosaic)}/synthetic/tiles"
+    return source["path"]
+
+
+def is_auto_region(wildcards):
+    return bool(setting(wildcards, "region").get("auto"))
+
+
+def image_table_inputs(wildcards):
+    inputs = {"source": source_folder(wildcards)}
+    if not is_auto_region(wildcards):
+        inputs["header"] = f"{mosaic_dir(wildcards.mosaic)}/region.hdr"
+    return inputs
+
+
+def region_header_inputs(wildcards):
+    region = setting(wildcards, "region")
+    if region.get("auto"):
+        return {"raw_table": f"{mosaic_dir(wildcards.mosaic)}/raw.tbl"}
+    if "header" in region:
+        return {"template": region["header"]}
+    return {}
+
+
+# ---- checkpoint helpers -------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _read_images(path, mtime):
+    return {row["id"]: row for row in tables.read_tsv(path)}
+
+
+def image_records(wildcards):
+    """The mosaic's usable images (after the image-table checkpoint)."""
+    path = checkpoints.image_table.get(mosaic=wildcards.mosaic).output.images
+    return _read_images(path, os.stat(path).st_mtime_ns)
+
+
+def image_record(wildcards):
+    return image_records(wildcards)[wildcards.image]
+
+
+def raw_image(wildcards):
+    return image_record(wildcards)["path"]
+
+
+@functools.lru_cache(maxsize=None)
+def _read_pairs(path, mtime):
+    from mosaicflow.stages import overlap_pairs
+
+    return overlap_pairs(path)
+
+
+def overlap_pairs(wildcards):
+    """[(plus, minus)] image-id pairs (after the overlaps checkpoint)."""
+    path = checkpoints.overlaps.get(mosaic=wildcards.mosaic).output[0]
+    return _read_pairs(path, os.stat(path).st_mtime_ns)
+
+
+def projected_images(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    return [f"{base}/projected/{i}.fits" for i in sorted(image_records(wildcards))]
+
+
+def fit_files(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    return [f"{base}/fits/{p}+{m}.tsv" for p, m in overlap_pairs(wildcards)]
+
+
+def coadd_folder(wildcards):
+    if setting(wildcards, "background", "model") == "none":
+        return "projected"
+    return "corrected"
+
+
+def coadd_images(wildcards):
+    base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
+    return [f"{base}/{i}.fits" for i in sorted(image_records(wildcards))]

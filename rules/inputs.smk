@@ -1,0 +1,40 @@
+# The image table (which raw images are usable, which are skipped and why)
+# and the mosaic's output frame (region header).
+
+
+checkpoint image_table:
+    input:
+        unpack(image_table_inputs),
+    output:
+        images="results/{mosaic}/images.tsv",
+        skipped="results/{mosaic}/skipped.tsv",
+        raw_table="results/{mosaic}/raw.tbl",
+        links=directory("results/{mosaic}/inputs"),
+    params:
+        method=lambda wildcards: setting(wildcards, "projection", "method"),
+        recursive=lambda wildcards: setting(wildcards, "source").get("recursive", False),
+        frame=lambda wildcards: setting(wildcards, "region").get("frame", "equatorial"),
+    log:
+        "logs/{mosaic}/image_table.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/image_table.tsv"
+    threads: 1
+    script:
+        "../scripts/image_table.py"
+
+
+rule region_header:
+    input:
+        unpack(region_header_inputs),
+    output:
+        "results/{mosaic}/region.hdr",
+    params:
+        region=lambda wildcards: setting(wildcards, "region"),
+        max_pixels=config["max_pixels"],
+    log:
+        "logs/{mosaic}/region_header.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/region_header.tsv"
+    threads: 1
+    script:
+        "../scripts/region_header.py"

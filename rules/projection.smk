@@ -1,0 +1,44 @@
+# One projection job per image, then Montage's table of the projected images.
+# A projection depends on its own raw image and the region header only, so
+# replacing or adding one image re-projects just that image.
+
+
+rule project:
+    input:
+        raw=raw_image,
+        header="results/{mosaic}/region.hdr",
+    output:
+        image="results/{mosaic}/projected/{image}.fits",
+        area="results/{mosaic}/projected/{image}_area.fits",
+    params:
+        # Montage reads the raw file through the image table's ASCII-named link.
+        link="results/{mosaic}/inputs/{image}.fits",
+        hdu=lambda wildcards: image_record(wildcards)["hdu"],
+        method=lambda wildcards: image_record(wildcards)["method"],
+    log:
+        "logs/{mosaic}/project/{image}.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/project/{image}.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} project --raw {params.link:q} --hdu {params.hdu:q}"
+        " --method {params.method:q} --header {input.header:q} --out {output.image:q}"
+        " > {log:q} 2>&1"
+
+
+rule projected_table:
+    input:
+        images="results/{mosaic}/images.tsv",
+        projected=projected_images,
+    output:
+        "results/{mosaic}/projected.tbl",
+    params:
+        folder="results/{mosaic}/projected",
+    log:
+        "logs/{mosaic}/projected_table.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/projected_table.tsv"
+    threads: 1
+    shell:
+        "{MONTAGE_JOB} projected-table --images {input.images:q}"
+        " --projected-dir {params.folder:q} --out {output:q} > {log:q} 2>&1"

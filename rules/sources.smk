@@ -1,0 +1,19 @@
+# Where raw images come from. A synthetic field is made here; a local folder
+# needs no rule (the image table reads it directly).
+
+
+rule synthetic_field:
+    output:
+        tiles=directory("results/{mosaic}/synthetic/tiles"),
+        truth="results/{mosaic}/synthetic/truth.json",
+    params:
+        settings=lambda wildcards: {
+            k: v for k, v in setting(wildcards, "source").items() if k != "type"
+        },
+    log:
+        "logs/{mosaic}/synthetic_field.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/synthetic_field.tsv"
+    threads: 1
+    script:
+        "../scripts/synthetic_field.py"

@@ -1,0 +1,81 @@
+"""Write outputs under a temporary name and rename them into place.
+
+An interrupted job then leaves either the previous state or the complete new
+file, never a truncated one under the final name.
+"""
+
+import contextlib
+import os
+import tempfile
+
+
+def temp_path_for(final_path, suffix=""):
+    """A unique temporary path in the same directory as ``final_path``.
+
+    Same directory so that ``os.replace`` is an atomic rename on the same
+    filesystem (also on NFS). The name starts with ``.tmp-`` so it is easy to
+    recognise and clean up after a crash.
+    """
+    directory = os.path.dirname(final_path) or "."
+    os.makedirs(directory, exist_ok=True)
+    base = os.path.basename(final_path)
+    fd, path = tempfile.mkstemp(prefix=f".tmp-{base}.", suffix=suffix, dir=directory)
+    os.close(fd)
+    return path
+
+
+def commit(temp_path, final_path):
+    """Flush ``temp_path`` to disk and rename it to ``final_path``."""
+    with open(temp_path, "rb+") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temp_path, final_path)
+
+
+def discard(*paths):
+    for path in paths:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
+def write_text(final_path, text):
+    """Atomically write ``text`` to ``final_path``."""
+    temp = temp_path_for(final_path)
+    try:
+        with open(temp, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        commit(temp, final_path)
+    except BaseException:
+        discard(temp)
+        raise
+
+
+@contextlib.contextmanager
+def fits_pair(final_image, want_area=True):
+    """Temporary names for a Montage image and its ``_area`` companion.
+
+    Montage functions derive the area file's name from the image name
+    (``x.fits`` -> ``x_area.fits``). Yields the temporary image path; on
+    success both files are renamed into place (area first, so a present image
+    implies a present area file), on failure both are removed.
+    """
+    directory = os.path.dirname(final_image) or "."
+    os.makedirs(directory, exist_ok=True)
+    fd, stem = tempfile.mkstemp(prefix=".tmp-", dir=directory)
+    os.close(fd)
+    os.remove(stem)
+    temp_image = stem + ".fits"
+    temp_area = stem + "_area.fits"
+    final_area = area_name(final_image)
+    try:
+        yield temp_image
+        if want_area:
+            commit(temp_area, final_area)
+        commit(temp_image, final_image)
+    finally:
+        discard(temp_image, temp_area)
+
+
+def area_name(image_path):
+    """Montage's name for the area image that goes with ``image_path``."""
+    root = image_path[: -len(".fits")] if image_path.endswith(".fits") else image_path
+    return root + "_area.fits"

@@ -1,0 +1,375 @@
+"""Find, validate and select a mosaic's input images (the image table).
+
+Runs once per mosaic. Every candidate file is opened and checked here, so
+that a bad file is reported by name and reason in ``skipped.tsv`` instead of
+failing a projection job later: Montage's own mImgtbl accepts truncated files
+and files without a usable WCS.
+"""
+
+import hashlib
+import os
+import re
+import warnings
+
+import numpy as np
+
+from . import UserError, tables
+from .atomic import write_text
+
+FITS_SUFFIXES = (
+    ".fits", ".fit", ".fts", ".fz",
+    ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fits.bz2", ".fit.bz2",
+)  # fmt: skip
+IMAGE_COLUMNS = [
+    "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link",
+]  # fmt: skip
+SKIPPED_COLUMNS = ["path", "kind", "reason"]
+
+
+def image_id(relative_path):
+    """A stable, shell-safe identifier for an input file.
+
+    Readable (derived from the file name) and unique (a hash of the path
+    relative to the source folder), and independent of the other files, so
+    adding an image never renames the existing ones and their projections
+    stay valid.
+    """
+    name = os.path.basename(relative_path)
+    lower = name.lower()
+    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
+        if lower.endswith(suffix):
+            name = name[: -len(suffix)]
+            break
+    stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-")[:40] or "image"
+    digest = hashlib.sha1(relative_path.encode("utf-8", "surrogateescape")).hexdigest()
+    return f"{stem}-{digest[:8]}"
+
+
+def find_candidates(folder, recursive=False):
+    """FITS-named files in ``folder``, sorted, as (path, path relative to folder)."""
+    if not os.path.isdir(folder):
+        raise UserError(f"source folder {folder!r} does not exist or is not a folder")
+    found = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            if name.startswith(".") or not name.lower().endswith(FITS_SUFFIXES):
+                continue
+            path = os.path.join(root, name)
+            found.append((path, os.path.relpath(path, folder)))
+        if not recursive:
+            break
+    return found
+
+
+class BadImage(Exception):
+    """A candidate file that cannot be used; the message is the reason."""
+
+
+def inspect_image(path):
+    """Check one file and return ``(hdu_index, header)`` of its usable image.
+
+    Uses the first image HDU with two or more axes and a celestial WCS, reads
+    its data to prove the file is complete, and rejects all-NaN images.
+    Raises ``BadImage`` with a human-readable reason otherwise.
+    """
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    if os.path.getsize(path) == 0:
+        raise BadImage("empty file (0 bytes)")
+    reasons = []
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
+        except Exception as error:  # astropy raises many kinds for garbage
+            raise BadImage(f"not a readable FITS file ({_short(error)})") from None
+        with hdul:
+            try:
+                for index, hdu in enumerate(hdul):
+                    if not hdu.is_image or hdu.header.get("NAXIS", 0) < 2:
+                        continue
+                    header = hdu.header
+                    try:
+                        wcs = WCS(header, naxis=2)
+                    except Exception as error:
+                        reasons.append(f"HDU {index}: invalid WCS ({_short(error)})")
+                        continue
+                    if not wcs.has_celestial:
+                        reasons.append(f"HDU {index}: no celestial WCS")
+                        continue
+                    _check_data(hdu)
+                    return index, header.copy()
+            except BadImage:
+                raise
+            except Exception as error:
+                raise BadImage(f"unreadable or truncated data ({_short(error)})") from None
+    if reasons:
+        raise BadImage("; ".join(reasons))
+    raise BadImage("no image HDU with two or more axes")
+
+
+def _check_data(hdu):
+    data = hdu.data
+    if data is None:
+        raise BadImage("image HDU has no data")
+    expected = hdu.header.get("NAXIS1", 0) * hdu.header.get("NAXIS2", 0)
+    if data.size < expected:
+        raise BadImage(f"truncated data ({data.size} of {expected} pixels)")
+    if not np.isfinite(data).any():
+        raise BadImage("all pixels are NaN or infinite")
+
+
+def _short(error):
+    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    return text[:200]
+
+
+FRAMES = {"RA": "equatorial", "DEC": "equatorial", "GLON": "galactic", "GLAT": "galactic",
+          "ELON": "ecliptic", "ELAT": "ecliptic"}  # fmt: skip
+
+
+def frame_and_projection(header):
+    """(frame, projection code) of a header's first celestial axis."""
+    ctype = str(header.get("CTYPE1", "")).upper()
+    axis, _, projection = ctype.partition("-")
+    return FRAMES.get(axis.strip(), "other"), ctype[-3:]
+
+
+def projection_method(requested, image_header, region_header):
+    """The projector for one image, deciding as Montage's mProjExec does.
+
+    ``auto``: mProjectPP when both sides are plane projections in the same
+    frame; mProjectPP through distorted-TAN headers when the frames match but
+    a side is not a plane projection; mProject (exact) when frames differ.
+    """
+    if requested != "auto":
+        return requested
+    from .steps import PLANE_PROJECTIONS
+
+    image_frame, image_projection = frame_and_projection(image_header)
+    region_frame, region_projection = frame_and_projection(region_header)
+    if image_frame != region_frame:
+        return "mProject"
+    if image_projection in PLANE_PROJECTIONS and region_projection in PLANE_PROJECTIONS:
+        return "mProjectPP"
+    return "mProjectPP-tan"
+
+
+def overlap_area(image_header, region_header, samples=32):
+    """Area (in region pixels) of the image footprint inside the region.
+
+    The image border is sampled, mapped through the sky into region pixel
+    coordinates and clipped against the region rectangle. Points that do not
+    map (the far side of a projection) make the answer conservative: +inf.
+    """
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        image_wcs = WCS(image_header, naxis=2)
+        region_wcs = WCS(region_header, naxis=2)
+        nx, ny = image_header["NAXIS1"], image_header["NAXIS2"]
+        border = _rectangle_border(nx, ny, samples)
+        world = image_wcs.all_pix2world(border, 0)
+        if frame_and_projection(image_header)[0] != frame_and_projection(region_header)[0]:
+            world = _convert_frame(world, image_wcs, region_wcs)
+        pixels = region_wcs.all_world2pix(world, 0)
+    if not np.all(np.isfinite(pixels)):
+        return float("inf")
+    rx, ry = region_header["NAXIS1"], region_header["NAXIS2"]
+    clipped = _clip_polygon(pixels, -0.5, -0.5, rx - 0.5, ry - 0.5)
+    return _polygon_area(clipped)
+
+
+def _rectangle_border(nx, ny, samples):
+    t = np.linspace(0.0, 1.0, samples, endpoint=False)
+    x0, x1, y0, y1 = -0.5, nx - 0.5, -0.5, ny - 0.5
+    bottom = np.column_stack([x0 + t * (x1 - x0), np.full_like(t, y0)])
+    right = np.column_stack([np.full_like(t, x1), y0 + t * (y1 - y0)])
+    top = np.column_stack([x1 - t * (x1 - x0), np.full_like(t, y1)])
+    left = np.column_stack([np.full_like(t, x0), y1 - t * (y1 - y0)])
+    return np.vstack([bottom, right, top, left])
+
+
+def _convert_frame(world, source_wcs, target_wcs):
+    from astropy.coordinates import SkyCoord
+    from astropy.wcs.utils import wcs_to_celestial_frame
+
+    coords = SkyCoord(world[:, 0], world[:, 1], unit="deg", frame=wcs_to_celestial_frame(source_wcs))
+    converted = coords.transform_to(wcs_to_celestial_frame(target_wcs))
+    return np.column_stack([converted.spherical.lon.deg, converted.spherical.lat.deg])
+
+
+def _clip_polygon(points, xmin, ymin, xmax, ymax):
+    """Sutherland-Hodgman clipping of a polygon against an axis-aligned box."""
+    polygon = [tuple(p) for p in points]
+    edges = [
+        (lambda p: p[0] >= xmin, lambda p, q: _cross_x(p, q, xmin)),
+        (lambda p: p[0] <= xmax, lambda p, q: _cross_x(p, q, xmax)),
+        (lambda p: p[1] >= ymin, lambda p, q: _cross_y(p, q, ymin)),
+        (lambda p: p[1] <= ymax, lambda p, q: _cross_y(p, q, ymax)),
+    ]
+    for inside, intersect in edges:
+        if not polygon:
+            break
+        clipped = []
+        previous = polygon[-1]
+        for current in polygon:
+            if inside(current):
+                if not inside(previous):
+                    clipped.append(intersect(previous, current))
+                clipped.append(current)
+            elif inside(previous):
+                clipped.append(intersect(previous, current))
+            previous = current
+        polygon = clipped
+    return polygon
+
+
+def _cross_x(p, q, x):
+    t = (x - p[0]) / (q[0] - p[0])
+    return (x, p[1] + t * (q[1] - p[1]))
+
+
+def _cross_y(p, q, y):
+    t = (y - p[1]) / (q[1] - p[1])
+    return (p[0] + t * (q[0] - p[0]), y)
+
+
+def _polygon_area(polygon):
+    if len(polygon) < 3:
+        return 0.0
+    xy = np.asarray(polygon)
+    x, y = xy[:, 0], xy[:, 1]
+    return float(abs(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))) / 2.0)
+
+
+# An image must cover at least this much of the region (in output pixels) to
+# be projected; smaller slivers are listed as outside the region.
+MIN_OVERLAP_PIXELS = 1.0
+
+
+def build_image_table(
+    folder, out_dir, region_header_path=None, method="auto", recursive=False, auto_frame="equatorial"
+):
+    """Validate a folder of images and write the mosaic's image table.
+
+    Writes ``images.tsv`` (one row per usable image), ``skipped.tsv`` (every
+    file not used, with the reason), ``inputs/<id>.fits`` (ASCII-named links
+    to the raw files, which Montage reads; the raw files are never written)
+    and ``raw.tbl`` (Montage's image table of the links). Returns the rows.
+    """
+    region_header = None
+    if region_header_path:
+        region_header = read_header_file(region_header_path)
+        method_frame = region_header
+    else:
+        # An automatic region is made later by mMakeHdr, always as TAN.
+        from .region import CELESTIAL_AXES
+
+        axis = CELESTIAL_AXES[auto_frame][0]
+        method_frame = {"CTYPE1": axis + "-" * (5 - len(axis)) + "TAN"}
+    links_dir = os.path.join(out_dir, "inputs")
+    os.makedirs(links_dir, exist_ok=True)
+    for stale in os.listdir(links_dir):
+        os.remove(os.path.join(links_dir, stale))
+
+    used, skipped, seen_ids = [], [], {}
+    for path, relative in find_candidates(folder, recursive):
+        ident = image_id(relative)
+        if ident in seen_ids:  # same sanitised name and hash: practically impossible
+            ident = image_id(relative + "#" + str(len(seen_ids)))
+        seen_ids[ident] = path
+        if relative.lower().endswith(("_area.fits", "_area.fit", "_area.fits.gz")):
+            skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
+            continue
+        try:
+            hdu, header = inspect_image(path)
+        except BadImage as problem:
+            skipped.append({"path": path, "kind": "bad-input", "reason": str(problem)})
+            continue
+        except OSError as error:
+            skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({error.strerror})"})
+            continue
+        if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
+            skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
+            continue
+        frame, projection = frame_and_projection(header)
+        link = os.path.join(links_dir, ident + ".fits")
+        os.symlink(os.path.abspath(path), link)
+        used.append({
+            "id": ident, "path": path, "hdu": hdu,
+            "method": projection_method(method, header, method_frame),
+            "naxis1": header["NAXIS1"], "naxis2": header["NAXIS2"],
+            "frame": frame, "projection": projection, "link": link,
+        })  # fmt: skip
+
+    used.sort(key=lambda row: row["id"])
+    tables.write_tsv(os.path.join(out_dir, "skipped.tsv"), SKIPPED_COLUMNS, skipped)
+    if not used:
+        reasons = "; ".join(f"{os.path.basename(s['path'])}: {s['reason']}" for s in skipped[:5])
+        raise UserError(
+            f"no usable images in {folder!r}"
+            + (f" ({len(skipped)} skipped: {reasons})" if skipped else " (no FITS files found)")
+        )
+    write_raw_table(used, links_dir, os.path.join(out_dir, "raw.tbl"))
+    tables.write_tsv(os.path.join(out_dir, "images.tsv"), IMAGE_COLUMNS, used)
+    return used, skipped
+
+
+def write_raw_table(rows, links_dir, table_path):
+    """Montage's image table (mImgtbl) of the chosen HDU of each image."""
+    import MontagePy.main as montage
+
+    list_path = table_path + ".list"
+    names = [os.path.basename(row["link"]) for row in rows]
+    tables.write_ipac(list_path, ["fname"], [{"fname": n} for n in names])
+    temp = table_path + ".tmp"
+    result = montage.mImgtbl(links_dir, temp, imgListFile=list_path, showCorners=True)
+    os.remove(list_path)
+    if str(result["status"]) != "0":
+        raise RuntimeError(f"mImgtbl failed: {result.get('msg')}")
+    wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
+    _filter_table(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
+    os.remove(temp)
+
+
+def _filter_table(source, target, keep):
+    """Copy an IPAC table keeping the data rows for which ``keep(row)`` is true."""
+    with open(source, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    header_lines = [line for line in lines if line.startswith(("\\", "|"))]
+    spans = tables._column_spans(next(line for line in lines if line.startswith("|")))
+    kept = header_lines[:]
+    for line in lines:
+        if line.startswith(("\\", "|")) or not line.strip():
+            continue
+        row = {name: line[start:end].strip() for name, start, end in spans}
+        if keep(row):
+            kept.append(line)
+    write_text(target, "\n".join(kept) + "\n")
+
+
+def read_header_file(path):
+    """A Montage header template (text, one keyword per line) as an astropy Header."""
+    from astropy.io import fits
+
+    try:
+        with open(path, encoding="ascii", errors="strict") as handle:
+            text = handle.read()
+    except (OSError, UnicodeDecodeError) as error:
+        raise UserError(f"cannot read header template {path!r}: {error}") from None
+    cards = [line.rstrip("\n") for line in text.splitlines() if line.strip()]
+    cards = [c for c in cards if c.strip().upper() != "END"]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            header = fits.Header.fromstring("\n".join(cards), sep="\n")
+    except Exception as error:
+        raise UserError(f"header template {path!r} is not a FITS header: {_short(error)}") from None
+    for key in ("NAXIS1", "NAXIS2", "CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2"):
+        if key not in header:
+            raise UserError(f"header template {path!r} lacks the keyword {key}")
+    return header

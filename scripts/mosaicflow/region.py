@@ -1,0 +1,132 @@
+"""The mosaic's output frame: a Montage header template.
+
+Three ways to define it (``region`` in the config): a header file, a centre and
+size, or ``auto`` (mMakeHdr around all input images).
+"""
+
+import math
+import os
+
+from . import UserError
+from .atomic import write_text
+
+CELESTIAL_AXES = {
+    "equatorial": ("RA", "DEC"),
+    "galactic": ("GLON", "GLAT"),
+    "ecliptic": ("ELON", "ELAT"),
+}
+MONTAGE_CSYS = {"equatorial": "EquJ", "galactic": "Galactic", "ecliptic": "EclJ"}
+
+
+def parse_center(text, where="region.center"):
+    """'83.82 -5.39' or '83.82, -5.39' (degrees) -> (lon, lat)."""
+    parts = str(text).replace(",", " ").split()
+    try:
+        lon, lat = (float(p) for p in parts)
+    except ValueError:
+        raise UserError(
+            f"{where}: expected two numbers in degrees such as '83.82 -5.39', got {text!r}"
+        ) from None
+    if not -90.0 <= lat <= 90.0:
+        raise UserError(f"{where}: latitude {lat} is outside -90..90 degrees")
+    return lon % 360.0, lat
+
+
+def header_text(center, width, height, pixel_scale, projection="TAN", frame="equatorial", rotation=0.0):
+    """A Montage header template for a rectangular region.
+
+    ``width``/``height`` in degrees, ``pixel_scale`` in arcsec per pixel,
+    ``rotation`` in degrees (CROTA2, east of north).
+    """
+    lon, lat = parse_center(center)
+    scale_deg = pixel_scale / 3600.0
+    naxis1, naxis2 = box_size(width, height, pixel_scale)
+    axis1, axis2 = CELESTIAL_AXES[frame]
+    code = projection.upper()
+    lines = [
+        ("SIMPLE", "T"),
+        ("BITPIX", "-64"),
+        ("NAXIS", "2"),
+        ("NAXIS1", str(naxis1)),
+        ("NAXIS2", str(naxis2)),
+        ("CTYPE1", f"'{axis1 + '-' * (5 - len(axis1)) + code}'"),
+        ("CTYPE2", f"'{axis2 + '-' * (5 - len(axis2)) + code}'"),
+        ("EQUINOX", "2000"),
+        ("CRVAL1", repr(lon)),
+        ("CRVAL2", repr(lat)),
+        ("CRPIX1", repr((naxis1 + 1) / 2.0)),
+        ("CRPIX2", repr((naxis2 + 1) / 2.0)),
+        ("CDELT1", repr(-scale_deg)),
+        ("CDELT2", repr(scale_deg)),
+        ("CROTA2", repr(float(rotation))),
+    ]
+    return "".join(f"{key:<8}= {value}\n" for key, value in lines) + "END\n"
+
+
+def box_size(width, height, pixel_scale):
+    """Pixels along each axis of a width x height degree box at pixel_scale arcsec."""
+    scale_deg = pixel_scale / 3600.0
+    return max(1, math.ceil(width / scale_deg)), max(1, math.ceil(height / scale_deg))
+
+
+def check_size(naxis1, naxis2, max_pixels, where):
+    pixels = naxis1 * naxis2
+    if pixels > max_pixels:
+        raise UserError(
+            f"{where}: the mosaic would be {naxis1} x {naxis2} = {pixels:,} pixels "
+            f"({pixels * 4 / 1e9:.1f} GB as float32), more than max_pixels = {max_pixels:,}. "
+            "Check width, height and pixel_scale (arcsec per pixel), or raise max_pixels."
+        )
+
+
+def write_region_header(region, output, raw_table=None, max_pixels=400_000_000, mosaic="mosaic"):
+    """Write the header template for one mosaic's ``region`` config."""
+    where = f"mosaics.{mosaic}.region"
+    if "header" in region:
+        from .inputs import read_header_file
+
+        header = read_header_file(region["header"])
+        check_size(header["NAXIS1"], header["NAXIS2"], max_pixels, where)
+        with open(region["header"], encoding="ascii") as handle:
+            text = handle.read()
+        if not text.rstrip().endswith("END"):
+            text = text.rstrip("\n") + "\nEND\n"
+        write_text(output, text)
+    elif region.get("auto"):
+        _auto_header(region, output, raw_table, max_pixels, where)
+    else:
+        naxis = box_size(region["width"], region["height"], region.get("pixel_scale", 1.0))
+        check_size(*naxis, max_pixels, where)
+        text = header_text(
+            region["center"],
+            region["width"],
+            region["height"],
+            region.get("pixel_scale", 1.0),
+            region.get("projection", "TAN"),
+            region.get("frame", "equatorial"),
+            region.get("rotation", 0.0),
+        )
+        write_text(output, text)
+
+
+def _auto_header(region, output, raw_table, max_pixels, where):
+    import MontagePy.main as montage
+
+    temp = output + ".tmp"
+    scale = region.get("pixel_scale", 0.0) / 3600.0
+    result = montage.mMakeHdr(
+        raw_table,
+        temp,
+        csys=MONTAGE_CSYS[region.get("frame", "equatorial")],
+        pixelScale=scale,
+        northAligned=1 if region.get("north_aligned", True) else 0,
+    )
+    if str(result["status"]) != "0":
+        raise UserError(f"{where}: mMakeHdr could not fit the images: {result.get('msg')}")
+    try:
+        check_size(int(result["naxis1"]), int(result["naxis2"]), max_pixels, where)
+        with open(temp, encoding="ascii") as handle:
+            text = handle.read()
+    finally:
+        os.remove(temp)
+    write_text(output, text)

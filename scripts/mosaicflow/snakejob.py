@@ -1,0 +1,20 @@
+"""Glue for ``script:`` rules: log to the rule's log file, and turn user
+errors into a one-line message instead of a traceback."""
+
+import logging
+import sys
+
+from . import UserError
+
+
+def run(snakemake, function):
+    """Call ``function(snakemake)`` with logging set up for the job."""
+    handlers = [logging.StreamHandler(sys.stderr)]
+    if snakemake.log:
+        handlers.append(logging.FileHandler(snakemake.log[0], mode="w", encoding="utf-8"))
+    logging.basicConfig(level=logging.INFO, format="%(message)s", handlers=handlers, force=True)
+    try:
+        function(snakemake)
+    except UserError as problem:
+        logging.getLogger("mosaicflow").error("error: %s", problem)
+        sys.exit(1)

@@ -1,0 +1,166 @@
+"""Once-per-mosaic Montage stages: tables, background model, coadd, preview.
+
+Standard library and MontagePy only, like ``steps``; these run once per
+mosaic but sit between the parallel stages, so they should start fast.
+"""
+
+import math
+import os
+import shutil
+import tempfile
+
+from . import UserError, atomic, tables
+from .steps import _check, _montage
+
+
+def _id_of(fname):
+    return os.path.basename(fname)[: -len(".fits")]
+
+
+def projected_table(ids, projected_dir, output):
+    """mImgtbl of the projected images, in image-id order.
+
+    An explicit list, not a directory scan: a folder may hold projections of
+    images that are no longer inputs, and the order fixes Montage's ``cntr``
+    numbering (so overlaps keep their orientation when images are added).
+    """
+    montage = _montage()
+    list_path = atomic.temp_path_for(output, suffix=".list")
+    temp = atomic.temp_path_for(output)
+    try:
+        names = [{"fname": f"{ident}.fits"} for ident in sorted(ids)]
+        tables.write_ipac(list_path, ["fname"], names)
+        _check(montage.mImgtbl(projected_dir, temp, imgListFile=list_path), "mImgtbl of projected images")
+        rows = tables.read_ipac(temp)
+        if len(rows) != len(names):
+            found = {row["fname"] for row in rows}
+            missing = [n["fname"] for n in names if n["fname"] not in found]
+            raise RuntimeError(f"mImgtbl did not read projected images: {missing[:5]}")
+        atomic.commit(temp, output)
+    finally:
+        atomic.discard(list_path, temp)
+
+
+def overlaps(projected_tbl, output):
+    """mOverlaps: which projected images overlap (Montage's diffs table)."""
+    montage = _montage()
+    temp = atomic.temp_path_for(output)
+    try:
+        _check(montage.mOverlaps(projected_tbl, temp), "mOverlaps")
+        atomic.commit(temp, output)
+    finally:
+        atomic.discard(temp)
+
+
+def overlap_pairs(overlaps_tbl):
+    """[(plus_id, minus_id)] from an mOverlaps table."""
+    return [(_id_of(row["plus"]), _id_of(row["minus"])) for row in tables.read_ipac(overlaps_tbl)]
+
+
+def gather_fits(projected_tbl, fit_files, output):
+    """Combine per-overlap fits into the table mBgModel reads.
+
+    ``fit_files`` maps (plus_id, minus_id) to the fit TSV. Rows are written in
+    mDiffFitExec's exact format; failed fits are left out, as mDiffFitExec
+    does. Returns (fitted, failed) counts.
+    """
+    cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
+    lines = [tables.FITS_HEADER]
+    fitted = failed = 0
+    for (plus, minus), path in sorted(fit_files.items(), key=lambda kv: (cntr[kv[0][0]], cntr[kv[0][1]])):
+        row = tables.read_tsv(path)[0]
+        if row["status"] != "ok":
+            failed += 1
+            continue
+        fit = {name: float(row[name]) for name in tables.FIT_FIELDS}
+        for name in ("xmin", "xmax", "ymin", "ymax"):
+            fit[name] = int(fit[name])
+        lines.append(tables.format_fit_row(cntr[plus], cntr[minus], fit))
+        fitted += 1
+    atomic.write_text(output, "".join(lines))
+    return fitted, failed
+
+
+def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only):
+    """mBgModel, then the corrections keyed by image id for the per-image jobs."""
+    montage = _montage()
+    temp = atomic.temp_path_for(corrections_tbl)
+    try:
+        result = montage.mBgModel(projected_tbl, fits_tbl, temp, noslope=level_only, niteration=iterations)
+        _check(result, "mBgModel")
+        atomic.commit(temp, corrections_tbl)
+    finally:
+        atomic.discard(temp)
+    ids = {int(row["cntr"]): _id_of(row["fname"]) for row in tables.read_ipac(projected_tbl)}
+    by_cntr = {int(row["id"]): row for row in tables.read_ipac(corrections_tbl)}
+    rows = []
+    for cntr, ident in sorted(ids.items()):
+        # mBgExec applies a zero correction to images the model did not solve for.
+        row = by_cntr.get(cntr, {"a": "0", "b": "0", "c": "0"})
+        rows.append({"id": ident, "a": row["a"], "b": row["b"], "c": row["c"]})
+    tables.write_tsv(corrections_tsv, ["id", "a", "b", "c"], rows)
+
+
+def read_correction(corrections_tsv, ident):
+    for row in tables.read_tsv(corrections_tsv):
+        if row["id"] == ident:
+            return float(row["a"]), float(row["b"]), float(row["c"])
+    raise UserError(f"{corrections_tsv} has no correction for image {ident}")
+
+
+COADD_METHODS = {"mean": 0, "median": 1, "count": 2}
+
+
+def coadd(images_dir, images_tbl, header, output, method="mean"):
+    """mAdd the images listed in ``images_tbl`` (found in ``images_dir``).
+
+    Area-weighted; writes ``output`` and its ``_area`` companion atomically.
+    """
+    montage = _montage()
+    with atomic.fits_pair(output) as temp:
+        result = montage.mAdd(
+            images_dir, images_tbl, header, temp, haveAreas=True, coadd=COADD_METHODS[method]
+        )
+        _check(result, "mAdd")
+
+
+def preview(mosaic, png, max_size=2000, stretch="-2s max gaussian-log", colour_table=0):
+    """A PNG of the mosaic: mShrink to at most ``max_size`` pixels, then mViewer."""
+    montage = _montage()
+    naxis1, naxis2 = _image_size(mosaic)
+    factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
+    directory = os.path.dirname(png) or "."
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".tmp-preview-") as scratch:
+        source = mosaic
+        if factor > 1:
+            source = os.path.join(scratch, "shrunk.fits")
+            _check(montage.mShrink(mosaic, source, factor), "mShrink")
+        else:
+            source = os.path.join(scratch, "mosaic.fits")
+            shutil.copyfile(mosaic, source)
+        temp = os.path.join(scratch, "preview.png")
+        # Only workflow-made, space-free paths go into mViewer's command string.
+        command = f"-ct {int(colour_table)} -gray {source} {stretch}"
+        _check(montage.mViewer(command, temp, mode=2), "mViewer")
+        final_temp = atomic.temp_path_for(png, suffix=".png")
+        shutil.copyfile(temp, final_temp)
+        atomic.commit(final_temp, png)
+    return factor
+
+
+def _image_size(path):
+    """NAXIS1, NAXIS2 from a FITS primary header without astropy."""
+    with open(path, "rb") as handle:
+        values = {}
+        while True:
+            block = handle.read(2880)
+            if not block:
+                break
+            for i in range(0, len(block), 80):
+                card = block[i : i + 80].decode("ascii", "replace")
+                key = card[:8].strip()
+                if key in ("NAXIS1", "NAXIS2"):
+                    values[key] = int(card[10:].split("/")[0])
+                if key == "END":
+                    return values["NAXIS1"], values["NAXIS2"]
+    raise ValueError(f"{path}: no END card")

@@ -1,0 +1,162 @@
+"""Per-image and per-overlap Montage steps.
+
+These run once per image or per overlap, hundreds of times a run, so this
+module imports only the standard library and MontagePy (about 15 ms). Each
+function makes the same MontagePy calls that Montage's own drivers
+(mProjExec, mDiffFitExec, mBgExec) make for one item, so the workflow's
+mosaic equals the single-process chain's.
+"""
+
+import os
+import tempfile
+
+from . import atomic, tables
+
+
+class StepError(RuntimeError):
+    """A Montage function reported an error for one item."""
+
+
+def _montage():
+    # Imported on first use so that ``--help`` and table-only steps stay instant.
+    import MontagePy.main as montage
+
+    return montage
+
+
+def _check(result, what):
+    if str(result.get("status")) != "0":
+        message = result.get("msg", b"")
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        raise StepError(f"{what}: {message or 'failed without a message'}")
+    return result
+
+
+# Projections that mProjectPP handles natively (Montage's "intrinsic" list).
+PLANE_PROJECTIONS = {"TAN", "SIN", "ZEA", "STG", "ARC"}
+# mProjExec accepts a distorted-TAN approximation only if it is this good (pixels).
+TAN_APPROXIMATION_MAX_ERROR = 0.1
+
+
+def project(raw_image, hdu, header, output_image, method="mProjectPP"):
+    """Reproject one image onto the mosaic header, writing image and area.
+
+    ``method`` is one of ``mProjectPP`` (plane to plane, same frame),
+    ``mProjectPP-tan`` (plane to plane through distorted-TAN approximation
+    headers from mTANHdr, as mProjExec does for other projections),
+    ``mProject`` (exact, any projection or frame) and ``mProjectQL``
+    (interpolating quick look). The choice is made once per image when the
+    image table is built (see ``inputs.projection_method``).
+    """
+    montage = _montage()
+    with atomic.fits_pair(output_image) as temp_image:
+        if method == "mProject":
+            result = montage.mProject(raw_image, temp_image, header, hdu=hdu)
+        elif method == "mProjectQL":
+            result = montage.mProjectQL(
+                raw_image, temp_image, header, hdu=hdu, noAreas=False
+            )
+        elif method in ("mProjectPP", "mProjectPP-tan"):
+            with tempfile.TemporaryDirectory(
+                dir=os.path.dirname(output_image) or "."
+            ) as scratch:
+                altin, altout = "", ""
+                if method == "mProjectPP-tan":
+                    altin, altout = _tan_headers(montage, raw_image, hdu, header, scratch)
+                if altin is None:
+                    result = montage.mProject(raw_image, temp_image, header, hdu=hdu)
+                else:
+                    result = montage.mProjectPP(
+                        raw_image,
+                        temp_image,
+                        header,
+                        hdu=hdu,
+                        altin=altin,
+                        altout=altout,
+                    )
+        else:
+            raise StepError(f"unknown projection method {method!r}")
+        _check(result, f"{method} of {raw_image}")
+    return result
+
+
+def _tan_headers(montage, raw_image, hdu, header, scratch):
+    """Distorted-TAN headers for the sides that are not plane projections.
+
+    Returns ``(altin, altout)``; an empty string means that side is already a
+    plane projection, ``(None, None)`` means no approximation is good enough
+    and the exact projector must be used (mProjExec's fallbacks).
+    """
+    altin = altout = ""
+    if _projection_of_header_file(header) not in PLANE_PROJECTIONS:
+        altout = os.path.join(scratch, "altout.hdr")
+        if not _tan_approximation(montage, header, altout):
+            return None, None
+    original = os.path.join(scratch, "orig.hdr")
+    _check(montage.mGetHdr(raw_image, original, hdu=hdu), f"mGetHdr of {raw_image}")
+    if _projection_of_header_file(original) not in PLANE_PROJECTIONS:
+        altin = os.path.join(scratch, "altin.hdr")
+        if not _tan_approximation(montage, original, altin):
+            return None, None
+    return altin, altout
+
+
+def _tan_approximation(montage, header, output):
+    result = montage.mTANHdr(header, output, order=5, maxiter=50, tolerance=0.01)
+    if str(result.get("status")) != "0":
+        return False
+    errors = [result.get(k, 0.0) for k in ("fwdxerr", "fwdyerr", "revxerr", "revyerr")]
+    return max(errors) <= TAN_APPROXIMATION_MAX_ERROR
+
+
+def _projection_of_header_file(path):
+    with open(path, encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            if line.startswith("CTYPE1"):
+                value = line.split("=", 1)[1].split("/", 1)[0].strip().strip("'").strip()
+                return value[-3:].upper()
+    return ""
+
+
+FIT_STATUS_COLUMNS = ["status", "message", *tables.FIT_FIELDS]
+
+
+def difference_fit(plus_image, minus_image, header, output, level_only=False, keep_diff=None):
+    """Fit a plane to the difference of two overlapping projected images.
+
+    Writes a one-row TSV: the fit (full precision) or the reason it failed.
+    A failed fit is a normal outcome (tiny or empty overlaps); mDiffFitExec
+    counts it and leaves it out of the fits table, and so do we.
+    """
+    montage = _montage()
+    directory = os.path.dirname(output) or "."
+    with tempfile.TemporaryDirectory(dir=directory, prefix=".tmp-diff-") as scratch:
+        diff_name = keep_diff if keep_diff else os.path.join(scratch, "diff.fits")
+        result = montage.mDiffFit(
+            plus_image,
+            minus_image,
+            diff_name,
+            header,
+            keep=bool(keep_diff),
+            levelOnly=level_only,
+        )
+    row = {"status": "ok", "message": ""}
+    if str(result.get("status")) == "0":
+        row.update({name: repr(result[name]) for name in tables.FIT_FIELDS})
+    else:
+        message = result.get("msg", b"")
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        row = {"status": "failed", "message": message or "mDiffFit failed"}
+    tables.write_tsv(output, FIT_STATUS_COLUMNS, [row])
+    return row
+
+
+def background(projected_image, corrected_image, a, b, c):
+    """Subtract the plane a*x + b*y + c from one projected image (mBackground)."""
+    montage = _montage()
+    with atomic.fits_pair(corrected_image) as temp_image:
+        result = montage.mBackground(projected_image, temp_image, a, b, c)
+        _check(result, f"mBackground of {projected_image}")
+    return result

@@ -1,0 +1,116 @@
+"""Read and write the small tables the workflow passes between jobs.
+
+Two formats: Montage's fixed-width IPAC ASCII tables (what MontagePy reads and
+writes) and tab-separated files for our own bookkeeping (``images.tsv``,
+``skipped.tsv``). Standard library only: per-image jobs import this.
+"""
+
+import csv
+
+from .atomic import write_text
+
+
+def read_ipac(path):
+    """Rows of a Montage/IPAC ASCII table as a list of dicts of strings.
+
+    Columns are located by the ``|`` separators of the first header line, as
+    Montage's own table reader does, so values containing spaces survive.
+    """
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().splitlines()
+    header = None
+    rows = []
+    for line in lines:
+        if not line.strip() or line.startswith("\\"):
+            continue
+        if line.startswith("|"):
+            if header is None:
+                header = _column_spans(line)
+            continue
+        if header is None:
+            raise ValueError(f"{path}: no header line before data")
+        rows.append({name: line[start:end].strip() for name, start, end in header})
+    return rows
+
+
+def _column_spans(header_line):
+    bars = [i for i, char in enumerate(header_line) if char == "|"]
+    spans = []
+    for left, right in zip(bars, bars[1:]):
+        name = header_line[left + 1 : right].strip()
+        spans.append((name, left, right + 1))
+    if spans:
+        # The last column may be followed by longer values than its header.
+        name, start, _ = spans[-1]
+        spans[-1] = (name, start, None)
+    return spans
+
+
+def format_ipac(columns, rows, types=None):
+    """Format rows (dicts) as an IPAC table with the given columns.
+
+    Each column is padded to its widest value so that fixed-width readers
+    (Montage's ``tread``) find every value under its header.
+    """
+    widths = {}
+    for name in columns:
+        values = [str(row[name]) for row in rows]
+        widths[name] = max([len(name), *map(len, values)]) + 1
+    head = "|" + "|".join(name.rjust(widths[name]) for name in columns) + "|"
+    lines = [head]
+    if types:
+        lines.append("|" + "|".join(types[n].rjust(widths[n]) for n in columns) + "|")
+    for row in rows:
+        cells = (str(row[name]).rjust(widths[name]) for name in columns)
+        lines.append(" " + " ".join(cells) + " ")
+    return "\n".join(lines) + "\n"
+
+
+def write_ipac(path, columns, rows, types=None):
+    write_text(path, format_ipac(columns, rows, types))
+
+
+def read_tsv(path):
+    with open(path, encoding="utf-8", newline="") as handle:
+        return list(csv.DictReader(handle, delimiter="\t"))
+
+
+def format_tsv(columns, rows):
+    lines = ["\t".join(columns)]
+    for row in rows:
+        cells = (_tsv_cell(row.get(name, "")) for name in columns)
+        lines.append("\t".join(cells))
+    return "\n".join(lines) + "\n"
+
+
+def _tsv_cell(value):
+    # Tabs and newlines would break the table; file names may contain anything.
+    return str(value).replace("\t", " ").replace("\n", " ").replace("\r", " ")
+
+
+def write_tsv(path, columns, rows):
+    write_text(path, format_tsv(columns, rows))
+
+
+# mDiffFitExec's fits table, column names and row format copied from Montage so
+# that mBgModel reads our gathered table exactly as it reads its own.
+FITS_COLUMNS = (
+    "plus minus a b c crpix1 crpix2 xmin xmax ymin ymax xcenter ycenter "
+    "npixel rms boxx boxy boxwidth boxheight boxang"
+).split()
+FITS_HEADER = (
+    "|   plus  |  minus  |         a      |        b       |        c       |"
+    "    crpix1    |    crpix2    |   xmin   |   xmax   |   ymin   |   ymax   |"
+    "   xcenter   |   ycenter   |    npixel   |      rms       |      boxx      |"
+    "      boxy      |    boxwidth    |   boxheight    |     boxang     |\n"
+)
+FITS_ROW = (
+    " %9d %9d %16.5e %16.5e %16.5e %14.2f %14.2f %10d %10d %10d %10d %13.2f %13.2f"
+    " %13.0f %16.5e %16.1f %16.1f %16.1f %16.1f %16.1f \n"
+)
+FIT_FIELDS = FITS_COLUMNS[2:]
+
+
+def format_fit_row(plus, minus, fit):
+    values = [fit[name] for name in FIT_FIELDS]
+    return FITS_ROW % (plus, minus, *values)
