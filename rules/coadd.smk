@@ -5,6 +5,7 @@
 rule coadd:
     input:
         images=coadd_images,
+        fits=background_fits_table,
         table="results/{mosaic}/projected.tbl",
         header="results/{mosaic}/region.hdr",
     output:

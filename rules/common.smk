@@ -140,6 +140,20 @@ def coadd_folder(wildcards):
     return "corrected"
 
 
+def background_fits_table(wildcards):
+    """The fits table, reached through the overlaps checkpoint.
+
+    Snakemake resolves a checkpoint at DAG-build time only when it is a
+    direct dependency of a job being updated. The coadd asks for the overlaps
+    checkpoint here so that, on reruns, the per-overlap fits are expanded
+    (and rerun when stale) instead of hiding behind the checkpoint.
+    """
+    if setting(wildcards, "background", "model") == "none":
+        return []
+    checkpoints.overlaps.get(mosaic=wildcards.mosaic)
+    return f"{mosaic_dir(wildcards.mosaic)}/fits.tbl"
+
+
 def coadd_images(wildcards):
     base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
     return [f"{base}/{i}.fits" for i in sorted(image_records(wildcards))]

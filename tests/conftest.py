@@ -1,0 +1,93 @@
+import os
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+SNAKEFILE = os.path.join(REPO, "Snakefile")
+SHARED_DATA = os.environ.get(
+    "MOSAIC_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data")
+)
+
+
+def shared_dataset(name):
+    """Path to a real survey set in ../shared/data, or skip with the reason."""
+    path = os.path.join(SHARED_DATA, name)
+    if not os.path.isdir(path):
+        pytest.skip(f"real survey images not available: {path} is absent")
+    return path
+
+
+class Workflow:
+    """Runs the real Snakemake CLI on this repository's Snakefile in a work dir."""
+
+    def __init__(self, workdir):
+        self.workdir = str(workdir)
+        self.configfile = None
+
+    def write_config(self, config, name="config.yaml"):
+        path = os.path.join(self.workdir, name)
+        with open(path, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(config, handle, allow_unicode=True)
+        return path
+
+    def run(self, *args, config=None, check=True, cores=2):
+        command = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", self.workdir]
+        if config is not None:
+            self.configfile = self.write_config(config)
+        if self.configfile:
+            command += ["--configfile", self.configfile]
+        command += ["--cores", str(cores), *args]
+        result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
+            )
+        return result
+
+    def planned_jobs(self, *args, config=None):
+        """{rule: count} that a dry run would execute."""
+        result = self.run("-n", "--quiet", "rules", *args, config=config)
+        return parse_job_counts(result.stdout + result.stderr)
+
+    def path(self, *parts):
+        return os.path.join(self.workdir, *parts)
+
+
+def parse_job_counts(text):
+    """Parse Snakemake's 'Job stats' table into {rule: count}."""
+    counts, in_table = {}, False
+    for line in text.splitlines():
+        words = line.split()
+        if words[:2] == ["job", "count"]:
+            in_table = True
+            continue
+        if in_table:
+            if not words or set(line.strip()) <= {"-"}:
+                if counts:
+                    break
+                continue
+            if len(words) == 2 and words[1].isdigit() and words[0] != "total":
+                counts[words[0]] = int(words[1])
+    return counts
+
+
+@pytest.fixture
+def workflow(tmp_path):
+    return Workflow(tmp_path)
+
+
+def small_field(**overrides):
+    """Settings of a small synthetic field of real-size (512 x 1024) tiles."""
+    settings = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7, "stars": 900, "nebulae": 5}
+    settings.update(overrides)
+    return settings
+
+
+def small_region(**overrides):
+    region = {"center": "83.82 -5.39", "width": 0.34, "height": 0.44, "pixel_scale": 1.0}
+    region.update(overrides)
+    return region

@@ -1,0 +1,91 @@
+"""End to end on small synthetic skies whose truth we know."""
+
+import os
+import struct
+
+import pytest
+from conftest import small_field, small_region
+
+from mosaicflow import truth
+
+
+def png_size(path):
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+@pytest.fixture(scope="module")
+def matched_and_unmatched(tmp_path_factory):
+    from conftest import Workflow
+
+    wf = Workflow(tmp_path_factory.mktemp("science"))
+    config = {
+        "mosaics": {
+            "matched": {"source": small_field(), "region": small_region()},
+            "unmatched": {
+                "source": small_field(),
+                "region": small_region(),
+                "background": {"model": "none"},
+            },
+        }
+    }
+    wf.run(config=config)
+    return wf
+
+
+def test_outputs_exist_and_preview_is_sized(matched_and_unmatched):
+    wf = matched_and_unmatched
+    for name in ("mosaic.fits", "mosaic_area.fits", "mosaic.png", "skipped.tsv", "images.tsv"):
+        assert os.path.getsize(wf.path("results", "matched", name)) > 0
+    width, height = png_size(wf.path("results", "matched", "mosaic.png"))
+    # 0.34 x 0.44 deg at 1"/px = 1224 x 1584 px, under the 2000 px preview limit.
+    assert (width, height) == (1224, 1584)
+
+
+def test_mosaic_matches_the_true_sky(matched_and_unmatched):
+    wf = matched_and_unmatched
+    result = truth.compare(
+        wf.path("results", "matched", "mosaic.fits"),
+        wf.path("results", "matched", "synthetic", "truth.json"),
+    )
+    assert result["coverage"] > 0.999
+    assert result["stars_measured"] > 100
+    assert result["position_error_px"] < 0.1
+    assert abs(result["flux_ratio"] - 1.0) < 0.01
+    # Tiles carry background levels of 20-200 and slopes of up to 0.02/px;
+    # after matching, what is left of them is below 2 data units (noise is 2).
+    assert result["seam_amplitude"] < 2.0
+
+
+def test_background_matching_removes_the_seams(matched_and_unmatched):
+    wf = matched_and_unmatched
+    matched = truth.compare(
+        wf.path("results", "matched", "mosaic.fits"), wf.path("results", "matched", "synthetic", "truth.json")
+    )
+    unmatched = truth.compare(
+        wf.path("results", "unmatched", "mosaic.fits"), wf.path("results", "unmatched", "synthetic", "truth.json")
+    )
+    assert unmatched["seam_amplitude"] > 20.0
+    assert matched["seam_amplitude"] < 0.1 * unmatched["seam_amplitude"]
+
+
+def test_dry_run_and_graphs_work_before_any_data(workflow):
+    config = {"mosaics": {"demo": {"source": small_field(), "region": small_region()}}}
+    counts = workflow.planned_jobs(config=config)
+    assert counts["synthetic_field"] == 1 and counts["image_table"] == 1
+    dag = workflow.run("--dag", config=config).stdout
+    assert "digraph" in dag and "image_table" in dag
+    # Before data, Snakemake cannot see past a checkpoint that has not run:
+    # the graph ends at the image table and resumes at the coadd.
+    rulegraph = workflow.run("--rulegraph", config=config).stdout
+    for rule in ("synthetic_field", "image_table", "region_header", "coadd", "preview"):
+        assert rule in rulegraph
+    assert not os.path.exists(workflow.path("results"))
+
+
+def test_rulegraph_after_a_run_shows_every_stage(matched_and_unmatched):
+    rulegraph = matched_and_unmatched.run("--rulegraph").stdout
+    for rule in ("project", "overlaps", "difference_fit", "background_model", "background_correct", "coadd"):
+        assert rule in rulegraph

@@ -1,0 +1,88 @@
+"""Reruns redo only what a change made stale (checked on the files' mtimes)."""
+
+import glob
+import os
+
+import pytest
+from astropy.io import fits
+from conftest import Workflow, small_region
+
+from mosaicflow import synth
+
+
+def projected_mtimes(wf):
+    return {
+        os.path.basename(p): os.stat(p).st_mtime_ns
+        for p in glob.glob(wf.path("results", "field", "projected", "*.fits"))
+        if not p.endswith("_area.fits")
+    }
+
+
+def changed(before, after):
+    return {name for name in after if before.get(name) != after[name]}
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    wf = Workflow(tmp_path_factory.mktemp("reruns"))
+    truth = synth.make_truth({"columns": 3, "rows": 2, "seed": 5, "stars": 500, "nebulae": 3})
+    os.makedirs(wf.path("raw"))
+    for tile in truth["tiles"][:5]:
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(wf.path("raw", tile["name"] + ".fits"))
+    wf.truth = truth
+    wf.config = {"mosaics": {"field": {"source": {"type": "local", "path": "raw"}, "region": small_region()}}}
+    wf.run(config=wf.config)
+    return wf
+
+
+def test_nothing_changed_runs_nothing(field):
+    before = projected_mtimes(field)
+    result = field.run()
+    assert "Nothing to be done" in result.stdout + result.stderr
+    assert field.planned_jobs() == {}
+    assert projected_mtimes(field) == before
+
+
+def test_replacing_one_image_reprojects_only_that_image(field):
+    before = projected_mtimes(field)
+    tile = field.truth["tiles"][0]
+    header, data = synth.render_tile(tile, field.truth)
+    # Overwrite in place (same name, new content): the folder's own mtime does not change.
+    path = field.path("raw", tile["name"] + ".fits")
+    fits.PrimaryHDU(data + 1.0, header).writeto(path, overwrite=True)
+    field.run()
+    after = projected_mtimes(field)
+    assert len(changed(before, after)) == 1
+    assert next(iter(changed(before, after))).startswith(tile["name"])
+
+
+def test_adding_an_image_projects_only_the_new_one(field):
+    before = projected_mtimes(field)
+    tile = field.truth["tiles"][5]
+    header, data = synth.render_tile(tile, field.truth)
+    fits.PrimaryHDU(data, header).writeto(field.path("raw", tile["name"] + ".fits"))
+    field.run()
+    after = projected_mtimes(field)
+    assert len(after) == len(before) + 1
+    assert changed(before, after) == set(after) - set(before)
+
+
+def test_switching_to_level_only_refits_without_reprojecting(field):
+    before = projected_mtimes(field)
+    fits_before = {p: os.stat(p).st_mtime_ns for p in glob.glob(field.path("results", "field", "fits", "*.tsv"))}
+    config = {"mosaics": {"field": {**field.config["mosaics"]["field"], "background": {"model": "level"}}}}
+    field.run(config=config)
+    assert projected_mtimes(field) == before
+    fits_after = {p: os.stat(p).st_mtime_ns for p in glob.glob(field.path("results", "field", "fits", "*.tsv"))}
+    assert fits_after and all(fits_after[p] != fits_before.get(p) for p in fits_after)
+    field.run(config=field.config)
+
+
+def test_changing_the_pixel_scale_reprojects_everything(field):
+    before = projected_mtimes(field)
+    region = small_region(pixel_scale=1.5)
+    config = {"mosaics": {"field": {**field.config["mosaics"]["field"], "region": region}}}
+    field.run(config=config)
+    after = projected_mtimes(field)
+    assert changed(before, after) == set(after) == set(before)
