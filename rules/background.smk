@@ -11,9 +11,13 @@ checkpoint overlaps:
         "logs/{mosaic}/overlaps.log",
     benchmark:
         "results/{mosaic}/benchmarks/overlaps.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
     shell:
-        "{MONTAGE_JOB} overlaps --projected-table {input:q} --out {output:q} > {log:q} 2>&1"
+        "{params.job} overlaps --projected-table {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule difference_fit:
@@ -25,22 +29,31 @@ rule difference_fit:
         header="results/{mosaic}/region.hdr",
     output:
         "results/{mosaic}/fits/{plus}+{minus}.tsv",
-    params:
-        options=lambda wildcards: " ".join(
-            (["--level-only"] if setting(wildcards, "background", "model") == "level" else [])
-            + (
-                [f"--keep-diff results/{wildcards.mosaic}/diffs/{wildcards.plus}+{wildcards.minus}.fits"]
-                if setting(wildcards, "background", "keep_diffs")
-                else []
-            )
-        ),
     log:
         "logs/{mosaic}/difference_fit/{plus}+{minus}.log",
     benchmark:
         "results/{mosaic}/benchmarks/difference_fit/{plus}+{minus}.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        options=lambda wildcards: " ".join(
+            (
+                ["--level-only"]
+                if setting(wildcards, "background", "model") == "level"
+                else []
+            )
+            + (
+                [
+                    f"--keep-diff results/{wildcards.mosaic}/diffs/{wildcards.plus}+{wildcards.minus}.fits"
+                ]
+                if setting(wildcards, "background", "keep_diffs")
+                else []
+            )
+        ),
     shell:
-        "{MONTAGE_JOB} fit --plus {input.plus:q} --minus {input.minus:q}"
+        "{params.job} fit --plus {input.plus:q} --minus {input.minus:q}"
         " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
 
 
@@ -51,15 +64,18 @@ rule gather_fits:
         overlaps="results/{mosaic}/overlaps.tbl",
     output:
         "results/{mosaic}/fits.tbl",
-    params:
-        folder="results/{mosaic}/fits",
     log:
         "logs/{mosaic}/gather_fits.log",
     benchmark:
         "results/{mosaic}/benchmarks/gather_fits.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        folder="results/{mosaic}/fits",
     shell:
-        "{MONTAGE_JOB} gather-fits --projected-table {input.projected_table:q}"
+        "{params.job} gather-fits --projected-table {input.projected_table:q}"
         " --overlaps {input.overlaps:q} --fits-dir {params.folder:q} --out {output:q}"
         " > {log:q} 2>&1"
 
@@ -71,18 +87,23 @@ rule background_model:
     output:
         table="results/{mosaic}/corrections.tbl",
         by_image="results/{mosaic}/corrections.tsv",
-    params:
-        iterations=lambda wildcards: setting(wildcards, "background", "iterations"),
-        level_only=lambda wildcards: (
-            "--level-only" if setting(wildcards, "background", "model") == "level" else ""
-        ),
     log:
         "logs/{mosaic}/background_model.log",
     benchmark:
         "results/{mosaic}/benchmarks/background_model.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        iterations=lambda wildcards: setting(wildcards, "background", "iterations"),
+        level_only=lambda wildcards: (
+            "--level-only"
+            if setting(wildcards, "background", "model") == "level"
+            else ""
+        ),
     shell:
-        "{MONTAGE_JOB} model --projected-table {input.projected_table:q} --fits {input.fits:q}"
+        "{params.job} model --projected-table {input.projected_table:q} --fits {input.fits:q}"
         " --out-tbl {output.table:q} --out-tsv {output.by_image:q}"
         " --iterations {params.iterations} {params.level_only} > {log:q} 2>&1"
 
@@ -99,7 +120,11 @@ rule background_correct:
         "logs/{mosaic}/background_correct/{image}.log",
     benchmark:
         "results/{mosaic}/benchmarks/background_correct/{image}.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
     shell:
-        "{MONTAGE_JOB} correct --projected {input.image:q} --corrections {input.corrections:q}"
+        "{params.job} correct --projected {input.image:q} --corrections {input.corrections:q}"
         " --id {wildcards.image:q} --out {output.image:q} > {log:q} 2>&1"

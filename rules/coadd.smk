@@ -11,15 +11,18 @@ rule coadd:
     output:
         image="results/{mosaic}/mosaic.fits",
         area="results/{mosaic}/mosaic_area.fits",
-    params:
-        folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
-        method=lambda wildcards: setting(wildcards, "coadd", "method"),
     log:
         "logs/{mosaic}/coadd.log",
     benchmark:
         "results/{mosaic}/benchmarks/coadd.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
+        method=lambda wildcards: setting(wildcards, "coadd", "method"),
     shell:
-        "{MONTAGE_JOB} coadd --images-dir {params.folder:q} --table {input.table:q}"
+        "{params.job} coadd --images-dir {params.folder:q} --table {input.table:q}"
         " --header {input.header:q} --out {output.image:q} --method {params.method:q}"
         " > {log:q} 2>&1"

@@ -12,16 +12,24 @@ sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from mosaicflow import tables  # noqa: E402  (standard library only)
 
-
 validate(config, schema=os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 MOSAICS = config["mosaics"]
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
-# same environment on every node of a shared-filesystem pool) and our script.
-# Quoted once here; per-job arguments are workflow-made paths and identifiers.
+# same environment on every node of a shared-filesystem pool), or the conda
+# environment's python with --sdm conda, and our script. Quoted once here;
+# per-job arguments are workflow-made paths and identifiers.
 MONTAGE_JOB = shlex.join(
-    [sys.executable, os.path.join(workflow.basedir, "scripts", "montage_job.py")]
+    [
+        (
+            "python"
+            if "conda"
+            in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+            else sys.executable
+        ),
+        os.path.join(workflow.basedir, "scripts", "montage_job.py"),
+    ]
 )
 
 

@@ -10,15 +10,17 @@ checkpoint image_table:
         skipped="results/{mosaic}/skipped.tsv",
         raw_table="results/{mosaic}/raw.tbl",
         links=directory("results/{mosaic}/inputs"),
-    params:
-        method=lambda wildcards: setting(wildcards, "projection", "method"),
-        recursive=lambda wildcards: setting(wildcards, "source").get("recursive", False),
-        frame=lambda wildcards: setting(wildcards, "region").get("frame", "equatorial"),
     log:
         "logs/{mosaic}/image_table.log",
     benchmark:
         "results/{mosaic}/benchmarks/image_table.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        method=lambda wildcards: setting(wildcards, "projection", "method"),
+        recursive=lambda wildcards: setting(wildcards, "source").get("recursive", False),
+        frame=lambda wildcards: setting(wildcards, "region").get("frame", "equatorial"),
     script:
         "../scripts/image_table.py"
 
@@ -28,13 +30,15 @@ rule region_header:
         unpack(region_header_inputs),
     output:
         "results/{mosaic}/region.hdr",
-    params:
-        region=lambda wildcards: setting(wildcards, "region"),
-        max_pixels=config["max_pixels"],
     log:
         "logs/{mosaic}/region_header.log",
     benchmark:
         "results/{mosaic}/benchmarks/region_header.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        region=lambda wildcards: setting(wildcards, "region"),
+        max_pixels=config["max_pixels"],
     script:
         "../scripts/region_header.py"

@@ -6,16 +6,19 @@ rule preview:
         "results/{mosaic}/mosaic.fits",
     output:
         "results/{mosaic}/mosaic.png",
-    params:
-        max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),
-        stretch=lambda wildcards: setting(wildcards, "preview", "stretch"),
-        colour_table=lambda wildcards: setting(wildcards, "preview", "colour_table"),
     log:
         "logs/{mosaic}/preview.log",
     benchmark:
         "results/{mosaic}/benchmarks/preview.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),
+        stretch=lambda wildcards: setting(wildcards, "preview", "stretch"),
+        colour_table=lambda wildcards: setting(wildcards, "preview", "colour_table"),
     shell:
-        "{MONTAGE_JOB} preview --mosaic {input:q} --out {output:q}"
+        "{params.job} preview --mosaic {input:q} --out {output:q}"
         " --max-size {params.max_size} --stretch {params.stretch:q}"
         " --colour-table {params.colour_table} > {log:q} 2>&1"

@@ -10,18 +10,21 @@ rule project:
     output:
         image="results/{mosaic}/projected/{image}.fits",
         area="results/{mosaic}/projected/{image}_area.fits",
-    params:
-        # Montage reads the raw file through the image table's ASCII-named link.
-        link="results/{mosaic}/inputs/{image}.fits",
-        hdu=lambda wildcards: image_record(wildcards)["hdu"],
-        method=lambda wildcards: image_record(wildcards)["method"],
     log:
         "logs/{mosaic}/project/{image}.log",
     benchmark:
         "results/{mosaic}/benchmarks/project/{image}.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        # Montage reads the raw file through the image table's ASCII-named link.
+        link="results/{mosaic}/inputs/{image}.fits",
+        hdu=lambda wildcards: image_record(wildcards)["hdu"],
+        method=lambda wildcards: image_record(wildcards)["method"],
     shell:
-        "{MONTAGE_JOB} project --raw {params.link:q} --hdu {params.hdu:q}"
+        "{params.job} project --raw {params.link:q} --hdu {params.hdu:q}"
         " --method {params.method:q} --header {input.header:q} --out {output.image:q}"
         " > {log:q} 2>&1"
 
@@ -32,13 +35,16 @@ rule projected_table:
         projected=projected_images,
     output:
         "results/{mosaic}/projected.tbl",
-    params:
-        folder="results/{mosaic}/projected",
     log:
         "logs/{mosaic}/projected_table.log",
     benchmark:
         "results/{mosaic}/benchmarks/projected_table.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        job=MONTAGE_JOB,
+        folder="results/{mosaic}/projected",
     shell:
-        "{MONTAGE_JOB} projected-table --images {input.images:q}"
+        "{params.job} projected-table --images {input.images:q}"
         " --projected-dir {params.folder:q} --out {output:q} > {log:q} 2>&1"

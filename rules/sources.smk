@@ -6,14 +6,16 @@ rule synthetic_field:
     output:
         tiles=directory("results/{mosaic}/synthetic/tiles"),
         truth="results/{mosaic}/synthetic/truth.json",
-    params:
-        settings=lambda wildcards: {
-            k: v for k, v in setting(wildcards, "source").items() if k != "type"
-        },
     log:
         "logs/{mosaic}/synthetic_field.log",
     benchmark:
         "results/{mosaic}/benchmarks/synthetic_field.tsv"
+    conda:
+        "../envs/montage.yaml"
     threads: 1
+    params:
+        settings=lambda wildcards: {
+            k: v for k, v in setting(wildcards, "source").items() if k != "type"
+        },
     script:
         "../scripts/synthetic_field.py"

@@ -4,8 +4,8 @@ import os
 import struct
 
 import pytest
-from conftest import small_field, small_region
 
+from conftest import small_field, small_region
 from mosaicflow import truth
 
 

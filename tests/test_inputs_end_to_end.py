@@ -6,8 +6,8 @@ import shutil
 
 import numpy as np
 from astropy.io import fits
-from conftest import small_region
 
+from conftest import small_region
 from mosaicflow import synth, tables
 
 ODD_NAMES = [
@@ -68,7 +68,10 @@ def test_odd_names_formats_and_bad_files(workflow):
     hdus = {os.path.basename(r["path"]): r["hdu"] for r in used}
     assert hdus["tile4.fits.fz"] == "1" and hdus["mef.fits.gz"] == "2"
 
-    skipped = {os.path.basename(r["path"]): r["reason"] for r in tables.read_tsv(workflow.path("results", "odd", "skipped.tsv"))}
+    skipped = {
+        os.path.basename(r["path"]): r["reason"]
+        for r in tables.read_tsv(workflow.path("results", "odd", "skipped.tsv"))
+    }
     assert set(skipped) == {"empty.fits", "notfits.fits", "truncated.fits", "nowcs.fits", "allnan.fits"}
     assert "empty" in skipped["empty.fits"]
     assert "not a readable FITS" in skipped["notfits.fits"]

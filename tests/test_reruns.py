@@ -5,8 +5,8 @@ import os
 
 import pytest
 from astropy.io import fits
-from conftest import Workflow, small_region
 
+from conftest import Workflow, small_region
 from mosaicflow import synth
 
 

@@ -327,7 +327,8 @@ def write_raw_table(rows, links_dir, table_path):
     names = [os.path.basename(row["link"]) for row in rows]
     tables.write_ipac(list_path, ["fname"], [{"fname": n} for n in names])
     temp = table_path + ".tmp"
-    result = montage.mImgtbl(links_dir, temp, imgListFile=list_path, showCorners=True)
+    # haveCubes=False: with cube columns mImgtbl prints uninitialised bytes for 2-D images.
+    result = montage.mImgtbl(links_dir, temp, imgListFile=list_path, showCorners=True, haveCubes=False)
     os.remove(list_path)
     if str(result["status"]) != "0":
         raise RuntimeError(f"mImgtbl failed: {result.get('msg')}")
@@ -338,7 +339,7 @@ def write_raw_table(rows, links_dir, table_path):
 
 def _filter_table(source, target, keep):
     """Copy an IPAC table keeping the data rows for which ``keep(row)`` is true."""
-    with open(source, encoding="utf-8") as handle:
+    with open(source, encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
     header_lines = [line for line in lines if line.startswith(("\\", "|"))]
     spans = tables._column_spans(next(line for line in lines if line.startswith("|")))

@@ -24,9 +24,7 @@ def parse_center(text, where="region.center"):
     try:
         lon, lat = (float(p) for p in parts)
     except ValueError:
-        raise UserError(
-            f"{where}: expected two numbers in degrees such as '83.82 -5.39', got {text!r}"
-        ) from None
+        raise UserError(f"{where}: expected two numbers in degrees such as '83.82 -5.39', got {text!r}") from None
     if not -90.0 <= lat <= 90.0:
         raise UserError(f"{where}: latitude {lat} is outside -90..90 degrees")
     return lon % 360.0, lat

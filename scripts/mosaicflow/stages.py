@@ -118,9 +118,7 @@ def coadd(images_dir, images_tbl, header, output, method="mean"):
     """
     montage = _montage()
     with atomic.fits_pair(output) as temp:
-        result = montage.mAdd(
-            images_dir, images_tbl, header, temp, haveAreas=True, coadd=COADD_METHODS[method]
-        )
+        result = montage.mAdd(images_dir, images_tbl, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
         _check(result, "mAdd")
 
 

@@ -54,13 +54,9 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
         if method == "mProject":
             result = montage.mProject(raw_image, temp_image, header, hdu=hdu)
         elif method == "mProjectQL":
-            result = montage.mProjectQL(
-                raw_image, temp_image, header, hdu=hdu, noAreas=False
-            )
+            result = montage.mProjectQL(raw_image, temp_image, header, hdu=hdu, noAreas=False)
         elif method in ("mProjectPP", "mProjectPP-tan"):
-            with tempfile.TemporaryDirectory(
-                dir=os.path.dirname(output_image) or "."
-            ) as scratch:
+            with tempfile.TemporaryDirectory(dir=os.path.dirname(output_image) or ".") as scratch:
                 altin, altout = "", ""
                 if method == "mProjectPP-tan":
                     altin, altout = _tan_headers(montage, raw_image, hdu, header, scratch)

@@ -172,7 +172,7 @@ def render_sky(wcs, shape, truth, pixel_scale_arcsec=None):
     sigma = truth["psf_sigma_arcsec"] / pixel_scale_arcsec
     area_ratio = (1.0 / pixel_scale_arcsec) ** 2
     half = int(math.ceil(6 * sigma))
-    for x0, y0, flux in zip(sx, sy, stars["flux"]):
+    for x0, y0, flux in zip(sx, sy, stars["flux"], strict=True):
         if not (-half <= x0 < nx + half and -half <= y0 < ny + half):
             continue
         ix, iy = int(round(x0)), int(round(y0))

@@ -16,7 +16,8 @@ def read_ipac(path):
     Columns are located by the ``|`` separators of the first header line, as
     Montage's own table reader does, so values containing spaces survive.
     """
-    with open(path, encoding="utf-8") as handle:
+    # Montage tables are ASCII; be lenient with stray bytes in unused columns.
+    with open(path, encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
     header = None
     rows = []
@@ -36,7 +37,7 @@ def read_ipac(path):
 def _column_spans(header_line):
     bars = [i for i, char in enumerate(header_line) if char == "|"]
     spans = []
-    for left, right in zip(bars, bars[1:]):
+    for left, right in zip(bars, bars[1:], strict=False):
         name = header_line[left + 1 : right].strip()
         spans.append((name, left, right + 1))
     if spans:
@@ -95,8 +96,7 @@ def write_tsv(path, columns, rows):
 # mDiffFitExec's fits table, column names and row format copied from Montage so
 # that mBgModel reads our gathered table exactly as it reads its own.
 FITS_COLUMNS = (
-    "plus minus a b c crpix1 crpix2 xmin xmax ymin ymax xcenter ycenter "
-    "npixel rms boxx boxy boxwidth boxheight boxang"
+    "plus minus a b c crpix1 crpix2 xmin xmax ymin ymax xcenter ycenter npixel rms boxx boxy boxwidth boxheight boxang"
 ).split()
 FITS_HEADER = (
     "|   plus  |  minus  |         a      |        b       |        c       |"

@@ -1,0 +1,228 @@
+"""Unit tests of the helpers: tables, ids, validation, geometry, region."""
+
+import gzip
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from mosaicflow import UserError, atomic, inputs, region, stages, tables
+
+
+def header(ra=83.8, dec=-5.4, nx=100, ny=200, projection="TAN", frame=("RA", "DEC")):
+    h = fits.Header()
+    h["NAXIS"], h["NAXIS1"], h["NAXIS2"] = 2, nx, ny
+    h["CTYPE1"] = frame[0] + "-" * (5 - len(frame[0])) + projection
+    h["CTYPE2"] = frame[1] + "-" * (5 - len(frame[1])) + projection
+    h["CRVAL1"], h["CRVAL2"] = ra, dec
+    h["CRPIX1"], h["CRPIX2"] = (nx + 1) / 2, (ny + 1) / 2
+    h["CDELT1"], h["CDELT2"] = -1 / 3600, 1 / 3600
+    return h
+
+
+# ---- tables -----------------------------------------------------------------
+
+
+def test_ipac_round_trip_keeps_values_with_spaces(tmp_path):
+    path = str(tmp_path / "t.tbl")
+    rows = [{"cntr": 0, "fname": "a b.fits"}, {"cntr": 12, "fname": "c.fits"}]
+    tables.write_ipac(path, ["cntr", "fname"], rows, types={"cntr": "int", "fname": "char"})
+    assert tables.read_ipac(path) == [{"cntr": "0", "fname": "a b.fits"}, {"cntr": "12", "fname": "c.fits"}]
+
+
+def test_tsv_cells_cannot_break_rows(tmp_path):
+    path = str(tmp_path / "t.tsv")
+    tables.write_tsv(path, ["path", "reason"], [{"path": "a\tb\nc.fits", "reason": "x"}])
+    assert tables.read_tsv(path) == [{"path": "a b c.fits", "reason": "x"}]
+
+
+def test_fit_rows_use_mdifffitexec_format():
+    fit = dict(
+        a=1.5e-3,
+        b=-2e-4,
+        c=3.25,
+        crpix1=38.0,
+        crpix2=131.0,
+        xmin=-38,
+        xmax=37,
+        ymin=-131,
+        ymax=123,
+        xcenter=-0.07,
+        ycenter=-3.59,
+        npixel=15296,
+        rms=1.38,
+        boxx=-0.5,
+        boxy=-3.5,
+        boxwidth=255.0,
+        boxheight=75.0,
+        boxang=90.0,
+    )
+    row = tables.format_fit_row(0, 1, fit)
+    assert row.split()[:5] == ["0", "1", "1.50000e-03", "-2.00000e-04", "3.25000e+00"]
+    assert len(tables.FITS_HEADER.split("|")) - 2 == len(tables.FITS_COLUMNS)
+
+
+def test_overlap_pairs_and_projected_table_ids(tmp_path):
+    path = str(tmp_path / "diffs.tbl")
+    rows = [{"cntr1": 0, "cntr2": 1, "plus": "a-0000000a.fits", "minus": "b-0000000b.fits", "diff": "d.fits"}]
+    tables.write_ipac(path, ["cntr1", "cntr2", "plus", "minus", "diff"], rows)
+    assert stages.overlap_pairs(path) == [("a-0000000a", "b-0000000b")]
+
+
+# ---- atomic writes ----------------------------------------------------------
+
+
+def test_failed_write_leaves_no_file(tmp_path):
+    final = str(tmp_path / "out" / "x.fits")
+    with pytest.raises(RuntimeError):
+        with atomic.fits_pair(final) as temp:
+            open(temp, "w").write("partial")
+            raise RuntimeError("interrupted")
+    assert os.listdir(tmp_path / "out") == []
+
+
+def test_pair_commits_image_and_area(tmp_path):
+    final = str(tmp_path / "x.fits")
+    with atomic.fits_pair(final) as temp:
+        open(temp, "w").write("image")
+        open(atomic.area_name(temp), "w").write("area")
+    assert sorted(os.listdir(tmp_path)) == ["x.fits", "x_area.fits"]
+
+
+# ---- image ids and candidates -----------------------------------------------
+
+
+def test_image_ids_are_stable_safe_and_unique():
+    a = inputs.image_id("tile 'one' $(x).fits.gz")
+    assert a == inputs.image_id("tile 'one' $(x).fits.gz")
+    assert all(c.isalnum() or c in "_-" for c in a)
+    assert a.startswith("tile_one_x-")
+    assert inputs.image_id("sub/a.fits") != inputs.image_id("a.fits")
+    assert inputs.image_id("étoile.fits").startswith("toile-") or inputs.image_id("étoile.fits").startswith("_")
+    assert not inputs.image_id("x_area.fits").endswith("_area")
+
+
+def test_candidates_skip_hidden_and_non_fits(tmp_path):
+    for name in ("b.fits", "a.FITS.gz", "c.fz", ".hidden.fits", "notes.txt"):
+        (tmp_path / name).write_bytes(b"")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "d.fit").write_bytes(b"")
+    assert [rel for _, rel in inputs.find_candidates(str(tmp_path))] == ["a.FITS.gz", "b.fits", "c.fz"]
+    assert "sub/d.fit" in [rel for _, rel in inputs.find_candidates(str(tmp_path), recursive=True)]
+
+
+def test_missing_source_folder_is_a_user_error(tmp_path):
+    with pytest.raises(UserError, match="does not exist"):
+        inputs.find_candidates(str(tmp_path / "nope"))
+
+
+# ---- validation -------------------------------------------------------------
+
+
+@pytest.fixture
+def good_data():
+    return np.random.default_rng(1).normal(10, 1, (200, 100)).astype(np.float32)
+
+
+def test_inspect_finds_first_celestial_image_hdu(tmp_path, good_data):
+    path = str(tmp_path / "mef.fits")
+    spectral = fits.ImageHDU(good_data, fits.Header({"CTYPE1": "WAVE", "CTYPE2": "LINEAR"}))
+    fits.HDUList([fits.PrimaryHDU(), spectral, fits.ImageHDU(good_data, header())]).writeto(path)
+    index, found = inputs.inspect_image(path)
+    assert index == 2 and found["CTYPE1"] == "RA---TAN"
+
+
+def test_inspect_reads_gzip_named_fits(tmp_path, good_data):
+    plain = str(tmp_path / "p.fits")
+    fits.PrimaryHDU(good_data, header()).writeto(plain)
+    with open(plain, "rb") as src, gzip.open(str(tmp_path / "g.fits"), "wb") as dst:
+        dst.write(src.read())
+    assert inputs.inspect_image(str(tmp_path / "g.fits"))[0] == 0
+
+
+@pytest.mark.parametrize(
+    "make, reason",
+    [
+        (lambda p, d: open(p, "wb").close(), "empty file"),
+        (lambda p, d: open(p, "w").write("hello" * 1000), "not a readable FITS"),
+        (lambda p, d: fits.PrimaryHDU(d).writeto(p), "no celestial WCS"),
+        (lambda p, d: fits.PrimaryHDU(np.full_like(d, np.nan), header()).writeto(p), "NaN"),
+        (lambda p, d: fits.PrimaryHDU(np.zeros(10, np.float32)).writeto(p), "no image HDU"),
+        (lambda p, d: open(p, "wb").write(b"\x1f\x8b" + b"not gzip" * 100), "not a readable FITS"),
+    ],
+)
+def test_inspect_rejects_bad_files_with_reasons(tmp_path, good_data, make, reason):
+    path = str(tmp_path / "bad.fits")
+    make(path, good_data)
+    with pytest.raises(inputs.BadImage, match=reason):
+        inputs.inspect_image(path)
+
+
+def test_inspect_rejects_truncated_data(tmp_path, good_data):
+    path = str(tmp_path / "t.fits")
+    fits.PrimaryHDU(good_data, header()).writeto(path)
+    blob = open(path, "rb").read()
+    open(path, "wb").write(blob[: 2880 * 2 + 1000])
+    with pytest.raises(inputs.BadImage, match="truncated|unreadable"):
+        inputs.inspect_image(path)
+
+
+# ---- geometry and projector choice ------------------------------------------
+
+
+def test_overlap_area_inside_outside_and_partial():
+    reg = header(nx=1000, ny=1000)
+    assert inputs.overlap_area(header(), reg) == pytest.approx(100 * 200, rel=1e-3)
+    far = header(ra=84.5)
+    assert inputs.overlap_area(far, reg) == 0.0
+    # shifted by half its width past the region's east edge (RA increases to the left)
+    edge = header(ra=83.8 + (500 / 3600) / np.cos(np.radians(5.4)))
+    assert inputs.overlap_area(edge, reg) == pytest.approx(50 * 200, rel=0.05)
+
+
+def test_overlap_area_across_frames():
+    galactic_region = header(ra=209.01, dec=-19.38, nx=2000, ny=2000, frame=("GLON", "GLAT"))
+    assert inputs.overlap_area(header(), galactic_region) > 0
+
+
+def test_projection_method_follows_mprojexec():
+    tan, sin, car = header(), header(projection="SIN"), header(projection="CAR")
+    galactic = header(frame=("GLON", "GLAT"))
+    assert inputs.projection_method("auto", sin, tan) == "mProjectPP"
+    assert inputs.projection_method("auto", car, tan) == "mProjectPP-tan"
+    assert inputs.projection_method("auto", tan, galactic) == "mProject"
+    assert inputs.projection_method("mProjectQL", tan, galactic) == "mProjectQL"
+
+
+# ---- region -----------------------------------------------------------------
+
+
+def test_box_header_has_the_requested_geometry(tmp_path):
+    out = str(tmp_path / "r.hdr")
+    cfg = {"center": "83.82, -5.39", "width": 0.5, "height": 0.25, "pixel_scale": 2.0, "frame": "galactic"}
+    region.write_region_header(cfg, out)
+    h = inputs.read_header_file(out)
+    assert (h["NAXIS1"], h["NAXIS2"]) == (900, 450)
+    assert h["CTYPE1"] == "GLON-TAN" and h["CDELT2"] == pytest.approx(2 / 3600)
+    assert h["CRPIX1"] == 450.5
+
+
+def test_absurd_region_is_refused_with_its_size(tmp_path):
+    cfg = {"center": "10 10", "width": 100.0, "height": 100.0, "pixel_scale": 0.1}
+    with pytest.raises(UserError, match=r"3600000 x 3600000 = 12,960,000,000,000 pixels"):
+        region.write_region_header(cfg, str(tmp_path / "r.hdr"))
+    assert not os.path.exists(tmp_path / "r.hdr")
+
+
+@pytest.mark.parametrize("text", ["83.8", "a b", "10 95"])
+def test_bad_centres_are_user_errors(text):
+    with pytest.raises(UserError):
+        region.parse_center(text)
+
+
+def test_header_template_without_wcs_is_a_user_error(tmp_path):
+    path = tmp_path / "bad.hdr"
+    path.write_text("SIMPLE  = T\nNAXIS   = 2\nEND\n")
+    with pytest.raises(UserError, match="lacks the keyword NAXIS1"):
+        inputs.read_header_file(str(path))
