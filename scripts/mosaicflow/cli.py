@@ -1,163 +1,167 @@
-"""Command line for the workflow's shell jobs: ``montage_job.py STEP ...``.
+"""Command line for the workflow's shell jobs: ``montage_job.py STEP --option value ...``.
 
 Rules call this through ``shell:`` rather than ``script:`` because a shell job
-costs a Python start (~20 ms) plus MontagePy (~15 ms), while a ``script:``
-job also loads Snakemake's script machinery (~100 ms more), and per-image jobs
-number in the hundreds. Arguments are workflow-made paths and identifiers
-only; user file names reach Montage through the image table's links.
+costs a Python start (~10 ms) plus MontagePy (~3 ms), while a ``script:`` job
+also loads Snakemake's script machinery (~100 ms more), and per-image and
+per-overlap jobs number in the hundreds. For the same reason this module
+parses its few options itself (argparse costs ~9 ms to import) and imports
+each step's code only when that step runs. Arguments are workflow-made paths
+and identifiers only; user file names reach Montage through the image
+table's links.
 """
 
-import argparse
 import sys
 
 from . import UserError
 
-
-def _project(args):
-    from .steps import project
-
-    project(args.raw, args.hdu, args.header, args.out, args.method)
-
-
-def _fit(args):
-    from .steps import difference_fit
-
-    row = difference_fit(args.plus, args.minus, args.header, args.out, args.level_only, args.keep_diff)
-    if row["status"] != "ok":
-        print(f"fit failed (left out of the background model): {row['message']}")
-
-
-def _correct(args):
-    from .stages import read_correction
-    from .steps import background
-
-    a, b, c = read_correction(args.corrections, args.id)
-    background(args.projected, args.out, a, b, c)
-
-
-def _projected_table(args):
-    from . import tables
-    from .stages import projected_table
-
-    ids = [row["id"] for row in tables.read_tsv(args.images)]
-    projected_table(ids, args.projected_dir, args.out)
-
-
-def _overlaps(args):
-    from .stages import overlaps
-
-    overlaps(args.projected_table, args.out)
-
-
-def _gather_fits(args):
-    import os
-
-    from .stages import gather_fits, overlap_pairs
-
-    pairs = overlap_pairs(args.overlaps)
-    files = {(p, m): os.path.join(args.fits_dir, f"{p}+{m}.tsv") for p, m in pairs}
-    fitted, failed = gather_fits(args.projected_table, files, args.out)
-    print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
+# step: (help, {option: default}); a default of None means required, False a flag.
+STEPS = {
+    "project": (
+        "reproject one image (mProjectPP, mProject or mProjectQL)",
+        {"raw": None, "hdu": "0", "method": "mProjectPP", "header": None, "out": None},
+    ),
+    "fit": (
+        "fit the difference of one overlap (mDiffFit)",
+        {"plus": None, "minus": None, "header": None, "out": None, "level-only": False, "keep-diff": ""},
+    ),
+    "correct": (
+        "apply one image's background correction (mBackground)",
+        {"projected": None, "corrections": None, "id": None, "out": None},
+    ),
+    "projected-table": (
+        "mImgtbl of the projected images",
+        {"images": None, "projected-dir": None, "out": None},
+    ),
+    "overlaps": ("mOverlaps", {"projected-table": None, "out": None}),
+    "gather-fits": (
+        "combine the per-overlap fits into the table mBgModel reads",
+        {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None},
+    ),
+    "model": (
+        "mBgModel",
+        {
+            "projected-table": None,
+            "fits": None,
+            "out-tbl": None,
+            "out-tsv": None,
+            "iterations": "10000",
+            "level-only": False,
+        },
+    ),
+    "coadd": ("mAdd", {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean"}),
+    "preview": (
+        "mShrink + mViewer PNG",
+        {"mosaic": None, "out": None, "max-size": "2000", "stretch": "-2s max gaussian-log", "colour-table": "0"},
+    ),
+}
 
 
-def _model(args):
-    from .stages import background_model
-
-    background_model(args.projected_table, args.fits, args.out_tbl, args.out_tsv, args.iterations, args.level_only)
+class UsageError(Exception):
+    pass
 
 
-def _coadd(args):
-    from .stages import coadd
+def parse(argv):
+    """(step, {option_name: value}) from ``STEP --name value --flag ...``."""
+    if not argv or argv[0] in ("-h", "--help"):
+        raise UsageError(usage())
+    step = argv[0]
+    if step not in STEPS:
+        raise UsageError(f"unknown step {step!r}\n{usage()}")
+    spec = STEPS[step][1]
+    options = dict(spec)
+    rest = argv[1:]
+    while rest:
+        word = rest.pop(0)
+        name = word[2:]
+        if word in ("-h", "--help"):
+            raise UsageError(usage(step))
+        if not word.startswith("--") or name not in spec:
+            raise UsageError(f"{step}: unknown option {word!r}\n{usage(step)}")
+        if spec[name] is False:
+            options[name] = True
+            continue
+        if not rest:
+            raise UsageError(f"{step}: option {word} needs a value")
+        options[name] = rest.pop(0)
+    missing = [f"--{name}" for name, value in options.items() if value is None]
+    if missing:
+        raise UsageError(f"{step}: missing {', '.join(missing)}\n{usage(step)}")
+    return step, {name.replace("-", "_"): value for name, value in options.items()}
 
-    coadd(args.images_dir, args.table, args.header, args.out, args.method)
+
+def usage(step=None):
+    if step is None:
+        lines = ["usage: montage_job.py STEP [--option value ...]", "", "steps:"]
+        lines += [f"  {name:16s} {text}" for name, (text, _) in STEPS.items()]
+        return "\n".join(lines)
+    text, spec = STEPS[step]
+    options = " ".join(
+        f"--{n}" if d is False else (f"--{n} VALUE" if d is None else f"[--{n} {d!r}]") for n, d in spec.items()
+    )
+    return f"usage: montage_job.py {step} {options}\n  {text}"
 
 
-def _preview(args):
-    from .stages import preview
+def run(step, o):
+    if step == "project":
+        from .steps import project
 
-    factor = preview(args.mosaic, args.out, args.max_size, args.stretch, args.colour_table)
-    print(f"preview shrunk by {factor}")
+        project(o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"])
+    elif step == "fit":
+        from .steps import difference_fit
 
+        row = difference_fit(o["plus"], o["minus"], o["header"], o["out"], o["level_only"], o["keep_diff"] or None)
+        if row["status"] != "ok":
+            print(f"fit failed (left out of the background model): {row['message']}")
+    elif step == "correct":
+        from .steps import background, read_correction
 
-def build_parser():
-    parser = argparse.ArgumentParser(prog="montage_job.py", description=__doc__.splitlines()[0])
-    steps = parser.add_subparsers(dest="step", required=True)
+        background(o["projected"], o["out"], *read_correction(o["corrections"], o["id"]))
+    elif step == "projected-table":
+        from . import tables
+        from .stages import projected_table
 
-    p = steps.add_parser("project", help="reproject one image (mProjectPP/mProject/mProjectQL)")
-    p.add_argument("--raw", required=True)
-    p.add_argument("--hdu", type=int, default=0)
-    p.add_argument("--method", default="mProjectPP")
-    p.add_argument("--header", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_project)
+        projected_table([row["id"] for row in tables.read_tsv(o["images"])], o["projected_dir"], o["out"])
+    elif step == "overlaps":
+        from .stages import overlaps
 
-    p = steps.add_parser("fit", help="fit the difference of one overlap (mDiffFit)")
-    p.add_argument("--plus", required=True)
-    p.add_argument("--minus", required=True)
-    p.add_argument("--header", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--level-only", action="store_true")
-    p.add_argument("--keep-diff", default=None)
-    p.set_defaults(func=_fit)
+        overlaps(o["projected_table"], o["out"])
+    elif step == "gather-fits":
+        import os
 
-    p = steps.add_parser("correct", help="apply one image's background correction (mBackground)")
-    p.add_argument("--projected", required=True)
-    p.add_argument("--corrections", required=True)
-    p.add_argument("--id", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_correct)
+        from .stages import gather_fits, overlap_pairs
 
-    p = steps.add_parser("projected-table", help="mImgtbl of the projected images")
-    p.add_argument("--images", required=True, help="images.tsv")
-    p.add_argument("--projected-dir", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_projected_table)
+        pairs = overlap_pairs(o["overlaps"])
+        files = {(p, m): os.path.join(o["fits_dir"], f"{p}+{m}.tsv") for p, m in pairs}
+        fitted, failed = gather_fits(o["projected_table"], files, o["out"])
+        print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
+    elif step == "model":
+        from .stages import background_model
 
-    p = steps.add_parser("overlaps", help="mOverlaps")
-    p.add_argument("--projected-table", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_overlaps)
+        background_model(
+            o["projected_table"], o["fits"], o["out_tbl"], o["out_tsv"], int(o["iterations"]), o["level_only"]
+        )
+    elif step == "coadd":
+        from .stages import coadd
 
-    p = steps.add_parser("gather-fits", help="combine per-overlap fits for mBgModel")
-    p.add_argument("--projected-table", required=True)
-    p.add_argument("--overlaps", required=True)
-    p.add_argument("--fits-dir", required=True)
-    p.add_argument("--out", required=True)
-    p.set_defaults(func=_gather_fits)
+        coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"])
+    elif step == "preview":
+        from .stages import preview
 
-    p = steps.add_parser("model", help="mBgModel")
-    p.add_argument("--projected-table", required=True)
-    p.add_argument("--fits", required=True)
-    p.add_argument("--out-tbl", required=True)
-    p.add_argument("--out-tsv", required=True)
-    p.add_argument("--iterations", type=int, default=10000)
-    p.add_argument("--level-only", action="store_true")
-    p.set_defaults(func=_model)
-
-    p = steps.add_parser("coadd", help="mAdd")
-    p.add_argument("--images-dir", required=True)
-    p.add_argument("--table", required=True)
-    p.add_argument("--header", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--method", default="mean", choices=["mean", "median", "count"])
-    p.set_defaults(func=_coadd)
-
-    p = steps.add_parser("preview", help="mShrink + mViewer PNG")
-    p.add_argument("--mosaic", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--max-size", type=int, default=2000)
-    p.add_argument("--stretch", default="-2s max gaussian-log")
-    p.add_argument("--colour-table", type=int, default=0)
-    p.set_defaults(func=_preview)
-    return parser
+        factor = preview(o["mosaic"], o["out"], int(o["max_size"]), o["stretch"], int(o["colour_table"]))
+        print(f"preview shrunk by {factor}")
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        step, options = parse(argv)
+    except UsageError as problem:
+        print(problem, file=sys.stderr)
+        return 2
     from .steps import StepError
 
     try:
-        args.func(args)
+        run(step, options)
     except (UserError, StepError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1

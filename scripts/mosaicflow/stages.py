@@ -7,9 +7,8 @@ mosaic but sit between the parallel stages, so they should start fast.
 import math
 import os
 import shutil
-import tempfile
 
-from . import UserError, atomic, tables
+from . import atomic, tables
 from .steps import _check, _montage
 
 
@@ -101,13 +100,6 @@ def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, 
     tables.write_tsv(corrections_tsv, ["id", "a", "b", "c"], rows)
 
 
-def read_correction(corrections_tsv, ident):
-    for row in tables.read_tsv(corrections_tsv):
-        if row["id"] == ident:
-            return float(row["a"]), float(row["b"]), float(row["c"])
-    raise UserError(f"{corrections_tsv} has no correction for image {ident}")
-
-
 COADD_METHODS = {"mean": 0, "median": 1, "count": 2}
 
 
@@ -127,8 +119,7 @@ def preview(mosaic, png, max_size=2000, stretch="-2s max gaussian-log", colour_t
     montage = _montage()
     naxis1, naxis2 = _image_size(mosaic)
     factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
-    directory = os.path.dirname(png) or "."
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".tmp-preview-") as scratch:
+    with atomic.scratch_dir(png) as scratch:
         source = mosaic
         if factor > 1:
             source = os.path.join(scratch, "shrunk.fits")

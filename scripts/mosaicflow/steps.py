@@ -8,7 +8,6 @@ mosaic equals the single-process chain's.
 """
 
 import os
-import tempfile
 
 from . import atomic, tables
 
@@ -56,7 +55,7 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
         elif method == "mProjectQL":
             result = montage.mProjectQL(raw_image, temp_image, header, hdu=hdu, noAreas=False)
         elif method in ("mProjectPP", "mProjectPP-tan"):
-            with tempfile.TemporaryDirectory(dir=os.path.dirname(output_image) or ".") as scratch:
+            with atomic.scratch_dir(output_image) as scratch:
                 altin, altout = "", ""
                 if method == "mProjectPP-tan":
                     altin, altout = _tan_headers(montage, raw_image, hdu, header, scratch)
@@ -126,8 +125,7 @@ def difference_fit(plus_image, minus_image, header, output, level_only=False, ke
     counts it and leaves it out of the fits table, and so do we.
     """
     montage = _montage()
-    directory = os.path.dirname(output) or "."
-    with tempfile.TemporaryDirectory(dir=directory, prefix=".tmp-diff-") as scratch:
+    with atomic.scratch_dir(output) as scratch:
         diff_name = keep_diff if keep_diff else os.path.join(scratch, "diff.fits")
         result = montage.mDiffFit(
             plus_image,
@@ -147,6 +145,14 @@ def difference_fit(plus_image, minus_image, header, output, level_only=False, ke
         row = {"status": "failed", "message": message or "mDiffFit failed"}
     tables.write_tsv(output, FIT_STATUS_COLUMNS, [row])
     return row
+
+
+def read_correction(corrections_tsv, ident):
+    """(a, b, c) of one image from the corrections table written by the model step."""
+    for row in tables.read_tsv(corrections_tsv):
+        if row["id"] == ident:
+            return float(row["a"]), float(row["b"]), float(row["c"])
+    raise StepError(f"{corrections_tsv} has no correction for image {ident}")
 
 
 def background(projected_image, corrected_image, a, b, c):

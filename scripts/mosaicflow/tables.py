@@ -5,8 +5,6 @@ writes) and tab-separated files for our own bookkeeping (``images.tsv``,
 ``skipped.tsv``). Standard library only: per-image jobs import this.
 """
 
-import csv
-
 from .atomic import write_text
 
 
@@ -72,8 +70,14 @@ def write_ipac(path, columns, rows, types=None):
 
 
 def read_tsv(path):
-    with open(path, encoding="utf-8", newline="") as handle:
-        return list(csv.DictReader(handle, delimiter="\t"))
+    """Rows of a TSV written by ``write_tsv`` (cells never hold tabs or newlines).
+
+    Not the csv module: per-image jobs read these and csv costs ~9 ms to import.
+    """
+    with open(path, encoding="utf-8") as handle:
+        lines = handle.read().split("\n")
+    columns = lines[0].split("\t")
+    return [dict(zip(columns, line.split("\t"), strict=True)) for line in lines[1:] if line]
 
 
 def format_tsv(columns, rows):

@@ -1,0 +1,132 @@
+"""Race the workflow against Montage's own single-process chain.
+
+    python benchmarks/workflow_vs_chain.py --tiles 100 --cores 2
+
+Makes a synthetic field of real-size tiles (512 x 1024, 1"/px; not timed),
+runs ``snakemake --cores N`` on it as a local source, then MontagePy's chain
+(mImgtbl, mProjExec, mImgtbl, mOverlaps, mDiffFitExec, mBgModel, mBgExec,
+mImgtbl, mAdd) on the same files and header, and prints wall times, their
+ratio, the jobs run, per-stage time, and whether the two mosaics agree.
+Results are appended as CSV to ``--csv`` (default benchmarks/results/runs.csv).
+"""
+
+import argparse
+import csv
+import glob
+import math
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+sys.path.insert(0, os.path.join(REPO, "scripts"))
+
+import numpy as np  # noqa: E402
+import yaml  # noqa: E402
+from astropy.io import fits  # noqa: E402
+
+from mosaicflow import synth, tables  # noqa: E402
+from mosaicflow.chain import run_chain  # noqa: E402
+
+
+def make_field(folder, tiles, seed):
+    columns = max(1, round(math.sqrt(tiles * 2)))  # tiles are 1:2, so a squarish field
+    rows = max(1, math.ceil(tiles / columns))
+    truth = synth.make_truth(
+        {"columns": columns, "rows": rows, "seed": seed, "stars": 40 * tiles, "nebulae": 6}
+    )
+    os.makedirs(folder, exist_ok=True)
+    for tile in truth["tiles"][:tiles]:
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(os.path.join(folder, tile["name"] + ".fits"), overwrite=True)
+    return columns, rows
+
+
+def per_rule_benchmarks(workdir):
+    """{rule: (jobs, summed seconds)} from the rules' benchmark files."""
+    summary = {}
+    for path in glob.glob(os.path.join(workdir, "results", "*", "benchmarks", "**", "*.tsv"), recursive=True):
+        relative = os.path.relpath(path, os.path.join(workdir, "results"))
+        rule = relative.split(os.sep)[2].removesuffix(".tsv")
+        seconds = float(tables.read_tsv(path)[0]["s"])
+        jobs, total = summary.get(rule, (0, 0.0))
+        summary[rule] = (jobs + 1, total + seconds)
+    return summary
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tiles", type=int, default=100)
+    parser.add_argument("--cores", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--workdir", help="keep everything here (default: a temporary folder)")
+    parser.add_argument("--csv", default=os.path.join(HERE, "results", "runs.csv"))
+    parser.add_argument("--snakemake-args", default="", help="extra arguments, e.g. '--profile profiles/local'")
+    args = parser.parse_args()
+
+    workdir = args.workdir or tempfile.mkdtemp(prefix="mosaic-bench-")
+    os.makedirs(workdir, exist_ok=True)
+    tiles_dir = os.path.join(workdir, "tiles")
+    columns, rows = make_field(tiles_dir, args.tiles, args.seed)
+    config = {"mosaics": {"bench": {"source": {"type": "local", "path": "tiles"}, "region": {"auto": True}}}}
+    with open(os.path.join(workdir, "config.yaml"), "w") as handle:
+        yaml.safe_dump(config, handle)
+
+    command = [sys.executable, "-m", "snakemake", "-s", os.path.join(REPO, "Snakefile"), "-d", workdir,
+               "--configfile", os.path.join(workdir, "config.yaml"), "--cores", str(args.cores), "--quiet", "all",
+               *args.snakemake_args.split()]  # fmt: skip
+    start = time.perf_counter()
+    subprocess.run(command, check=True, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workflow_wall = time.perf_counter() - start
+
+    base = os.path.join(workdir, "results", "bench")
+    images = tables.read_tsv(os.path.join(base, "images.tsv"))
+    names = [os.path.basename(row["link"]) for row in images]
+    start = time.perf_counter()
+    stage_times = run_chain(os.path.join(base, "inputs"), names, os.path.join(base, "region.hdr"),
+                            os.path.join(workdir, "chain"), iterations=100000)  # fmt: skip
+    chain_wall = time.perf_counter() - start
+
+    ours = fits.getdata(os.path.join(base, "mosaic.fits")).astype(float)
+    theirs = fits.getdata(os.path.join(workdir, "chain", "mosaic.fits")).astype(float)
+    finite = np.isfinite(ours) & np.isfinite(theirs)
+    max_difference = float(np.abs(ours[finite] - theirs[finite]).max())
+
+    rules = per_rule_benchmarks(workdir)
+    jobs = sum(count for count, _ in rules.values())
+    overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
+    header = fits.Header.fromtextfile(os.path.join(base, "region.hdr"))
+    print(f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
+          f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "
+          f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
+    print(f"workflow --cores {args.cores}: {workflow_wall:7.1f} s  ({jobs} jobs)")
+    print(f"Montage chain (1 process): {chain_wall:7.1f} s")
+    print(f"ratio workflow / chain:    {workflow_wall / chain_wall:7.2f}")
+    print(f"max |workflow - chain| pixel difference: {max_difference:.3g}")
+    print("\nper stage: workflow jobs, summed job seconds | chain seconds")
+    chain_of = {"project": "project", "difference_fit": "difference_fit", "background_correct": "background",
+                "coadd": "coadd", "background_model": "background_model", "overlaps": "overlaps",
+                "image_table": "image_table", "projected_table": "projected_table"}  # fmt: skip
+    for rule, (count, seconds) in sorted(rules.items(), key=lambda kv: -kv[1][1]):
+        chain_seconds = stage_times.get(chain_of.get(rule, ""), float("nan"))
+        print(f"  {rule:20s} {count:5d} {seconds:8.2f} s | {chain_seconds:8.2f} s")
+
+    os.makedirs(os.path.dirname(args.csv), exist_ok=True)
+    new = not os.path.exists(args.csv)
+    with open(args.csv, "a", newline="") as handle:
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["date", "tiles", "overlaps", "cores", "workflow_s", "chain_s", "ratio", "jobs"])
+        ratio = workflow_wall / chain_wall
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
+        writer.writerow([stamp, len(images), overlaps, args.cores, f"{workflow_wall:.2f}", f"{chain_wall:.2f}",
+                         f"{ratio:.3f}", jobs])  # fmt: skip
+    print(f"\nwork folder: {workdir}")
+
+
+if __name__ == "__main__":
+    main()
