@@ -14,6 +14,8 @@ checkpoint overlaps:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
     shell:
@@ -36,6 +38,8 @@ rule difference_fit:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
         options=lambda wildcards: " ".join(
@@ -71,6 +75,8 @@ rule gather_fits:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
         folder="results/{mosaic}/fits",
@@ -94,6 +100,8 @@ rule background_model:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
         iterations=lambda wildcards: setting(wildcards, "background", "iterations"),
@@ -123,6 +131,8 @@ rule background_correct:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
     shell:

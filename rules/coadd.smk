@@ -18,6 +18,8 @@ rule coadd:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **COADD_RESOURCES,
     params:
         job=MONTAGE_JOB,
         folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",

@@ -17,6 +17,8 @@ checkpoint image_table:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         method=lambda wildcards: setting(wildcards, "projection", "method"),
         recursive=lambda wildcards: setting(wildcards, "source").get("recursive", False),
@@ -37,6 +39,8 @@ rule region_header:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         region=lambda wildcards: setting(wildcards, "region"),
         max_pixels=config["max_pixels"],

@@ -13,6 +13,8 @@ rule preview:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
         max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),

@@ -17,6 +17,8 @@ rule project:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
         # Montage reads the raw file through the image table's ASCII-named link.
@@ -42,6 +44,8 @@ rule projected_table:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
         folder="results/{mosaic}/projected",

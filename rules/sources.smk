@@ -13,6 +13,8 @@ rule synthetic_field:
     conda:
         "../envs/montage.yaml"
     threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
     params:
         settings=lambda wildcards: {
             k: v for k, v in setting(wildcards, "source").items() if k != "type"

@@ -1,0 +1,213 @@
+"""A personal HTCondor pool for tests: all daemons on 127.0.0.1, in a temporary
+folder, run as an ordinary user (HTCondor will not run jobs as root).
+
+Found through ``condor_master`` on PATH or ``$CONDOR_BIN`` (the folder holding
+it). Jobs run as the pool user, so the workflow, its working folder and its
+Python environment must be readable by that user: when the tests run as root
+(as CI does) a user is created and, if the test interpreter is not readable by
+it (e.g. under /root), a virtual environment is built for it from the system
+Python and kept in /var/tmp for later runs.
+"""
+
+import hashlib
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+POOL_USER = "mosaicpool"
+
+CONFIG = """\
+RELEASE_DIR = {release}
+LOCAL_DIR   = {state}
+LOG     = $(LOCAL_DIR)/log
+SPOOL   = $(LOCAL_DIR)/spool
+EXECUTE = $(LOCAL_DIR)/execute
+LOCK    = $(LOCAL_DIR)/lock
+RUN     = $(LOCAL_DIR)/run
+LOCAL_CONFIG_FILE =
+REQUIRE_LOCAL_CONFIG_FILE = False
+CONDOR_ADMIN =
+MAIL = /bin/true
+use ROLE : Personal
+DAEMON_LIST = MASTER COLLECTOR NEGOTIATOR SCHEDD STARTD
+CONDOR_HOST = 127.0.0.1
+COLLECTOR_HOST = $(CONDOR_HOST):{port}
+NETWORK_INTERFACE = 127.0.0.1
+BIND_ALL_INTERFACES = False
+ENABLE_IPV6 = False
+USE_SHARED_PORT = False
+UID_DOMAIN = $(FULL_HOSTNAME)
+FILESYSTEM_DOMAIN = $(FULL_HOSTNAME)
+SEC_DEFAULT_AUTHENTICATION_METHODS = FS
+SEC_CLIENT_AUTHENTICATION_METHODS = FS
+use SECURITY : recommended({user})
+ALLOW_WRITE = {user}@*
+ALLOW_DAEMON = {user}@*
+ALLOW_NEGOTIATOR = {user}@*
+ALLOW_ADMINISTRATOR = {user}@*
+ALLOW_READ = *
+NUM_CPUS = {cpus}
+use FEATURE : PartitionableSlot
+use POLICY : Always_Run_Jobs
+RUNBENCHMARKS = 0
+SCHEDD_INTERVAL = 5
+SCHEDD_MIN_INTERVAL = 1
+NEGOTIATOR_INTERVAL = 2
+NEGOTIATOR_MIN_INTERVAL = 1
+NEGOTIATOR_CYCLE_DELAY = 1
+UPDATE_INTERVAL = 5
+STARTER_INITIAL_UPDATE_INTERVAL = 2
+JOB_START_DELAY = 0
+"""
+
+
+def find_condor_master():
+    """Path of condor_master, or None."""
+    folder = os.environ.get("CONDOR_BIN")
+    if folder:
+        candidate = os.path.join(folder, "condor_master")
+        return candidate if os.access(candidate, os.X_OK) else None
+    return shutil.which("condor_master")
+
+
+def _free_port():
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class PersonalPool:
+    def __init__(self, master):
+        self.release = os.path.dirname(os.path.dirname(os.path.realpath(master)))
+        self.bin_dirs = [os.path.join(self.release, "bin"), os.path.join(self.release, "sbin")]
+        self.as_root = os.geteuid() == 0
+        self.user = POOL_USER if self.as_root else pwd.getpwuid(os.geteuid()).pw_name
+        if self.as_root:
+            _ensure_user(self.user)
+        self.home = pwd.getpwnam(self.user).pw_dir
+        self.root = tempfile.mkdtemp(prefix="mosaic-pool-", dir="/tmp")
+        os.chmod(self.root, 0o755)
+        self.state = os.path.join(self.root, "state")
+        for sub in ("log", "spool", "execute", "lock", "run"):
+            os.makedirs(os.path.join(self.state, sub))
+        self.config = os.path.join(self.root, "condor_config")
+        with open(self.config, "w") as handle:
+            handle.write(
+                CONFIG.format(
+                    release=self.release, state=self.state, port=_free_port(), user=self.user, cpus=os.cpu_count()
+                )
+            )
+        self.python = self._python_for_user()
+        self.chown(self.root)
+
+    # ---- processes as the pool user ----------------------------------------
+
+    def env(self):
+        path = [os.path.dirname(self.python), *self.bin_dirs, "/usr/local/bin", "/usr/bin", "/bin"]
+        return {
+            "CONDOR_CONFIG": self.config,
+            "PATH": ":".join(path),
+            "HOME": self.home,
+            "LANG": "C.UTF-8",
+            "USER": self.user,
+        }
+
+    def command(self, argv):
+        prefix = ["runuser", "-u", self.user, "--"] if self.as_root else []
+        return [*prefix, "env", "-i", *(f"{k}={v}" for k, v in self.env().items()), *argv]
+
+    def run(self, argv, check=True, **kwargs):
+        return subprocess.run(self.command(argv), capture_output=True, text=True, check=check, **kwargs)
+
+    def popen(self, argv, **kwargs):
+        return subprocess.Popen(self.command(argv), **kwargs)
+
+    def chown(self, path):
+        if not self.as_root:
+            return
+        ids = pwd.getpwnam(self.user)
+        for root, dirs, files in os.walk(path):
+            os.chown(root, ids.pw_uid, ids.pw_gid)
+            for name in files:
+                os.chown(os.path.join(root, name), ids.pw_uid, ids.pw_gid, follow_symlinks=False)
+
+    # ---- lifecycle --------------------------------------------------------
+
+    def start(self, timeout=60):
+        self.run([os.path.join(self.release, "sbin", "condor_master")])
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            status = self.run(["condor_status", "-af", "Name"], check=False)
+            queue = self.run(["condor_q", "-totals"], check=False)
+            if "slot" in status.stdout and queue.returncode == 0:
+                return
+            time.sleep(0.5)
+        logs = "\n".join(
+            open(os.path.join(self.state, "log", n), errors="replace").read()[-2000:]
+            for n in os.listdir(os.path.join(self.state, "log"))
+        )
+        raise RuntimeError(f"personal pool did not start within {timeout} s\n{logs}")
+
+    def stop(self):
+        self.run(["condor_off", "-master"], check=False)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if subprocess.run(["pgrep", "-u", self.user, "condor_"], capture_output=True).returncode != 0:
+                break
+            time.sleep(0.5)
+        else:
+            subprocess.run(["pkill", "-9", "-u", self.user, "condor_"], check=False)
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    def history(self, attributes=("ClusterId", "JobBatchName", "ExitCode", "ExitBySignal", "RequestCpus")):
+        result = self.run(["condor_history", "-af", *attributes], check=False)
+        return [line.split() for line in result.stdout.splitlines() if line.strip()]
+
+    # ---- the Python environment the jobs use --------------------------------
+
+    def _python_for_user(self):
+        if not self.as_root or _readable_by(self.user, sys.executable):
+            return sys.executable
+        requirements = os.path.join(REPO, "envs", "requirements.txt")
+        with open(requirements, "rb") as handle:
+            digest = hashlib.sha1(handle.read()).hexdigest()[:12]
+        venv = f"/var/tmp/mosaicflow-pool-venv-{digest}"
+        python = os.path.join(venv, "bin", "python")
+        if not os.path.exists(os.path.join(venv, ".complete")):
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
+            subprocess.run(
+                [python, "-m", "pip", "install", "--quiet", "-r", requirements], check=True, capture_output=True
+            )
+            subprocess.run(["chmod", "-R", "a+rX", venv], check=True)
+            open(os.path.join(venv, ".complete"), "w").close()
+        return python
+
+
+def _ensure_user(name):
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+
+
+def _readable_by(user, path):
+    test = ["runuser", "-u", user, "--", "test", "-x", path]
+    return subprocess.run(test, capture_output=True).returncode == 0
+
+
+def copy_workflow(destination):
+    """The workflow's own files, as a pipeline engineer would install them."""
+    os.makedirs(destination, exist_ok=True)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake", "results", "logs")
+    shutil.copy2(os.path.join(REPO, "Snakefile"), destination)
+    for folder in ("rules", "scripts", "config", "profiles", "envs"):
+        shutil.copytree(os.path.join(REPO, folder), os.path.join(destination, folder), ignore=ignore)
+    return os.path.join(destination, "Snakefile")

@@ -1,0 +1,153 @@
+"""profiles/htcondor on a real (personal) HTCondor pool.
+
+The pool tests start a one-machine pool when HTCondor's binaries are found
+(``condor_master`` on PATH or ``$CONDOR_BIN``) and skip with that reason
+otherwise; the dry run needs no pool.
+"""
+
+import math
+import os
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+import yaml
+from astropy.io import fits
+from conftest import REPO, Workflow, small_region
+from htcondor_pool import PersonalPool, copy_workflow, find_condor_master
+
+PROFILE = os.path.join(REPO, "profiles", "htcondor")
+
+
+def field_config(columns=3, rows=2):
+    source = {"type": "synthetic", "columns": columns, "rows": rows, "seed": 3, "stars": 400, "nebulae": 3}
+    return {"mosaics": {"pooled": {"source": source, "region": small_region(width=0.1 * columns + 0.04)}}}
+
+
+def test_profile_dry_run_needs_no_schedd(workflow):
+    result = workflow.run("-n", "--profile", PROFILE, config=field_config())
+    assert "synthetic_field" in result.stdout + result.stderr
+
+
+def test_profile_sets_what_a_pool_needs():
+    with open(os.path.join(PROFILE, "config.yaml")) as handle:
+        profile = yaml.safe_load(handle)
+    assert profile["executor"] == "htcondor"
+    assert "getenv=True" in profile["default-resources"]  # jobs start with no PATH otherwise
+    assert profile["retries"] >= 1 and profile["rerun-incomplete"] and profile["keep-going"]
+    assert profile["latency-wait"] >= 30  # NFS attribute caching
+    groups = dict(item.split("=") for item in profile["groups"])
+    assert set(groups) == {"project", "difference_fit", "background_correct"}
+    sizes = dict(item.split("=") for item in profile["group-components"])
+    assert set(sizes) == set(groups.values())
+
+
+@pytest.fixture(scope="module")
+def pool():
+    master = find_condor_master()
+    if master is None:
+        pytest.skip("HTCondor is not installed: no condor_master on PATH and CONDOR_BIN is not set")
+    personal = PersonalPool(master)
+    try:
+        personal.start()
+        yield personal
+    finally:
+        personal.stop()
+
+
+class PoolRun:
+    """The workflow installed in the pool's folder and run by the pool user."""
+
+    def __init__(self, pool, name, config):
+        self.pool = pool
+        self.snakefile = copy_workflow(os.path.join(pool.root, name, "workflow"))
+        self.work = os.path.join(pool.root, name, "work")
+        os.makedirs(self.work)
+        self.configfile = os.path.join(self.work, "config.yaml")
+        with open(self.configfile, "w") as handle:
+            yaml.safe_dump(config, handle)
+        pool.chown(os.path.join(pool.root, name))
+
+    def argv(self):
+        profile = os.path.join(os.path.dirname(self.snakefile), "profiles", "htcondor")
+        return [self.pool.python, "-m", "snakemake", "-s", self.snakefile, "-d", self.work,
+                "--configfile", self.configfile, "--profile", profile,
+                "--seconds-between-status-checks", "1"]  # fmt: skip
+
+    def mosaic(self):
+        return fits.getdata(os.path.join(self.work, "results", "pooled", "mosaic.fits"))
+
+
+def local_mosaic(tmp_path, config):
+    local = Workflow(tmp_path)
+    local.run(config=config)
+    return fits.getdata(local.path("results", "pooled", "mosaic.fits"))
+
+
+def assert_identical(a, b):
+    assert a.shape == b.shape
+    assert np.array_equal(a, b, equal_nan=True)
+
+
+def group_sizes():
+    with open(os.path.join(PROFILE, "config.yaml")) as handle:
+        profile = yaml.safe_load(handle)
+    groups = dict(item.split("=") for item in profile["groups"])
+    sizes = {name: int(n) for name, n in (item.split("=") for item in profile["group-components"])}
+    return {rule: sizes[group] for rule, group in groups.items()}, int(profile["cores"])
+
+
+def test_pool_run_equals_local_run_and_groups_jobs(pool, tmp_path):
+    config = field_config()
+    run = PoolRun(pool, "grouped", config)
+    started = time.time()
+    result = pool.run(run.argv(), check=False, cwd=run.work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    print(f"pool run: {time.time() - started:.1f} s")
+
+    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+
+    # Condor jobs: one per batch of grouped per-item jobs, one per other remote job.
+    items = {
+        "project": 6,
+        "background_correct": 6,
+        "difference_fit": len(os.listdir(os.path.join(run.work, "results", "pooled", "fits"))),
+    }
+    batch, cores = group_sizes()
+    remote_singles = ["synthetic_field", "image_table", "background_model", "coadd", "preview"]
+    expected = len(remote_singles) + sum(math.ceil(n / batch[rule]) for rule, n in items.items())
+    history = pool.history()
+    assert len(history) == expected, history
+    assert sum(items.values()) + len(remote_singles) > 2 * expected  # grouping really reduced the count
+    grouped = [row for row in history if row[1].startswith("per_")]
+    assert len(grouped) == 3 and all(row[4] == str(cores) for row in grouped)
+    assert all(row[2] == "0" for row in history)
+
+
+def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
+    config = field_config(columns=4, rows=3)
+    run = PoolRun(pool, "killed", config)
+    before = {row[0] for row in pool.history()}
+    process = pool.popen(run.argv(), cwd=run.work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    killed = None
+    deadline = time.time() + 300
+    while killed is None and process.poll() is None and time.time() < deadline:
+        found = subprocess.run(
+            ["pgrep", "-u", pool.user, "-f", "montage_job.py project"], capture_output=True, text=True
+        ).stdout.split()
+        if found:
+            killed = int(found[0])
+            os.kill(killed, signal.SIGKILL)
+        else:
+            time.sleep(0.01)
+    output, _ = process.communicate(timeout=600)
+    assert killed is not None, "no projection job was seen running"
+    assert process.returncode == 0, output[-5000:]
+
+    jobs = [row for row in pool.history() if row[0] not in before]
+    projection = [row for row in jobs if row[1].startswith("per_image_projection")]
+    assert len(projection) == 2, jobs  # the killed batch and its retry
+    assert sorted(row[2] for row in projection) == ["0", "1"]
+    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
