@@ -133,7 +133,7 @@ class PersonalPool:
         if not self.as_root:
             return
         ids = pwd.getpwnam(self.user)
-        for root, dirs, files in os.walk(path):
+        for root, _dirs, files in os.walk(path):
             os.chown(root, ids.pw_uid, ids.pw_gid)
             for name in files:
                 os.chown(os.path.join(root, name), ids.pw_uid, ids.pw_gid, follow_symlinks=False)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import yaml
 from astropy.io import fits
+
 from conftest import REPO, Workflow, small_region
 from htcondor_pool import PersonalPool, copy_workflow, find_condor_master
 
