@@ -22,6 +22,7 @@ if not config.get("mosaics"):
 
 include: "rules/common.smk"
 include: "rules/sources.smk"
+include: "rules/archive.smk"
 include: "rules/inputs.smk"
 include: "rules/projection.smk"
 include: "rules/background.smk"

@@ -36,9 +36,7 @@ from mosaicflow.chain import run_chain  # noqa: E402
 def make_field(folder, tiles, seed):
     columns = max(1, round(math.sqrt(tiles * 2)))  # tiles are 1:2, so a squarish field
     rows = max(1, math.ceil(tiles / columns))
-    truth = synth.make_truth(
-        {"columns": columns, "rows": rows, "seed": seed, "stars": 40 * tiles, "nebulae": 6}
-    )
+    truth = synth.make_truth({"columns": columns, "rows": rows, "seed": seed, "stars": 40 * tiles, "nebulae": 6})
     os.makedirs(folder, exist_ok=True)
     for tile in truth["tiles"][:tiles]:
         header, data = synth.render_tile(tile, truth)

@@ -15,6 +15,7 @@ from mosaicflow import tables  # noqa: E402  (standard library only)
 validate(config, schema=os.path.join(workflow.basedir, "config", "schema.yaml"))
 
 MOSAICS = config["mosaics"]
+ARCHIVE = config["archive"]
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda
@@ -135,8 +136,23 @@ def is_auto_region(wildcards):
     return bool(setting(wildcards, "region").get("auto"))
 
 
+def archive_images(wildcards):
+    """Cache paths of a mosaic's archive images (after the archive-query checkpoint)."""
+    from mosaicflow.archive import cache_path
+
+    listing = checkpoints.archive_query.get(mosaic=wildcards.mosaic).output[0]
+    source = setting(wildcards, "source")
+    return [
+        cache_path(ARCHIVE["cache"], source["survey"], source["band"], row["file_name"])
+        for row in tables.read_tsv(listing)
+    ]
+
+
 def image_table_inputs(wildcards):
-    inputs = {"source": source_folder(wildcards)}
+    if setting(wildcards, "source")["type"] == "archive":
+        inputs = {"images": archive_images(wildcards)}
+    else:
+        inputs = {"source": source_folder(wildcards)}
     if not is_auto_region(wildcards):
         inputs["header"] = f"{mosaic_dir(wildcards.mosaic)}/region.hdr"
     return inputs

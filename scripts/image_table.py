@@ -11,12 +11,13 @@ from mosaicflow import inputs, snakejob  # noqa: E402
 
 def main(smk):
     used, skipped = inputs.build_image_table(
-        smk.input.source,
+        smk.input.get("source"),
         os.path.dirname(smk.output.images),
         region_header_path=smk.input.get("header"),
         method=smk.params.method,
         recursive=smk.params.recursive,
         auto_frame=smk.params.frame,
+        files=list(smk.input.images) if "images" in smk.input.keys() else None,
     )
     log = logging.getLogger("mosaicflow")
     log.info("%d images used, %d skipped", len(used), len(skipped))

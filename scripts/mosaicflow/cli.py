@@ -28,6 +28,10 @@ STEPS = {
         "apply one image's background correction (mBackground)",
         {"projected": None, "corrections": None, "id": None, "out": None},
     ),
+    "download": (
+        "download one archive image into the cache (URL from its .source.json)",
+        {"out": None, "timeout": "120", "retries": "5"},
+    ),
     "projected-table": (
         "mImgtbl of the projected images",
         {"images": None, "projected-dir": None, "out": None},
@@ -116,6 +120,14 @@ def run(step, o):
         from .steps import background, read_correction
 
         background(o["projected"], o["out"], *read_correction(o["corrections"], o["id"]))
+    elif step == "download":
+        from . import archive
+
+        url, size = archive.read_source_record(o["out"])
+        result = archive.download(
+            url, o["out"], expected_size=size, timeout=(10, float(o["timeout"])), retries=int(o["retries"])
+        )
+        print(f"{result['status']} {url} ({result['bytes']} bytes, {result['retries']} retries)")
     elif step == "projected-table":
         from . import tables
         from .stages import projected_table

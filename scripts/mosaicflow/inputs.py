@@ -252,7 +252,13 @@ MIN_OVERLAP_PIXELS = 1.0
 
 
 def build_image_table(
-    folder, out_dir, region_header_path=None, method="auto", recursive=False, auto_frame="equatorial"
+    folder,
+    out_dir,
+    region_header_path=None,
+    method="auto",
+    recursive=False,
+    auto_frame="equatorial",
+    files=None,
 ):
     """Validate a folder of images and write the mosaic's image table.
 
@@ -260,6 +266,7 @@ def build_image_table(
     file not used, with the reason), ``inputs/<id>.fits`` (ASCII-named links
     to the raw files, which Montage reads; the raw files are never written)
     and ``raw.tbl`` (Montage's image table of the links). Returns the rows.
+    ``files`` (paths) replaces the folder scan, e.g. for downloaded images.
     """
     region_header = None
     if region_header_path:
@@ -277,7 +284,11 @@ def build_image_table(
         os.remove(os.path.join(links_dir, stale))
 
     used, skipped, seen_ids = [], [], {}
-    for path, relative in find_candidates(folder, recursive):
+    if files is not None:
+        candidates = [(path, os.path.basename(path)) for path in files]
+    else:
+        candidates = find_candidates(folder, recursive)
+    for path, relative in candidates:
         ident = image_id(relative)
         if ident in seen_ids:  # same sanitised name and hash: practically impossible
             ident = image_id(relative + "#" + str(len(seen_ids)))
@@ -311,7 +322,7 @@ def build_image_table(
     if not used:
         reasons = "; ".join(f"{os.path.basename(s['path'])}: {s['reason']}" for s in skipped[:5])
         raise UserError(
-            f"no usable images in {folder!r}"
+            f"no usable images in {folder or 'the downloaded images'!r}"
             + (f" ({len(skipped)} skipped: {reasons})" if skipped else " (no FITS files found)")
         )
     write_raw_table(used, links_dir, os.path.join(out_dir, "raw.tbl"))

@@ -1,0 +1,54 @@
+# Archive sources: ask Montage's archive list service which images cover the
+# region (checkpoint), then one download job per image into a cache shared by
+# all mosaics and runs. A dry run does not query or download (it stops at the
+# checkpoint).
+
+
+checkpoint archive_query:
+    output:
+        "results/{mosaic}/archive/images.tsv",
+    log:
+        "logs/{mosaic}/archive_query.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/archive_query.tsv"
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
+    params:
+        survey=lambda wildcards: setting(wildcards, "source")["survey"],
+        band=lambda wildcards: setting(wildcards, "source")["band"],
+        location=lambda wildcards: setting(wildcards, "source")["location"],
+        size=lambda wildcards: setting(wildcards, "source")["size"],
+        url=ARCHIVE.get("url"),
+        cache=ARCHIVE["cache"],
+        timeout=ARCHIVE["timeout"],
+        retries=ARCHIVE["retries"],
+    script:
+        "../scripts/archive_query.py"
+
+
+rule archive_download:
+    output:
+        os.path.join(ARCHIVE["cache"], "{survey}", "{band}", "{file}"),
+    log:
+        "logs/archive/{survey}/{band}/{file}.log",
+    benchmark:
+        "results/archive-benchmarks/{survey}/{band}/{file}.tsv"
+    wildcard_constraints:
+        survey=r"[a-z0-9][a-z0-9._-]*",
+        band=r"[a-z0-9][a-z0-9._-]*",
+        file=r"[A-Za-z0-9][A-Za-z0-9._-]*\.(fits|fit|fts|fz)(\.gz|\.fz)?",
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
+    params:
+        job=MONTAGE_JOB,
+        timeout=ARCHIVE["timeout"],
+        retries=ARCHIVE["retries"],
+    shell:
+        "{params.job} download --out {output:q} --timeout {params.timeout}"
+        " --retries {params.retries} > {log:q} 2>&1"
