@@ -15,7 +15,7 @@ DEFAULT_CONFIG = (
     if os.path.exists("config/config.yaml")
     else os.path.join(workflow.basedir, "config", "config.yaml")
 )
-if not config.get("mosaics"):
+if not config.get("mosaics") and not config.get("fields"):
 
     configfile: DEFAULT_CONFIG
 
@@ -28,6 +28,16 @@ include: "rules/projection.smk"
 include: "rules/background.smk"
 include: "rules/coadd.smk"
 include: "rules/preview.smk"
+include: "rules/color.smk"
+
+
+# results/summary.tsv: every mosaic's status, also after failures (--keep-going).
+onsuccess:
+    write_summary()
+
+
+onerror:
+    write_summary()
 
 
 rule all:

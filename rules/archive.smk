@@ -11,6 +11,7 @@ checkpoint archive_query:
         "logs/{mosaic}/archive_query.log",
     benchmark:
         "results/{mosaic}/benchmarks/archive_query.tsv"
+    priority: 0
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -40,6 +41,7 @@ rule archive_download:
         survey=r"[a-z0-9][a-z0-9._-]*",
         band=r"[a-z0-9][a-z0-9._-]*",
         file=r"[A-Za-z0-9][A-Za-z0-9._-]*\.(fits|fit|fts|fz)(\.gz|\.fz)?",
+    priority: 0
     conda:
         "../envs/montage.yaml"
     threads: 1

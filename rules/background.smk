@@ -11,6 +11,7 @@ checkpoint overlaps:
         "logs/{mosaic}/overlaps.log",
     benchmark:
         "results/{mosaic}/benchmarks/overlaps.tsv"
+    priority: 15
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -35,6 +36,7 @@ rule difference_fit:
         "logs/{mosaic}/difference_fit/{plus}+{minus}.log",
     benchmark:
         "results/{mosaic}/benchmarks/difference_fit/{plus}+{minus}.tsv"
+    priority: 20
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -72,6 +74,7 @@ rule gather_fits:
         "logs/{mosaic}/gather_fits.log",
     benchmark:
         "results/{mosaic}/benchmarks/gather_fits.tsv"
+    priority: 25
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -97,6 +100,7 @@ rule background_model:
         "logs/{mosaic}/background_model.log",
     benchmark:
         "results/{mosaic}/benchmarks/background_model.tsv"
+    priority: 25
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -128,6 +132,7 @@ rule background_correct:
         "logs/{mosaic}/background_correct/{image}.log",
     benchmark:
         "results/{mosaic}/benchmarks/background_correct/{image}.tsv"
+    priority: 30
     conda:
         "../envs/montage.yaml"
     threads: 1

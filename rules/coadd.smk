@@ -15,6 +15,7 @@ rule coadd:
         "logs/{mosaic}/coadd.log",
     benchmark:
         "results/{mosaic}/benchmarks/coadd.tsv"
+    priority: 40
     conda:
         "../envs/montage.yaml"
     threads: 1

@@ -10,12 +10,23 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
-from mosaicflow import tables  # noqa: E402  (standard library only)
+from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
+from mosaicflow import fields as short_forms  # noqa: E402
 
-validate(config, schema=os.path.join(workflow.basedir, "config", "schema.yaml"))
-
-MOSAICS = config["mosaics"]
+SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
+validate(config, schema=SCHEMA)
 ARCHIVE = config["archive"]
+
+# bands: [...] and the fields table expand into plain mosaics (validated again,
+# which also fills in their defaults) and colour composites.
+try:
+    MOSAICS, COLORS = short_forms.expand(config)
+except UserError as problem:
+    raise WorkflowError(f"configuration: {problem}") from None
+validate({"mosaics": MOSAICS}, schema=SCHEMA)
+for _composite in COLORS.values():
+    _composite.setdefault("stretch", "-1s max gaussian-log")
+    _composite.setdefault("max_size", 2000)
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda
@@ -111,7 +122,24 @@ def final_outputs():
             f"{base}/mosaic.png",
             f"{base}/skipped.tsv",
         ]
+    outputs += [f"results/color/{name}.png" for name in COLORS]
     return outputs
+
+
+def write_summary():
+    from mosaicflow.summary import write_summary as write
+
+    rows = write(MOSAICS, COLORS)
+    failed = [
+        f"{r['name']}: {r['reason'] or r['status']}"
+        for r in rows
+        if r["status"] != "complete"
+    ]
+    if failed:
+        print(
+            "Not complete (see results/summary.tsv):\n  " + "\n  ".join(failed),
+            file=sys.stderr,
+        )
 
 
 def setting(wildcards, *keys):

@@ -14,6 +14,7 @@ checkpoint image_table:
         "logs/{mosaic}/image_table.log",
     benchmark:
         "results/{mosaic}/benchmarks/image_table.tsv"
+    priority: 5
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -36,6 +37,7 @@ rule region_header:
         "logs/{mosaic}/region_header.log",
     benchmark:
         "results/{mosaic}/benchmarks/region_header.tsv"
+    priority: 5
     conda:
         "../envs/montage.yaml"
     threads: 1

@@ -10,6 +10,7 @@ rule preview:
         "logs/{mosaic}/preview.log",
     benchmark:
         "results/{mosaic}/benchmarks/preview.tsv"
+    priority: 50
     conda:
         "../envs/montage.yaml"
     threads: 1

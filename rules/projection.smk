@@ -14,6 +14,7 @@ rule project:
         "logs/{mosaic}/project/{image}.log",
     benchmark:
         "results/{mosaic}/benchmarks/project/{image}.tsv"
+    priority: 10
     conda:
         "../envs/montage.yaml"
     threads: 1
@@ -41,6 +42,7 @@ rule projected_table:
         "logs/{mosaic}/projected_table.log",
     benchmark:
         "results/{mosaic}/benchmarks/projected_table.tsv"
+    priority: 15
     conda:
         "../envs/montage.yaml"
     threads: 1

@@ -10,6 +10,7 @@ rule synthetic_field:
         "logs/{mosaic}/synthetic_field.log",
     benchmark:
         "results/{mosaic}/benchmarks/synthetic_field.tsv"
+    priority: 0
     conda:
         "../envs/montage.yaml"
     threads: 1

@@ -53,6 +53,14 @@ STEPS = {
         },
     ),
     "coadd": ("mAdd", {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean"}),
+    "color": (
+        "three-colour PNG of three mosaics with one header (mViewer)",
+        {
+            "red": None, "green": None, "blue": None,
+            "red-header": None, "green-header": None, "blue-header": None,
+            "out": None, "stretch": "-1s max gaussian-log", "max-size": "2000",
+        },
+    ),  # fmt: skip
     "preview": (
         "mShrink + mViewer PNG",
         {"mosaic": None, "out": None, "max-size": "2000", "stretch": "-2s max gaussian-log", "colour-table": "0"},
@@ -156,6 +164,13 @@ def run(step, o):
         from .stages import coadd
 
         coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"])
+    elif step == "color":
+        from .stages import colour_composite
+
+        channels = {c: o[c] for c in ("red", "green", "blue")}
+        headers = {c: o[f"{c}_header"] for c in ("red", "green", "blue")}
+        factor = colour_composite(channels, headers, o["out"], o["stretch"], int(o["max_size"]))
+        print(f"colour composite shrunk by {factor}")
     elif step == "preview":
         from .stages import preview
 

@@ -9,7 +9,7 @@ import os
 import shutil
 
 from . import atomic, tables
-from .steps import _check, _montage
+from .steps import StepError, _check, _montage
 
 
 def _id_of(fname):
@@ -131,6 +131,42 @@ def preview(mosaic, png, max_size=2000, stretch="-2s max gaussian-log", colour_t
         # Only workflow-made, space-free paths go into mViewer's command string.
         command = f"-ct {int(colour_table)} -gray {source} {stretch}"
         _check(montage.mViewer(command, temp, mode=2), "mViewer")
+        final_temp = atomic.temp_path_for(png, suffix=".png")
+        shutil.copyfile(temp, final_temp)
+        atomic.commit(final_temp, png)
+    return factor
+
+
+def colour_composite(channels, headers, png, stretch="-1s max gaussian-log", max_size=2000):
+    """A three-colour PNG (mViewer) of three mosaics that share one header.
+
+    ``channels`` and ``headers`` map red/green/blue to mosaic FITS files and
+    their region headers; the headers must be identical.
+    """
+    texts = {}
+    for channel, header in headers.items():
+        with open(header, encoding="ascii", errors="replace") as handle:
+            texts[channel] = handle.read()
+    different = [c for c in ("green", "blue") if texts[c] != texts["red"]]
+    if different:
+        raise StepError(
+            f"colour composite {png}: the mosaics of {', '.join(different)} have a different header from red "
+            f"({', '.join(headers[c] for c in different)} vs {headers['red']}); they must share one region"
+        )
+    montage = _montage()
+    naxis1, naxis2 = _image_size(channels["red"])
+    factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
+    with atomic.scratch_dir(png) as scratch:
+        parts = []
+        for channel in ("red", "green", "blue"):
+            source = os.path.join(scratch, f"{channel}.fits")
+            if factor > 1:
+                _check(montage.mShrink(channels[channel], source, factor), f"mShrink of {channels[channel]}")
+            else:
+                shutil.copyfile(channels[channel], source)
+            parts.append(f"-{channel} {source} {stretch}")
+        temp = os.path.join(scratch, "colour.png")
+        _check(montage.mViewer(" ".join(parts), temp, mode=2), "mViewer (colour)")
         final_temp = atomic.temp_path_for(png, suffix=".png")
         shutil.copyfile(temp, final_temp)
         atomic.commit(final_temp, png)

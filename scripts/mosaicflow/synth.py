@@ -87,6 +87,8 @@ def make_truth(settings):
                 "amplitude": float(rng.uniform(15.0, 80.0)),
             }
         )
+    if s.get("band"):
+        _apply_band(s, tiles, fluxes, nebulae)
     return {
         "settings": s,
         "center": [ra0, dec0],
@@ -100,6 +102,25 @@ def make_truth(settings):
         "nebulae": nebulae,
         "tiles": tiles,
     }
+
+
+def _apply_band(settings, tiles, fluxes, nebulae):
+    """Make one band of a multi-band field: same layout, stars and nebulae,
+    but the band's own backgrounds, noise level, star colours and nebula
+    brightness (drawn from the seed and the band name)."""
+    import zlib
+
+    rng = np.random.default_rng([settings["seed"], zlib.crc32(str(settings["band"]).encode())])
+    low, high = settings["background_level"]
+    for tile in tiles:
+        tile["level"] = float(rng.uniform(low, high))
+        tile["slope_x"] = float(rng.uniform(-1, 1) * settings["background_slope"])
+        tile["slope_y"] = float(rng.uniform(-1, 1) * settings["background_slope"])
+        tile["seed"] = int(rng.integers(0, 2**31 - 1))
+    fluxes *= np.exp(rng.normal(0.0, 0.4, fluxes.size))
+    for blob in nebulae:
+        blob["amplitude"] *= float(rng.uniform(0.4, 1.6))
+    settings["noise"] = float(settings["noise"] * rng.uniform(0.6, 1.6))
 
 
 def _plane_to_sky(u, v, ra0, dec0):

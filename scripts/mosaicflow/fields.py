@@ -1,0 +1,184 @@
+"""Expand the config's short forms into plain mosaics and colour composites.
+
+Runs when the workflow is parsed (standard library only):
+
+- ``bands: [J, H, K]`` on a mosaic makes one mosaic per band, named
+  ``NAME_J``, ``NAME_H``, ``NAME_K``, with the same region, plus the colour
+  composite ``NAME`` (bands are listed blue, green, red). An archive source
+  gets the band; a local source's ``path`` may contain ``{band}``; a synthetic
+  source gets the band (different backgrounds, noise and star colours).
+- ``fields: table.tsv`` adds one mosaic (or one per band, plus a composite) per
+  row of a tab-separated table.
+- ``colors: {NAME: {red: M1, green: M2, blue: M3}}`` names composites
+  explicitly; their mosaics must share one region (not ``auto``).
+"""
+
+import copy
+import os
+
+from . import UserError
+
+FIELD_COLUMNS = ("name", "source", "center", "size", "survey", "bands", "path", "pixel_scale", "seed")
+CHANNELS = ("blue", "green", "red")
+
+
+def expand(config, workdir="."):
+    """(mosaics, colours) from the validated config: every mosaic concrete."""
+    mosaics, colours = {}, {}
+    for name, mosaic in config.get("mosaics", {}).items():
+        _add(mosaics, colours, name, mosaic, where=f"mosaics.{name}")
+    if config.get("fields"):
+        for name, mosaic in read_fields_table(os.path.join(workdir, config["fields"])).items():
+            if name in mosaics or name in colours:
+                raise UserError(f"fields table {config['fields']!r}: field {name!r} is also defined in mosaics")
+            _add(mosaics, colours, name, mosaic, where=f"{config['fields']}: field {name}")
+    for name, colour in config.get("colors", {}).items():
+        if name in colours:
+            raise UserError(f"colors.{name}: a composite of that name is already made from `bands`")
+        colours[name] = {**colour, "mosaics": {c: colour[c] for c in CHANNELS}}
+    for name, colour in colours.items():
+        check_composite(name, colour["mosaics"], mosaics)
+    if not mosaics:
+        raise UserError("no mosaics configured: give mosaics: {NAME: {source: ..., region: ...}} or a fields table")
+    clashes = sorted(set(mosaics) & set(colours))
+    if clashes:
+        raise UserError(f"{', '.join(clashes)}: a mosaic and a colour composite cannot share a name")
+    return mosaics, colours
+
+
+def _add(mosaics, colours, name, mosaic, where):
+    bands = mosaic.get("bands")
+    if not bands:
+        if mosaic["source"]["type"] == "archive" and not mosaic["source"].get("band"):
+            raise UserError(f"{where}: an archive source needs a band (or the mosaic needs bands: [...])")
+        mosaics[name] = mosaic
+        return
+    if mosaic["region"].get("auto"):
+        raise UserError(
+            f"{where}: a mosaic with bands needs one region for all bands (a header or a centre and size); "
+            "region: {auto: true} would fit each band's images separately"
+        )
+    per_band = {}
+    for band in bands:
+        band_name = f"{name}_{_safe(band)}"
+        concrete = {key: copy.deepcopy(value) for key, value in mosaic.items() if key != "bands"}
+        concrete["source"] = _source_for_band(concrete["source"], band, where)
+        mosaics[band_name] = concrete
+        per_band[band] = band_name
+    if len(bands) == 3:
+        colours[name] = {"mosaics": dict(zip(CHANNELS, (per_band[b] for b in bands), strict=True))}
+
+
+def _source_for_band(source, band, where):
+    source = dict(source)
+    if source["type"] == "archive":
+        source["band"] = band
+    elif source["type"] == "local":
+        if "{band}" not in source["path"]:
+            raise UserError(f"{where}: with bands, source.path must contain {{band}}, e.g. /data/orion/{{band}}")
+        source["path"] = source["path"].replace("{band}", str(band))
+    else:
+        source["band"] = band
+    return source
+
+
+def _safe(band):
+    text = "".join(c if c.isalnum() or c in "_-" else "_" for c in str(band))
+    if not text:
+        raise UserError(f"band {band!r} has no usable characters for a mosaic name")
+    return text
+
+
+def check_composite(name, channels, mosaics):
+    """The three mosaics exist and share one explicit region."""
+    missing = [m for m in channels.values() if m not in mosaics]
+    if missing:
+        raise UserError(f"colour composite {name!r}: no mosaic named {', '.join(map(repr, missing))}")
+    regions = {channel: mosaics[m]["region"] for channel, m in channels.items()}
+    if any(region.get("auto") for region in regions.values()):
+        raise UserError(
+            f"colour composite {name!r}: its mosaics must share one output header, so none may use "
+            "region: {auto: true}; give them the same header file or centre and size"
+        )
+    first = regions["red"]
+    different = [f"{channel} ({channels[channel]})" for channel, region in regions.items() if region != first]
+    if different:
+        raise UserError(
+            f"colour composite {name!r}: the region of {', '.join(different)} differs from that of "
+            f"red ({channels['red']}); the three mosaics must share one region (define it once, e.g. with a "
+            "YAML anchor, or use bands: [...])"
+        )
+
+
+def read_fields_table(path):
+    """Mosaic configs from a field table: one row per target.
+
+    Tab-separated, a header line naming the columns (any order, unknown
+    columns are an error): ``name``, ``source`` (archive, local or
+    synthetic; default archive when ``survey`` is given, else local),
+    ``center`` ("lon lat", degrees), ``size`` (degrees, a square),
+    ``survey`` and ``bands`` (comma-separated; three bands also make a colour
+    composite) for archives, ``path`` (may contain ``{band}``) for local
+    folders, ``pixel_scale`` (arcsec, default 1), ``seed`` (synthetic only).
+    Empty lines and lines starting with ``#`` are ignored.
+    """
+    try:
+        with open(path, encoding="utf-8") as handle:
+            lines = [line.rstrip("\n") for line in handle if line.strip() and not line.startswith("#")]
+    except OSError as error:
+        raise UserError(f"cannot read the fields table {path!r}: {error.strerror}") from None
+    if not lines:
+        raise UserError(f"fields table {path!r} is empty")
+    columns = [c.strip() for c in lines[0].split("\t")]
+    unknown = [c for c in columns if c not in FIELD_COLUMNS]
+    if unknown or "name" not in columns:
+        raise UserError(
+            f"fields table {path!r}: unknown columns {unknown} (known: {', '.join(FIELD_COLUMNS)}; 'name' is required)"
+        )
+    fields = {}
+    for number, line in enumerate(lines[1:], start=2):
+        cells = [c.strip() for c in line.split("\t")]
+        if len(cells) != len(columns):
+            raise UserError(f"fields table {path!r} line {number}: {len(cells)} cells for {len(columns)} columns")
+        row = {k: v for k, v in zip(columns, cells, strict=True) if v != ""}
+        name = row.get("name", "")
+        if name in fields:
+            raise UserError(f"fields table {path!r} line {number}: field {name!r} appears twice")
+        fields[name] = _field_mosaic(row, f"fields table {path!r} line {number}")
+    return fields
+
+
+def _field_mosaic(row, where):
+    def need(key):
+        if key not in row:
+            raise UserError(f"{where}: column {key!r} is empty")
+        return row[key]
+
+    def number(key, default=None):
+        if key not in row and default is not None:
+            return default
+        try:
+            return float(need(key))
+        except ValueError:
+            raise UserError(f"{where}: {key} {row[key]!r} is not a number") from None
+
+    kind = row.get("source") or ("archive" if "survey" in row else "local")
+    size = number("size")
+    region = {"center": need("center"), "width": size, "height": size, "pixel_scale": number("pixel_scale", 1.0)}
+    if kind == "archive":
+        source = {"type": "archive", "survey": need("survey"), "location": need("center"), "size": size}
+    elif kind == "local":
+        source = {"type": "local", "path": need("path")}
+    elif kind == "synthetic":
+        source = {"type": "synthetic", "center": need("center"), "seed": int(number("seed", 1))}
+    else:
+        raise UserError(f"{where}: source {kind!r} is not archive, local or synthetic")
+    mosaic = {"source": source, "region": region}
+    bands = [b.strip() for b in row.get("bands", "").split(",") if b.strip()]
+    if kind == "archive" and not bands:
+        raise UserError(f"{where}: an archive field needs bands (e.g. K, or J,H,K)")
+    if len(bands) == 1 and kind == "archive":
+        source["band"] = bands[0]
+    elif bands:
+        mosaic["bands"] = bands
+    return mosaic
