@@ -67,7 +67,7 @@ def gather_fits(projected_tbl, fit_files, output):
     lines = [tables.FITS_HEADER]
     fitted = failed = 0
     for (plus, minus), path in sorted(fit_files.items(), key=lambda kv: (cntr[kv[0][0]], cntr[kv[0][1]])):
-        row = tables.read_tsv(path)[0]
+        row = _read_fit(path)
         if row["status"] != "ok":
             failed += 1
             continue
@@ -78,6 +78,19 @@ def gather_fits(projected_tbl, fit_files, output):
         fitted += 1
     atomic.write_text(output, "".join(lines))
     return fitted, failed
+
+
+def _read_fit(path):
+    """One fit row; an empty or cut-off file (e.g. from a crash) is an error, never a fit."""
+    try:
+        rows = tables.read_tsv(path)
+    except (ValueError, IndexError):
+        rows = []
+    if len(rows) != 1 or rows[0].get("status") not in ("ok", "failed"):
+        raise StepError(f"{path} is incomplete; delete it and run again to refit that overlap")
+    if rows[0]["status"] == "ok" and any(not rows[0].get(name) for name in tables.FIT_FIELDS):
+        raise StepError(f"{path} is incomplete; delete it and run again to refit that overlap")
+    return rows[0]
 
 
 def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only):

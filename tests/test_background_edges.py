@@ -1,0 +1,100 @@
+"""Background matching at the edges: one image, no overlaps, disconnected
+groups, failed fits. Each has a defined result (README, "Background model")."""
+
+import os
+
+import numpy as np
+import pytest
+from astropy.io import fits
+
+from conftest import small_region
+from mosaicflow import stages, synth, tables
+
+
+def write_tiles(folder, settings, keep):
+    truth = synth.make_truth(settings)
+    os.makedirs(folder)
+    for index in keep:
+        tile = truth["tiles"][index]
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(os.path.join(folder, tile["name"] + ".fits"))
+
+
+def corrections(wf, name):
+    return {
+        row["id"]: [float(row[k]) for k in "abc"]
+        for row in tables.read_tsv(wf.path("results", name, "corrections.tsv"))
+    }
+
+
+def overlap_offset(wf, name, folder, plus, minus):
+    """Median of (plus - minus) over the two images' common pixels."""
+    images = []
+    for ident in (plus, minus):
+        with fits.open(wf.path("results", name, folder, ident + ".fits")) as hdul:
+            h = hdul[0].header
+            images.append((hdul[0].data.astype(float), round(h["CRPIX1"]), round(h["CRPIX2"])))
+    (a, ax, ay), (b, bx, by) = images
+    # pixel (i, j) of an image is mosaic pixel (i - crpix1, j - crpix2) up to a common offset
+    x0, x1 = max(-ax, -bx), min(a.shape[1] - ax, b.shape[1] - bx)
+    y0, y1 = max(-ay, -by), min(a.shape[0] - ay, b.shape[0] - by)
+    cut_a = a[y0 + ay : y1 + ay, x0 + ax : x1 + ax]
+    cut_b = b[y0 + by : y1 + by, x0 + bx : x1 + bx]
+    return float(np.nanmedian(cut_a - cut_b))
+
+
+def test_single_image_is_left_unchanged(workflow):
+    config = {"mosaics": {"one": {"source": {"type": "synthetic", "columns": 1, "rows": 1, "seed": 2},
+                                  "region": small_region(width=0.1, height=0.2)}}}  # fmt: skip
+    workflow.run(config=config)
+    assert list(corrections(workflow, "one").values()) == [[0.0, 0.0, 0.0]]
+    assert tables.read_ipac(workflow.path("results", "one", "overlaps.tbl")) == []
+
+
+def test_images_without_overlaps_are_left_unchanged(workflow):
+    write_tiles(workflow.path("apart"), {"columns": 4, "rows": 1, "seed": 3, "overlap": 0.0}, keep=[0, 2])
+    config = {"mosaics": {"apart": {"source": {"type": "local", "path": "apart"}, "region": small_region()}}}
+    workflow.run(config=config)
+    assert all(c == [0.0, 0.0, 0.0] for c in corrections(workflow, "apart").values())
+    assert len(corrections(workflow, "apart")) == 2
+
+
+def test_disconnected_groups_are_matched_within_each_group(workflow):
+    # five tiles in a row without the middle one: two groups of two overlapping tiles
+    write_tiles(workflow.path("groups"), {"columns": 5, "rows": 1, "seed": 6}, keep=[0, 1, 3, 4])
+    region = small_region(width=0.62, height=0.3)
+    config = {"mosaics": {"groups": {"source": {"type": "local", "path": "groups"}, "region": region}}}
+    workflow.run(config=config)
+    pairs = stages.overlap_pairs(workflow.path("results", "groups", "overlaps.tbl"))
+    assert len(pairs) == 2  # one overlap per group, none between the groups
+    for plus, minus in pairs:
+        before = overlap_offset(workflow, "groups", "projected", plus, minus)
+        after = overlap_offset(workflow, "groups", "corrected", plus, minus)
+        assert abs(before) > 5.0 and abs(after) < 0.5, (before, after)
+
+
+def test_failed_fits_are_left_out_and_counted(tmp_path):
+    projected = tmp_path / "projected.tbl"
+    rows = [{"cntr": i, "fname": f"img{i}-0000000{i}.fits"} for i in range(3)]
+    tables.write_ipac(str(projected), ["cntr", "fname"], rows)
+    ok = {name: "1.0" for name in tables.FIT_FIELDS}
+    files = {}
+    for pair, row in [(("img0-00000000", "img1-00000001"), {"status": "ok", "message": "", **ok}),
+                      (("img1-00000001", "img2-00000002"), {"status": "failed", "message": "too few pixels"})]:  # fmt: skip
+        path = tmp_path / f"{pair[0]}+{pair[1]}.tsv"
+        tables.write_tsv(str(path), ["status", "message", *tables.FIT_FIELDS], [row])
+        files[pair] = str(path)
+    fitted, failed = stages.gather_fits(str(projected), files, str(tmp_path / "fits.tbl"))
+    assert (fitted, failed) == (1, 1)
+    lines = (tmp_path / "fits.tbl").read_text().splitlines()
+    assert len(lines) == 2 and lines[1].split()[:2] == ["0", "1"]
+
+
+def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):
+    projected = tmp_path / "projected.tbl"
+    tables.write_ipac(str(projected), ["cntr", "fname"], [{"cntr": 0, "fname": "a-0000000a.fits"},
+                                                          {"cntr": 1, "fname": "b-0000000b.fits"}])  # fmt: skip
+    empty = tmp_path / "a-0000000a+b-0000000b.tsv"
+    empty.write_text("")
+    with pytest.raises(stages.StepError, match="incomplete"):
+        stages.gather_fits(str(projected), {("a-0000000a", "b-0000000b"): str(empty)}, str(tmp_path / "fits.tbl"))
