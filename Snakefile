@@ -29,6 +29,7 @@ include: "rules/background.smk"
 include: "rules/coadd.smk"
 include: "rules/preview.smk"
 include: "rules/color.smk"
+include: "rules/quality.smk"
 
 
 # results/summary.tsv: every mosaic's status, also after failures (--keep-going).

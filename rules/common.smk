@@ -121,6 +121,8 @@ def final_outputs():
             f"{base}/mosaic_area.fits",
             f"{base}/mosaic.png",
             f"{base}/skipped.tsv",
+            f"{base}/quality.tsv",
+            f"{base}/depth.png",
         ]
     outputs += [f"results/color/{name}.png" for name in COLORS]
     return outputs
@@ -258,6 +260,31 @@ def background_fits_table(wildcards):
         return []
     checkpoints.overlaps.get(mosaic=wildcards.mosaic)
     return f"{mosaic_dir(wildcards.mosaic)}/fits.tbl"
+
+
+def quality_report_inputs(wildcards):
+    """Everything the quality report reads, so that it reruns when any changes."""
+    base = mosaic_dir(wildcards.mosaic)
+    projected = projected_images(wildcards)
+    inputs = {
+        "images": f"{base}/images.tsv",
+        "skipped": f"{base}/skipped.tsv",
+        "header": f"{base}/region.hdr",
+        "projected_table": f"{base}/projected.tbl",
+        "mosaic": f"{base}/mosaic.fits",
+        "projected": projected + [p.replace(".fits", "_area.fits") for p in projected],
+    }
+    if setting(wildcards, "background", "model") != "none":
+        corrected = [
+            f"{base}/corrected/{i}.fits" for i in sorted(image_records(wildcards))
+        ]
+        inputs.update(
+            overlaps=f"{base}/overlaps.tbl",
+            fits=fit_files(wildcards),
+            corrections=f"{base}/corrections.tsv",
+            corrected=corrected + [p.replace(".fits", "_area.fits") for p in corrected],
+        )
+    return inputs
 
 
 def coadd_images(wildcards):

@@ -79,8 +79,11 @@ def test_failed_fits_are_left_out_and_counted(tmp_path):
     tables.write_ipac(str(projected), ["cntr", "fname"], rows)
     ok = {name: "1.0" for name in tables.FIT_FIELDS}
     files = {}
-    for pair, row in [(("img0-00000000", "img1-00000001"), {"status": "ok", "message": "", **ok}),
-                      (("img1-00000001", "img2-00000002"), {"status": "failed", "message": "too few pixels"})]:  # fmt: skip
+    cases = [
+        (("img0-00000000", "img1-00000001"), {"status": "ok", "message": "", **ok}),
+        (("img1-00000001", "img2-00000002"), {"status": "failed", "message": "too few pixels"}),
+    ]
+    for pair, row in cases:
         path = tmp_path / f"{pair[0]}+{pair[1]}.tsv"
         tables.write_tsv(str(path), ["status", "message", *tables.FIT_FIELDS], [row])
         files[pair] = str(path)

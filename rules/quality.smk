@@ -1,0 +1,25 @@
+# The quality report: images used and skipped, overlap fits, corrections,
+# overlap RMS before and after matching, coverage and depth (with a PNG).
+
+
+rule quality_report:
+    input:
+        unpack(quality_report_inputs),
+    output:
+        table="results/{mosaic}/quality.tsv",
+        depth_png="results/{mosaic}/depth.png",
+    log:
+        "logs/{mosaic}/quality_report.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/quality_report.tsv"
+    priority: 45
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **COADD_RESOURCES,
+    params:
+        background_model=lambda wildcards: setting(wildcards, "background", "model"),
+        max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),
+    script:
+        "../scripts/quality_report.py"

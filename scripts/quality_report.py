@@ -1,0 +1,21 @@
+"""Snakemake script: the per-mosaic quality report (quality.tsv, depth.png)."""
+
+import os
+import sys
+
+sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
+
+from mosaicflow import quality, snakejob  # noqa: E402
+
+
+def main(smk):
+    quality.write_quality_report(
+        os.path.dirname(smk.output.table),
+        smk.output.table,
+        smk.output.depth_png,
+        background_model=smk.params.background_model,
+        max_size=smk.params.max_size,
+    )
+
+
+snakejob.run(snakemake, main)  # noqa: F821

@@ -1,0 +1,311 @@
+"""The per-mosaic quality report (mosaicflow.quality), on real and hand-made mosaic folders."""
+
+import os
+import struct
+
+import numpy as np
+import pytest
+
+from mosaicflow import quality, stages, tables
+
+# A small synthetic field: 6 tiles, 3 x 2, with background levels of 20-200,
+# slopes up to 0.02/px and noise sigma 2 (mosaicflow.synth's defaults).
+FIELD = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7, "stars": 300, "nebulae": 3}
+REGION = {"center": "83.82 -5.39", "width": 0.34, "height": 0.44}
+
+
+def number(value):
+    return float(value)
+
+
+def png_size(path):
+    with open(path, "rb") as handle:
+        head = handle.read(24)
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return struct.unpack(">II", head[16:24])
+
+
+def report(mosaic_dir, **options):
+    """Run the report into the folder; return (table as dict, paths)."""
+    paths = {
+        "tsv": os.path.join(mosaic_dir, "quality.tsv"),
+        "png": os.path.join(mosaic_dir, "depth.png"),
+        "fits": os.path.join(mosaic_dir, "depth.fits"),
+    }
+    quality.write_quality_report(mosaic_dir, paths["tsv"], paths["png"], depth_fits=paths["fits"], **options)
+    return quality.read_report(paths["tsv"]), paths
+
+
+# ---- on a mosaic made by the real workflow ----------------------------------------
+
+
+@pytest.fixture(scope="module")
+def field(tmp_path_factory):
+    from conftest import Workflow
+
+    wf = Workflow(tmp_path_factory.mktemp("quality"))
+    wf.run(
+        config={
+            "mosaics": {
+                "q": {"source": FIELD, "region": REGION},
+                "qn": {"source": FIELD, "region": REGION, "background": {"model": "none"}},
+            }
+        }
+    )
+    matched = report(wf.path("results", "q"))
+    unmatched = report(wf.path("results", "qn"), background_model="none")
+    return wf, matched, unmatched
+
+
+def test_images_and_overlaps_are_counted(field):
+    wf, (table, _), _ = field
+    assert table[("images", "", "used")] == "6"
+    assert table[("images", "", "skipped")] == "0"
+    assert not [key for key in table if key[0] == "skipped"]
+    pairs = stages.overlap_pairs(wf.path("results", "q", "overlaps.tbl"))
+    assert len(pairs) > 0
+    total = int(table[("overlaps", "", "total")])
+    fitted = int(table[("overlaps", "", "fitted")])
+    failed = int(table[("overlaps", "", "failed")])
+    assert total == len(pairs)
+    assert fitted + failed == total
+    # One status row per overlap, keyed by the fit's file name.
+    for plus, minus in pairs:
+        assert table[("overlap", f"{plus}+{minus}", "status")] in ("ok", "failed")
+    assert table[("corrections", "", "images")] == "6"
+    levels = [
+        number(table[("correction", row["id"], "level")])
+        for row in tables.read_tsv(wf.path("results", "q", "corrections.tsv"))
+    ]
+    assert number(table[("corrections", "", "level_max")]) == pytest.approx(max(levels), rel=1e-5)
+
+
+def test_background_matching_shrinks_the_overlap_differences(field):
+    _, (table, _), _ = field
+    before = number(table[("overlap_rms", "", "rms_before_median")])
+    after = number(table[("overlap_rms", "", "rms_after_median")])
+    # Tile offsets of tens of units before; noise (sigma 2, smoothed a little
+    # by reprojection) times sqrt(2) after.
+    assert before > 10
+    assert after < 5
+    assert number(table[("overlap_rms", "", "rms_after_max")]) < number(table[("overlap_rms", "", "rms_before_max")])
+    per_overlap = [key[1] for key in table if key[0] == "overlap" and key[2] == "rms_after"]
+    for item in per_overlap:
+        assert number(table[("overlap", item, "rms_after")]) < number(table[("overlap", item, "rms_before")])
+        assert int(table[("overlap", item, "pixels")]) > 1000
+
+
+def test_coverage_and_depth(field):
+    wf, (table, paths), _ = field
+    assert number(table[("coverage", "", "fraction")]) > 0.999
+    assert int(table[("depth", "", "min")]) >= 1
+    assert int(table[("depth", "", "max")]) >= 2
+    assert 0 < number(table[("depth", "", "fraction_ge_2")]) < 1
+    histogram = {int(key[1]): int(value) for key, value in table.items() if key[0] == "depth_histogram"}
+    assert sum(histogram.values()) == int(table[("depth", "", "covered_pixels")])
+    # mAdd's count equals an independent count of valid pixels placed by CRPIX.
+    from astropy.io import fits
+
+    depth = fits.getdata(paths["fits"])
+    region = quality._read_region(wf.path("results", "q", "region.hdr"))
+    expected = np.zeros((region["naxis2"], region["naxis1"]), dtype=int)
+    for row in tables.read_tsv(wf.path("results", "q", "images.tsv")):
+        image = wf.path("results", "q", "projected", f"{row['id']}.fits")
+        with fits.open(image) as hdul:
+            data, header = hdul[0].data, hdul[0].header
+        area = fits.getdata(image.replace(".fits", "_area.fits"))
+        dx = round(region["crpix1"] - header["CRPIX1"])
+        dy = round(region["crpix2"] - header["CRPIX2"])
+        expected[dy : dy + data.shape[0], dx : dx + data.shape[1]] += np.isfinite(data) & (area > 0)
+    assert np.array_equal(np.nan_to_num(depth, nan=0.0).astype(int), expected)
+    mosaic = fits.getdata(wf.path("results", "q", "mosaic.fits"))
+    assert np.array_equal(np.isfinite(mosaic), expected > 0)
+
+
+def test_depth_png_and_no_leftovers(field):
+    wf, (_, paths), _ = field
+    width, height = png_size(paths["png"])
+    assert (width, height) == (1224, 1584)  # 0.34 x 0.44 deg at 1"/px, under the 2000 px limit
+    assert 1000 < os.path.getsize(paths["png"]) < 20_000_000
+    assert not [name for name in os.listdir(wf.path("results", "q")) if name.startswith(".tmp-")]
+
+
+def test_without_background_matching_after_is_not_applicable(field):
+    _, (matched, _), (table, paths) = field
+    assert table[("mosaic", "", "background_model")] == "none"
+    assert table[("overlap_rms", "", "rms_after_median")] == "n/a"
+    assert table[("overlap_rms", "", "rms_after_max")] == "n/a"
+    assert table[("overlaps", "", "fitted")] == "n/a"
+    assert not [key for key in table if key[0] in ("corrections", "correction")]
+    # No overlaps.tbl without matching: the report finds the same overlaps itself,
+    # and the projected images (hence the before-RMS) are those of the matched mosaic.
+    assert table[("overlaps", "", "total")] == matched[("overlaps", "", "total")]
+    assert table[("overlap_rms", "", "rms_before_median")] == matched[("overlap_rms", "", "rms_before_median")]
+    assert table[("depth", "", "max")] == matched[("depth", "", "max")]
+    png_size(paths["png"])
+
+
+# ---- on hand-made folders whose answers are exact -----------------------------------
+
+NX, NY = 40, 30  # the mosaic grid
+CRPIX = (20.5, 15.5)
+
+
+def header_lines(naxis1, naxis2, crpix1, crpix2):
+    cards = {
+        "SIMPLE": "T",
+        "BITPIX": "-64",
+        "NAXIS": "2",
+        "NAXIS1": str(naxis1),
+        "NAXIS2": str(naxis2),
+        "CTYPE1": "'RA---TAN'",
+        "CTYPE2": "'DEC--TAN'",
+        "EQUINOX": "2000",
+        "CRVAL1": "10.0",
+        "CRVAL2": "20.0",
+        "CRPIX1": repr(crpix1),
+        "CRPIX2": repr(crpix2),
+        "CDELT1": "-0.0002777777777777778",
+        "CDELT2": "0.0002777777777777778",
+        "CROTA2": "0.0",
+    }
+    return cards
+
+
+def write_cutout(path, dx, dy, nx, ny, values, area=None):
+    """A projected-style image: a (dx, dy, nx, ny) cutout of the grid, values(X, Y) in mosaic pixels."""
+    from astropy.io import fits
+
+    header = fits.Header()
+    for key, value in header_lines(nx, ny, CRPIX[0] - dx, CRPIX[1] - dy).items():
+        if key not in ("SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2"):
+            header[key] = value.strip("'") if value.startswith("'") else float(value)
+    y, x = np.mgrid[dy : dy + ny, dx : dx + nx]
+    fits.writeto(path, values(x, y).astype(float), header, overwrite=True)
+    fits.writeto(
+        path.replace(".fits", "_area.fits"), np.ones((ny, nx)) if area is None else area, header, overwrite=True
+    )
+
+
+def make_folder(root, images, skipped=()):
+    """A mosaic folder: region.hdr, images.tsv, skipped.tsv, projected/ (+tables), mosaic.fits."""
+    os.makedirs(os.path.join(root, "projected"))
+    with open(os.path.join(root, "region.hdr"), "w", encoding="ascii") as handle:
+        for key, value in header_lines(NX, NY, *CRPIX).items():
+            handle.write(f"{key:<8}= {value}\n")
+        handle.write("END\n")
+    for ident, spec in images.items():
+        write_cutout(os.path.join(root, "projected", f"{ident}.fits"), *spec)
+    tables.write_tsv(os.path.join(root, "images.tsv"), ["id", "path"], [{"id": i, "path": f"/in/{i}"} for i in images])
+    tables.write_tsv(os.path.join(root, "skipped.tsv"), ["path", "kind", "reason"], list(skipped))
+    stages.projected_table(list(images), os.path.join(root, "projected"), os.path.join(root, "projected.tbl"))
+    stages.coadd(
+        os.path.join(root, "projected"),
+        os.path.join(root, "projected.tbl"),
+        os.path.join(root, "region.hdr"),
+        os.path.join(root, "mosaic.fits"),
+    )
+
+
+A, B = "alpha-0000000a", "beta-0000000b"
+# A covers mosaic columns 0-24, all rows; B columns 15-39, rows 5-24. Values are a
+# ramp in mosaic coordinates, so a cutout placed one pixel off changes the difference.
+RAMP = lambda x, y: x + 2.0 * y
+A_SPEC = (0, 0, 25, 30, lambda x, y: RAMP(x, y) + 5.0)
+B_SPEC = (15, 5, 25, 20, lambda x, y: RAMP(x, y) + 2.0)
+
+
+def test_hand_made_pair_gives_exact_answers(tmp_path):
+    root = str(tmp_path / "pair")
+    a_area = np.ones((30, 25))
+    a_area[10, 20] = 0.0  # mosaic (x=20, y=10): A has data there but no area
+    b_values = lambda x, y: np.where((x == 22) & (y == 12), np.nan, RAMP(x, y) + 2.0)
+    make_folder(
+        root,
+        {A: (*A_SPEC[:4], A_SPEC[4], a_area), B: (*B_SPEC[:4], b_values)},
+        skipped=[{"path": "/data/bad file.fits", "kind": "bad-input", "reason": "truncated data"}],
+    )
+    stages.overlaps(os.path.join(root, "projected.tbl"), os.path.join(root, "overlaps.tbl"))
+    pairs = stages.overlap_pairs(os.path.join(root, "overlaps.tbl"))
+    assert sorted(pairs[0]) == [A, B]
+    plus, minus = pairs[0]
+    os.makedirs(os.path.join(root, "fits"))
+    tables.write_tsv(
+        os.path.join(root, "fits", f"{plus}+{minus}.tsv"),
+        ["status", "message"],
+        [{"status": "failed", "message": "too few pixels"}],
+    )
+    # Corrections: A - 5, B - 2.5, so the corrected images differ by 0.5.
+    tables.write_tsv(
+        os.path.join(root, "corrections.tsv"),
+        ["id", "a", "b", "c"],
+        [{"id": A, "a": "0", "b": "0", "c": "5"}, {"id": B, "a": "3e-3", "b": "4e-3", "c": "2.5"}],
+    )
+    os.makedirs(os.path.join(root, "corrected"))
+    write_cutout(os.path.join(root, "corrected", f"{A}.fits"), *A_SPEC[:4], RAMP, a_area)
+    write_cutout(os.path.join(root, "corrected", f"{B}.fits"), *B_SPEC[:4], lambda x, y: b_values(x, y) - 2.5)
+
+    table, paths = report(root)  # model inferred from corrections.tsv
+    assert table[("mosaic", "", "background_model")] == "matched"
+    assert table[("images", "", "used")] == "2"
+    assert table[("images", "", "skipped")] == "1"
+    assert table[("images", "", "skipped_bad-input")] == "1"
+    assert table[("skipped", "/data/bad file.fits", "bad-input")] == "truncated data"
+    assert table[("overlaps", "", "total")] == "1"
+    assert table[("overlaps", "", "fitted")] == "0"
+    assert table[("overlaps", "", "failed")] == "1"
+    item = f"{plus}+{minus}"
+    assert table[("overlap", item, "status")] == "failed"
+    assert table[("overlap", item, "message")] == "too few pixels"
+    # 10 x 20 common pixels, less the one without area and the one that is NaN.
+    assert table[("overlap", item, "pixels")] == "198"
+    assert number(table[("overlap", item, "rms_before")]) == pytest.approx(3.0)
+    assert number(table[("overlap_rms", "", "rms_before_median")]) == pytest.approx(3.0)
+    assert number(table[("overlap_rms", "", "rms_after_max")]) == pytest.approx(0.5)
+    assert number(table[("corrections", "", "level_median")]) == pytest.approx(3.75)
+    assert number(table[("correction", B, "slope")]) == pytest.approx(5e-3)
+    assert table[("corrections", "", "zero")] == "0"
+    # Union of A (25 x 30) and B (25 x 20) less their 10 x 20 overlap: 1050 of 1200 pixels.
+    assert table[("coverage", "", "covered_pixels")] == "1050"
+    assert number(table[("coverage", "", "fraction")]) == pytest.approx(0.875)
+    histogram = {int(key[1]): int(value) for key, value in table.items() if key[0] == "depth_histogram"}
+    assert histogram == {1: 852, 2: 198}
+    assert table[("depth", "", "median")] == "1"
+    assert number(table[("depth", "", "fraction_ge_2")]) == pytest.approx(198 / 1050, rel=1e-5)  # written to 6 digits
+    assert png_size(paths["png"]) == (NX, NY)
+
+
+def test_single_image_without_overlaps(tmp_path):
+    root = str(tmp_path / "single")
+    make_folder(root, {A: A_SPEC})
+    # No depth_fits: the depth map lives in a scratch folder that is removed.
+    png = os.path.join(root, "depth.png")
+    quality.write_quality_report(root, os.path.join(root, "quality.tsv"), png, background_model="none")
+    table = quality.read_report(os.path.join(root, "quality.tsv"))
+    assert sorted(name for name in os.listdir(root) if "depth" in name or name.startswith(".tmp-")) == ["depth.png"]
+    assert table[("overlaps", "", "total")] == "0"
+    assert table[("overlaps", "", "with_common_pixels")] == "0"
+    for metric in ("rms_before_median", "rms_before_max", "rms_after_median", "rms_after_max"):
+        assert table[("overlap_rms", "", metric)] == "n/a"
+    assert table[("depth", "", "min")] == table[("depth", "", "max")] == table[("depth", "", "median")] == "1"
+    assert table[("depth", "", "fraction_ge_2")] == "0"
+    assert number(table[("coverage", "", "fraction")]) == pytest.approx(750 / 1200)
+    assert png_size(png) == (NX, NY)
+
+
+def test_cutout_off_the_mosaic_grid_is_refused(tmp_path):
+    root = str(tmp_path / "offgrid")
+    make_folder(root, {A: A_SPEC})
+    region = quality._read_region(os.path.join(root, "region.hdr"))
+    region["crpix1"] += 0.25
+    with pytest.raises(quality.QualityError, match="off the mosaic grid"):
+        quality._Cutout(os.path.join(root, "projected", f"{A}.fits"), region)
+
+
+def test_large_depth_map_is_shrunk_for_the_png(tmp_path):
+    root = str(tmp_path / "shrink")
+    make_folder(root, {A: A_SPEC, B: B_SPEC})
+    table, paths = report(root, background_model="none", max_size=16)
+    # 40 x 30 shrunk by ceil(40 / 16) = 3; mShrink keeps whole blocks: 40 // 3, 30 // 3.
+    assert png_size(paths["png"]) == (13, 10)
+    assert table[("depth", "", "max")] == "2"
