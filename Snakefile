@@ -7,6 +7,9 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
+report: "report/workflow.rst"
+
+
 # The demo (or the working directory's config/config.yaml) applies only when
 # no mosaics were given with --configfile/--config, so a user's own config is
 # never merged with the demo field.

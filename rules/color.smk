@@ -10,7 +10,11 @@ rule color_composite:
         green_header=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['green']}/region.hdr",
         blue_header=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['blue']}/region.hdr",
     output:
-        "results/color/{color}.png",
+        report(
+            "results/color/{color}.png",
+            caption="../report/color.rst",
+            category="Colour composites",
+        ),
     log:
         "logs/color/{color}.log",
     benchmark:

@@ -99,7 +99,10 @@ def coadd_memory_mb(wildcards, input, attempt):
                     naxis1 = int(line.split("=", 1)[1].split("/")[0])
     except (OSError, ValueError, AttributeError):
         pass
-    rows_mb = naxis1 * 8 * 2 * (len(input.images) + 2) / 2**20
+    # the coadd's inputs are the images; the quality report's, the images and areas
+    members = input.get("projected") or input.get("images") or []
+    count = 1 if isinstance(members, str) else len(members)
+    rows_mb = naxis1 * 8 * 2 * (count + 2) / 2**20
     return int((256 + rows_mb) * attempt)
 
 

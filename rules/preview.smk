@@ -5,7 +5,12 @@ rule preview:
     input:
         "results/{mosaic}/mosaic.fits",
     output:
-        "results/{mosaic}/mosaic.png",
+        report(
+            "results/{mosaic}/mosaic.png",
+            caption="../report/mosaic.rst",
+            category="Mosaics",
+            subcategory="{mosaic}",
+        ),
     log:
         "logs/{mosaic}/preview.log",
     benchmark:

@@ -6,8 +6,18 @@ rule quality_report:
     input:
         unpack(quality_report_inputs),
     output:
-        table="results/{mosaic}/quality.tsv",
-        depth_png="results/{mosaic}/depth.png",
+        table=report(
+            "results/{mosaic}/quality.tsv",
+            caption="../report/quality.rst",
+            category="Quality",
+            subcategory="{mosaic}",
+        ),
+        depth_png=report(
+            "results/{mosaic}/depth.png",
+            caption="../report/depth.rst",
+            category="Quality",
+            subcategory="{mosaic}",
+        ),
     log:
         "logs/{mosaic}/quality_report.log",
     benchmark:

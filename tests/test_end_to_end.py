@@ -1,6 +1,7 @@
 """End to end on small synthetic skies whose truth we know."""
 
 import os
+import re
 import struct
 
 import pytest
@@ -89,3 +90,12 @@ def test_rulegraph_after_a_run_shows_every_stage(matched_and_unmatched):
     rulegraph = matched_and_unmatched.run("--rulegraph").stdout
     for rule in ("project", "overlaps", "difference_fit", "background_model", "background_correct", "coadd"):
         assert rule in rulegraph
+
+
+def test_html_report_is_self_contained(matched_and_unmatched):
+    wf = matched_and_unmatched
+    wf.run("--report", wf.path("report.html"))
+    html = open(wf.path("report.html"), encoding="utf-8").read()
+    assert html.count("iVBORw0KGgo") >= 4  # base64 PNGs: two previews and two depth maps
+    assert "quality_report" in html and "Mosaics" in html
+    assert not re.search(r'(src|href)="https?://', html)  # nothing fetched from the network
