@@ -24,6 +24,23 @@ try:
 except UserError as problem:
     raise WorkflowError(f"configuration: {problem}") from None
 validate({"mosaics": MOSAICS}, schema=SCHEMA)
+
+
+def refuse_absurd_regions():
+    """A centre-and-size region too large to build is refused before any work."""
+    from mosaicflow import region
+
+    for name, mosaic in MOSAICS.items():
+        box = mosaic["region"]
+        if "width" in box:
+            size = region.box_size(box["width"], box["height"], box.get("pixel_scale", 1.0))
+            try:
+                region.check_size(*size, config["max_pixels"], f"mosaics.{name}.region")
+            except UserError as problem:
+                raise WorkflowError(str(problem)) from None
+
+
+refuse_absurd_regions()
 for _composite in COLORS.values():
     _composite.setdefault("stretch", "-1s max gaussian-log")
     _composite.setdefault("max_size", 2000)

@@ -73,6 +73,12 @@ def inspect_image(path):
     its data to prove the file is complete, and rejects all-NaN images.
     Raises ``BadImage`` with a human-readable reason otherwise.
     """
+    index, header, _ = _inspect(path)
+    return index, header
+
+
+def _inspect(path):
+    """inspect_image, also returning the image's data."""
     from astropy.io import fits
     from astropy.wcs import WCS
 
@@ -99,8 +105,11 @@ def inspect_image(path):
                     if not wcs.has_celestial:
                         reasons.append(f"HDU {index}: no celestial WCS")
                         continue
-                    _check_data(hdu)
-                    return index, header.copy()
+                    problem = _wcs_problem(wcs, header)
+                    if problem:
+                        reasons.append(f"HDU {index}: {problem}")
+                        continue
+                    return index, header.copy(), _check_data(hdu)
             except BadImage:
                 raise
             except Exception as error:
@@ -108,6 +117,21 @@ def inspect_image(path):
     if reasons:
         raise BadImage("; ".join(reasons))
     raise BadImage("no image HDU with two or more axes")
+
+
+def _wcs_problem(wcs, header):
+    """Why a celestial WCS cannot place the image on the sky, or None."""
+    try:
+        scales = wcs.celestial.proj_plane_pixel_scales()
+        values = [float(v.to_value("deg")) for v in scales]
+        centre = wcs.celestial.all_pix2world([[header["NAXIS1"] / 2, header["NAXIS2"] / 2]], 0)[0]
+    except Exception as error:
+        return f"WCS cannot map pixels to the sky ({_short(error)})"
+    if not all(np.isfinite(values)) or min(values) <= 0:
+        return "WCS has a zero or undefined pixel scale"
+    if not np.all(np.isfinite(centre)):
+        return "WCS does not map the image centre to the sky"
+    return None
 
 
 def _check_data(hdu):
@@ -119,10 +143,15 @@ def _check_data(hdu):
         raise BadImage(f"truncated data ({data.size} of {expected} pixels)")
     if not np.isfinite(data).any():
         raise BadImage("all pixels are NaN or infinite")
+    return data
 
 
 def _short(error):
-    text = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    lines = [line.strip() for line in str(error).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(error).__name__
+    # wcslib puts where the error happened first and what it is after
+    text = lines[1] if lines[0].startswith("ERROR") and len(lines) > 1 else lines[0]
     return text[:200]
 
 
@@ -283,7 +312,7 @@ def build_image_table(
     for stale in os.listdir(links_dir):
         os.remove(os.path.join(links_dir, stale))
 
-    used, skipped, seen_ids = [], [], {}
+    used, skipped, seen_ids, fingerprints = [], [], {}, {}
     if files is not None:
         candidates = [(path, os.path.basename(path)) for path in files]
     else:
@@ -297,7 +326,7 @@ def build_image_table(
             skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
             continue
         try:
-            hdu, header = inspect_image(path)
+            hdu, header, fingerprint, has_infinities = _inspect_for_table(path)
         except BadImage as problem:
             skipped.append({"path": path, "kind": "bad-input", "reason": str(problem)})
             continue
@@ -307,9 +336,20 @@ def build_image_table(
         if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
             skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
             continue
+        if fingerprint in fingerprints:
+            reason = f"duplicate of {fingerprints[fingerprint]} (same pixels and WCS)"
+            skipped.append({"path": path, "kind": "duplicate", "reason": reason})
+            continue
+        fingerprints[fingerprint] = path
         frame, projection = frame_and_projection(header)
         link = os.path.join(links_dir, ident + ".fits")
-        os.symlink(os.path.abspath(path), link)
+        if has_infinities:
+            # Montage treats only NaN as blank; an infinite pixel would spread into
+            # the mosaic. Use a copy with them blanked (the raw file is not touched).
+            _write_blanked_copy(path, hdu, link)
+            hdu = 0
+        else:
+            os.symlink(os.path.abspath(path), link)
         used.append({
             "id": ident, "path": path, "hdu": hdu,
             "method": projection_method(method, header, method_frame),
@@ -328,6 +368,30 @@ def build_image_table(
     write_raw_table(used, links_dir, os.path.join(out_dir, "raw.tbl"))
     tables.write_tsv(os.path.join(out_dir, "images.tsv"), IMAGE_COLUMNS, used)
     return used, skipped
+
+
+def _inspect_for_table(path):
+    """inspect_image, plus a fingerprint of the pixels and WCS (to find the same
+    image under two names) and whether it holds infinite pixels."""
+    hdu, header, data = _inspect(path)
+    digest = hashlib.sha1(np.ascontiguousarray(data).tobytes())
+    for key in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CROTA2"):
+        digest.update(repr(header.get(key)).encode())
+    return hdu, header, digest.hexdigest(), bool(np.isinf(data).any())
+
+
+def _write_blanked_copy(path, hdu, destination):
+    from astropy.io import fits
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with fits.open(path, memmap=False) as hdul:
+            header = hdul[hdu].header.copy()
+            data = hdul[hdu].data.astype(np.float32 if hdul[hdu].data.dtype.itemsize <= 4 else np.float64)
+    data[np.isinf(data)] = np.nan
+    for key in ("XTENSION", "PCOUNT", "GCOUNT", "ZIMAGE", "ZBITPIX", "ZNAXIS", "ZNAXIS1", "ZNAXIS2"):
+        header.remove(key, ignore_missing=True)
+    fits.PrimaryHDU(data=data, header=header).writeto(destination, overwrite=True)
 
 
 def write_raw_table(rows, links_dir, table_path):
