@@ -56,9 +56,15 @@ STEPS = {
     "color": (
         "three-colour PNG of three mosaics with one header (mViewer)",
         {
-            "red": None, "green": None, "blue": None,
-            "red-header": None, "green-header": None, "blue-header": None,
-            "out": None, "stretch": "-1s max gaussian-log", "max-size": "2000",
+            "red": None,
+            "green": None,
+            "blue": None,
+            "red-header": None,
+            "green-header": None,
+            "blue-header": None,
+            "out": None,
+            "stretch": "-1s max gaussian-log",
+            "max-size": "2000",
         },
     ),  # fmt: skip
     "preview": (

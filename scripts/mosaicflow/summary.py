@@ -41,7 +41,7 @@ def _first_error(log_dir, prefix):
             for line in handle:
                 if line.startswith("error:"):
                     step = os.path.relpath(path, log_dir)
-                    return f"{step}: {line[len('error:'):].strip()}"[:500]
+                    return f"{step}: {line[len('error:') :].strip()}"[:500]
     return ""
 
 
