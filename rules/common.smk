@@ -33,7 +33,9 @@ def refuse_absurd_regions():
     for name, mosaic in MOSAICS.items():
         box = mosaic["region"]
         if "width" in box:
-            size = region.box_size(box["width"], box["height"], box.get("pixel_scale", 1.0))
+            size = region.box_size(
+                box["width"], box["height"], box.get("pixel_scale", 1.0)
+            )
             try:
                 region.check_size(*size, config["max_pixels"], f"mosaics.{name}.region")
             except UserError as problem:
@@ -291,13 +293,12 @@ def quality_report_inputs(wildcards):
         "skipped": f"{base}/skipped.tsv",
         "header": f"{base}/region.hdr",
         "projected_table": f"{base}/projected.tbl",
+        "failed": f"{base}/failed_images.tsv",
         "mosaic": f"{base}/mosaic.fits",
         "projected": projected + [p.replace(".fits", "_area.fits") for p in projected],
     }
     if setting(wildcards, "background", "model") != "none":
-        corrected = [
-            f"{base}/corrected/{i}.fits" for i in sorted(image_records(wildcards))
-        ]
+        corrected = [f"{base}/corrected/{i}.fits" for i in projected_ids(wildcards)]
         inputs.update(
             overlaps=f"{base}/overlaps.tbl",
             fits=fit_files(wildcards),
@@ -307,6 +308,22 @@ def quality_report_inputs(wildcards):
     return inputs
 
 
+@functools.lru_cache(maxsize=None)
+def _read_projected_ids(path, mtime):
+    return sorted(row["fname"][: -len(".fits")] for row in tables.read_ipac(path))
+
+
+def projected_ids(wildcards):
+    """Images that were projected (failed ones, on_image_error: skip, are not).
+
+    Read from projected.tbl, which exists once the overlaps checkpoint has
+    run; asking for the checkpoint also makes Snakemake re-plan after it.
+    """
+    checkpoints.overlaps.get(mosaic=wildcards.mosaic)
+    path = f"{mosaic_dir(wildcards.mosaic)}/projected.tbl"
+    return _read_projected_ids(path, os.stat(path).st_mtime_ns)
+
+
 def coadd_images(wildcards):
     base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
-    return [f"{base}/{i}.fits" for i in sorted(image_records(wildcards))]
+    return [f"{base}/{i}.fits" for i in projected_ids(wildcards)]

@@ -50,3 +50,64 @@ def test_sigkill_at_several_points_then_rerun_gives_the_same_mosaic(tmp_path):
         with fits.open(path) as hdul:
             assert hdul[0].data is not None and hdul[0].data.size == hdul[0].header["NAXIS1"] * hdul[0].header["NAXIS2"]
     assert wf.run("-n").returncode == 0 and wf.planned_jobs() == {}
+
+
+def break_one_image_after_validation(wf, config):
+    """Build the image table, then truncate one raw file keeping its mtime: the
+    table still trusts it and Montage's projection of it fails for real."""
+    wf.run("--until", "image_table", config=config)
+    victim = sorted(glob.glob(wf.path("raw", "*.fits")))[1]
+    stat = os.stat(victim)
+    with open(victim, "r+b") as handle:
+        handle.truncate(2880 * 2 + 1000)
+    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    return os.path.basename(victim)
+
+
+def field_folder(wf):
+    from mosaicflow import synth
+
+    truth = synth.make_truth({"columns": 2, "rows": 2, "seed": 13, "stars": 300, "nebulae": 2})
+    os.makedirs(wf.path("raw"))
+    for tile in truth["tiles"]:
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(wf.path("raw", tile["name"] + ".fits"))
+
+
+def test_failed_projection_is_retried_then_skipped_and_reported(workflow):
+    from mosaicflow import tables
+
+    field_folder(workflow)
+    config = {
+        "image_retries": 1,
+        "mosaics": {"broken": {"source": {"type": "local", "path": "raw"}, "region": small_region(width=0.25)}},
+    }
+    victim = break_one_image_after_validation(workflow, config)
+    result = workflow.run(config=config)
+    assert "Trying to restart job" in result.stdout + result.stderr  # retried once first
+    failed = tables.read_tsv(workflow.path("results", "broken", "failed_images.tsv"))
+    assert [os.path.basename(r["path"]) for r in failed] == [victim] and "mProjectPP" in failed[0]["reason"]
+    projected = tables.read_ipac(workflow.path("results", "broken", "projected.tbl"))
+    assert len(projected) == 3
+    quality = {
+        (r["section"], r["metric"]): r["value"]
+        for r in tables.read_tsv(workflow.path("results", "broken", "quality.tsv"))
+    }
+    assert quality[("images", "projection_failed")] == "1"
+    mosaic = fits.getdata(workflow.path("results", "broken", "mosaic.fits"))
+    assert 0.3 < np.isfinite(mosaic).mean() < 1.0  # built from the three others
+
+
+def test_failed_projection_stops_the_run_with_policy_fail(workflow):
+    field_folder(workflow)
+    config = {
+        "image_retries": 0,
+        "mosaics": {"strict": {"source": {"type": "local", "path": "raw"}, "region": small_region(width=0.25),
+                               "on_image_error": "fail"}},
+    }  # fmt: skip
+    victim = break_one_image_after_validation(workflow, config)
+    result = workflow.run(config=config, check=False)
+    assert result.returncode != 0
+    logs = glob.glob(workflow.path("logs", "strict", "project", "*.log"))
+    messages = [open(p).read() for p in logs if "error:" in open(p).read()]
+    assert len(messages) == 1 and "mProjectPP" in messages[0] and victim.removesuffix(".fits") in messages[0]

@@ -198,7 +198,12 @@ def make_folder(root, images, skipped=()):
         write_cutout(os.path.join(root, "projected", f"{ident}.fits"), *spec)
     tables.write_tsv(os.path.join(root, "images.tsv"), ["id", "path"], [{"id": i, "path": f"/in/{i}"} for i in images])
     tables.write_tsv(os.path.join(root, "skipped.tsv"), ["path", "kind", "reason"], list(skipped))
-    stages.projected_table(list(images), os.path.join(root, "projected"), os.path.join(root, "projected.tbl"))
+    stages.projected_table(
+        [{"id": ident, "path": ident} for ident in images],
+        os.path.join(root, "projected"),
+        os.path.join(root, "projected.tbl"),
+        os.path.join(root, "failed_images.tsv"),
+    )
     stages.coadd(
         os.path.join(root, "projected"),
         os.path.join(root, "projected.tbl"),

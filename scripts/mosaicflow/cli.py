@@ -18,7 +18,16 @@ from . import UserError
 STEPS = {
     "project": (
         "reproject one image (mProjectPP, mProject or mProjectQL)",
-        {"raw": None, "hdu": "0", "method": "mProjectPP", "header": None, "out": None},
+        {
+            "raw": None,
+            "hdu": "0",
+            "method": "mProjectPP",
+            "header": None,
+            "out": None,
+            "on-error": "fail",
+            "attempt": "1",
+            "retries": "0",
+        },  # fmt: skip
     ),
     "fit": (
         "fit the difference of one overlap (mDiffFit)",
@@ -34,7 +43,7 @@ STEPS = {
     ),
     "projected-table": (
         "mImgtbl of the projected images",
-        {"images": None, "projected-dir": None, "out": None},
+        {"images": None, "projected-dir": None, "out": None, "failed": None},
     ),
     "overlaps": ("mOverlaps", {"projected-table": None, "out": None}),
     "gather-fits": (
@@ -121,9 +130,14 @@ def usage(step=None):
 
 def run(step, o):
     if step == "project":
-        from .steps import project
+        from .steps import project_or_skip
 
-        project(o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"])
+        last = int(o["attempt"]) > int(o["retries"])
+        reason = project_or_skip(
+            o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"], o["on_error"], last_attempt=last
+        )
+        if reason:
+            print(f"projection failed after {o['attempt']} attempts; image skipped: {reason}")
     elif step == "fit":
         from .steps import difference_fit
 
@@ -146,7 +160,9 @@ def run(step, o):
         from . import tables
         from .stages import projected_table
 
-        projected_table([row["id"] for row in tables.read_tsv(o["images"])], o["projected_dir"], o["out"])
+        failed = projected_table(tables.read_tsv(o["images"]), o["projected_dir"], o["out"], o["failed"])
+        for row in failed:
+            print(f"left out (projection failed): {row['path']}: {row['reason']}")
     elif step == "overlaps":
         from .stages import overlaps
 

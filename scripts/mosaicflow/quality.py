@@ -146,6 +146,11 @@ def write_quality_report(
         rows.add("images", f"skipped_{kind}", count, "files")
     for row in skipped:
         rows.add("skipped", row["kind"], row["reason"], item=row["path"])
+    failed_path = os.path.join(os.path.dirname(paths.images), "failed_images.tsv")
+    failed = tables.read_tsv(failed_path) if os.path.exists(failed_path) else []
+    rows.add("images", "projection_failed", len(failed), "images")
+    for row in failed:
+        rows.add("skipped", "projection-failed", row["reason"], item=row["path"])
 
     with atomic.scratch_dir(quality_tsv) as scratch:
         pairs = _overlap_pairs(paths, matched, scratch)

@@ -16,13 +16,28 @@ def _id_of(fname):
     return os.path.basename(fname)[: -len(".fits")]
 
 
-def projected_table(ids, projected_dir, output):
-    """mImgtbl of the projected images, in image-id order.
+def projected_table(images, projected_dir, output, failed_output):
+    """mImgtbl of the projected images, in image-id order; returns the failures.
 
     An explicit list, not a directory scan: a folder may hold projections of
     images that are no longer inputs, and the order fixes Montage's ``cntr``
     numbering (so overlaps keep their orientation when images are added).
+    Images whose projection failed for good (on_image_error: skip) are left
+    out and listed in ``failed_output`` with the reason.
     """
+    from .steps import failure_note
+
+    failed, ids = [], []
+    for row in sorted(images, key=lambda r: r["id"]):
+        note = failure_note(os.path.join(projected_dir, row["id"] + ".fits"))
+        if os.path.exists(note):
+            with open(note, encoding="utf-8") as handle:
+                failed.append({"id": row["id"], "path": row["path"], "reason": handle.read().strip()})
+        else:
+            ids.append(row["id"])
+    tables.write_tsv(failed_output, ["id", "path", "reason"], failed)
+    if not ids:
+        raise StepError("no image could be projected; see " + failed_output)
     montage = _montage()
     list_path = atomic.temp_path_for(output, suffix=".list")
     temp = atomic.temp_path_for(output)
@@ -38,6 +53,7 @@ def projected_table(ids, projected_dir, output):
         atomic.commit(temp, output)
     finally:
         atomic.discard(list_path, temp)
+    return failed
 
 
 def overlaps(projected_tbl, output):

@@ -38,6 +38,48 @@ PLANE_PROJECTIONS = {"TAN", "SIN", "ZEA", "STG", "ARC"}
 TAN_APPROXIMATION_MAX_ERROR = 0.1
 
 
+FAILED_SUFFIX = ".failed"
+
+
+def failure_note(output_image):
+    """Where a projection that failed for good says why (next to its output)."""
+    return output_image + FAILED_SUFFIX
+
+
+def project_or_skip(raw_image, hdu, header, output_image, method, on_error="fail", last_attempt=True):
+    """``project``, with the on_image_error policy applied on the last attempt.
+
+    Earlier attempts fail (so Snakemake retries the job). On the last one,
+    with ``skip``, the image is recorded as failed: a note with the reason
+    and placeholder outputs (1 x 1 blank images, so Snakemake's bookkeeping
+    holds), which the projected table then leaves out. Returns the reason,
+    or None if the projection worked.
+    """
+    atomic.discard(failure_note(output_image))
+    try:
+        project(raw_image, hdu, header, output_image, method)
+        return None
+    except StepError as problem:
+        if on_error != "skip" or not last_attempt:
+            raise
+        reason = str(problem)
+    _write_placeholder(output_image)
+    atomic.write_text(failure_note(output_image), reason + "\n")
+    return reason
+
+
+def _write_placeholder(output_image):
+    cards = ["SIMPLE  = T", "BITPIX  = -32", "NAXIS   = 2", "NAXIS1  = 1", "NAXIS2  = 1", "MOSFAIL = T", "END"]
+    header = "".join(card.ljust(80) for card in cards)
+    header = header.ljust(2880).encode("ascii")
+    blank = b"\x7f\xc0\x00\x00".ljust(2880, b"\x00")  # one big-endian float32 NaN
+    for path in (output_image, atomic.area_name(output_image)):
+        temp = atomic.temp_path_for(path)
+        with open(temp, "wb") as handle:
+            handle.write(header + blank)
+        atomic.commit(temp, path)
+
+
 def project(raw_image, hdu, header, output_image, method="mProjectPP"):
     """Reproject one image onto the mosaic header, writing image and area.
 
