@@ -6,7 +6,8 @@ checkpoint overlaps:
     input:
         "results/{mosaic}/projected.tbl",
     output:
-        "results/{mosaic}/overlaps.tbl",
+        table="results/{mosaic}/overlaps.tbl",
+        skipped="results/{mosaic}/overlaps_skipped.tsv",
     log:
         "logs/{mosaic}/overlaps.log",
     benchmark:
@@ -20,7 +21,8 @@ checkpoint overlaps:
     params:
         job=MONTAGE_JOB,
     shell:
-        "{params.job} overlaps --projected-table {input:q} --out {output:q} > {log:q} 2>&1"
+        "{params.job} overlaps --projected-table {input:q} --out {output.table:q}"
+        " --skipped {output.skipped:q} > {log:q} 2>&1"
 
 
 rule difference_fit:

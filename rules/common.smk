@@ -250,7 +250,7 @@ def _read_pairs(path, mtime):
 
 def overlap_pairs(wildcards):
     """[(plus, minus)] image-id pairs (after the overlaps checkpoint)."""
-    path = checkpoints.overlaps.get(mosaic=wildcards.mosaic).output[0]
+    path = checkpoints.overlaps.get(mosaic=wildcards.mosaic).output.table
     return _read_pairs(path, os.stat(path).st_mtime_ns)
 
 

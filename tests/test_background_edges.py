@@ -101,3 +101,29 @@ def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):
     empty.write_text("")
     with pytest.raises(stages.StepError, match="incomplete"):
         stages.gather_fits(str(projected), {("a-0000000a", "b-0000000b"): str(empty)}, str(tmp_path / "fits.tbl"))
+
+
+def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):
+    # 2 x 2 tiles overlapping by 1%: the diagonal neighbours touch in a corner of a few
+    # pixels, far below mBgModel's limit (0.001 of the average image, ~520 pixels here).
+    write_tiles(workflow.path("corners"), {"columns": 2, "rows": 2, "seed": 9, "overlap": 0.01}, keep=[0, 1, 2, 3])
+    config = {"mosaics": {"corners": {"source": {"type": "local", "path": "corners"}, "region": small_region()}}}
+    workflow.run(config=config)
+    skipped = tables.read_tsv(workflow.path("results", "corners", "overlaps_skipped.tsv"))
+    kept = stages.overlap_pairs(workflow.path("results", "corners", "overlaps.tbl"))
+    assert len(skipped) >= 1 and all(float(row["box_pixels"]) < 524.3 for row in skipped)
+    # among what is left out: diagonal neighbours (row and column both differ)
+    diagonal = [r for r in skipped if r["plus"][5:8] != r["minus"][5:8] and r["plus"][9:12] != r["minus"][9:12]]
+    assert diagonal, skipped
+    assert len(kept) >= 2
+    fit_files = os.listdir(workflow.path("results", "corners", "fits"))
+    assert len(fit_files) == len(kept)
+    assert "too small for the background model" in open(workflow.path("logs", "corners", "overlaps.log")).read()
+
+
+def test_box_overlap_of_cutouts_on_the_mosaic_grid():
+    a = {"crpix1": "0", "crpix2": "0", "naxis1": "100", "naxis2": "50"}
+    b = {"crpix1": "-90", "crpix2": "-40", "naxis1": "100", "naxis2": "100"}  # starts at (90, 40)
+    assert stages._box_overlap(a, b) == 10 * 10
+    c = {"crpix1": "-200", "crpix2": "0", "naxis1": "10", "naxis2": "10"}
+    assert stages._box_overlap(a, c) == 0.0

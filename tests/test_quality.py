@@ -230,7 +230,11 @@ def test_hand_made_pair_gives_exact_answers(tmp_path):
         {A: (*A_SPEC[:4], A_SPEC[4], a_area), B: (*B_SPEC[:4], b_values)},
         skipped=[{"path": "/data/bad file.fits", "kind": "bad-input", "reason": "truncated data"}],
     )
-    stages.overlaps(os.path.join(root, "projected.tbl"), os.path.join(root, "overlaps.tbl"))
+    stages.overlaps(
+        os.path.join(root, "projected.tbl"),
+        os.path.join(root, "overlaps.tbl"),
+        os.path.join(root, "overlaps_skipped.tsv"),
+    )
     pairs = stages.overlap_pairs(os.path.join(root, "overlaps.tbl"))
     assert sorted(pairs[0]) == [A, B]
     plus, minus = pairs[0]

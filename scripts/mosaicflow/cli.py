@@ -45,7 +45,7 @@ STEPS = {
         "mImgtbl of the projected images",
         {"images": None, "projected-dir": None, "out": None, "failed": None},
     ),
-    "overlaps": ("mOverlaps", {"projected-table": None, "out": None}),
+    "overlaps": ("mOverlaps", {"projected-table": None, "out": None, "skipped": None}),
     "gather-fits": (
         "combine the per-overlap fits into the table mBgModel reads",
         {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None},
@@ -166,7 +166,8 @@ def run(step, o):
     elif step == "overlaps":
         from .stages import overlaps
 
-        overlaps(o["projected_table"], o["out"])
+        kept, skipped = overlaps(o["projected_table"], o["out"], o["skipped"])
+        print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
         import os
 

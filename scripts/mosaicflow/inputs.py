@@ -14,7 +14,6 @@ import warnings
 import numpy as np
 
 from . import UserError, tables
-from .atomic import write_text
 
 FITS_SUFFIXES = (
     ".fits", ".fit", ".fts", ".fz",
@@ -408,24 +407,8 @@ def write_raw_table(rows, links_dir, table_path):
     if str(result["status"]) != "0":
         raise RuntimeError(f"mImgtbl failed: {result.get('msg')}")
     wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
-    _filter_table(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
+    tables.filter_ipac(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
     os.remove(temp)
-
-
-def _filter_table(source, target, keep):
-    """Copy an IPAC table keeping the data rows for which ``keep(row)`` is true."""
-    with open(source, encoding="utf-8", errors="replace") as handle:
-        lines = handle.read().splitlines()
-    header_lines = [line for line in lines if line.startswith(("\\", "|"))]
-    spans = tables._column_spans(next(line for line in lines if line.startswith("|")))
-    kept = header_lines[:]
-    for line in lines:
-        if line.startswith(("\\", "|")) or not line.strip():
-            continue
-        row = {name: line[start:end].strip() for name, start, end in spans}
-        if keep(row):
-            kept.append(line)
-    write_text(target, "\n".join(kept) + "\n")
 
 
 def read_header_file(path):

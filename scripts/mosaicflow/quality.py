@@ -156,6 +156,10 @@ def write_quality_report(
         pairs = _overlap_pairs(paths, matched, scratch)
         overlap_rows = _measure_overlaps(paths, region, pairs, matched)
         _overlap_summary(rows, overlap_rows, matched)
+        small = os.path.join(os.path.dirname(paths.images), "overlaps_skipped.tsv")
+        if matched and os.path.exists(small):
+            # too small for mBgModel, left out before fitting (stages.overlaps)
+            rows.add("overlaps", "skipped_small", len(tables.read_tsv(small)), "overlaps")
         if matched:
             _corrections(rows, paths)
         for entry in overlap_rows:
@@ -266,7 +270,7 @@ def _overlap_pairs(paths, matched, scratch):
     if matched:
         return stages.overlap_pairs(paths.overlaps)
     table = os.path.join(scratch, "overlaps.tbl")
-    stages.overlaps(paths.projected_table, table)
+    stages.overlaps(paths.projected_table, table, os.path.join(scratch, "overlaps_skipped.tsv"))
     return stages.overlap_pairs(table)
 
 

@@ -56,15 +56,52 @@ def projected_table(images, projected_dir, output, failed_output):
     return failed
 
 
-def overlaps(projected_tbl, output):
-    """mOverlaps: which projected images overlap (Montage's diffs table)."""
+# mBgModel leaves out fits over fewer pixels than this fraction of the average
+# image area (areaLimit in Montage's montageBgModel.c).
+BGMODEL_AREA_LIMIT = 0.001
+
+
+def overlaps(projected_tbl, output, skipped_output):
+    """mOverlaps: which projected images overlap (Montage's diffs table).
+
+    Overlaps too small for mBgModel to use are left out before any fit job is
+    made: the two cutouts' bounding boxes intersect in fewer pixels than
+    mBgModel's limit (0.001 of the average image), so the fit, which covers at
+    most that box, would be ignored anyway. They are listed in
+    ``skipped_output``. Returns (kept, skipped) counts.
+    """
     montage = _montage()
     temp = atomic.temp_path_for(output)
     try:
         _check(montage.mOverlaps(projected_tbl, temp), "mOverlaps")
-        atomic.commit(temp, output)
+        images = {row["fname"]: row for row in tables.read_ipac(projected_tbl)}
+        limit = BGMODEL_AREA_LIMIT * sum(int(r["naxis1"]) * int(r["naxis2"]) for r in images.values()) / len(images)
+        skipped = []
+
+        def keep(row):
+            area = _box_overlap(images[row["plus"]], images[row["minus"]])
+            if area < limit:
+                skipped.append({"plus": _id_of(row["plus"]), "minus": _id_of(row["minus"]), "box_pixels": area})
+                return False
+            return True
+
+        tables.filter_ipac(temp, output, keep)
+        tables.write_tsv(skipped_output, ["plus", "minus", "box_pixels"], skipped)
     finally:
         atomic.discard(temp)
+    return len(overlap_pairs(output)), len(skipped)
+
+
+def _box_overlap(a, b):
+    """Pixels in the intersection of two projected cutouts' boxes on the mosaic grid."""
+
+    def span(row, axis):
+        start = -float(row[f"crpix{axis}"])  # the cutout's first pixel, relative to the mosaic's CRPIX
+        return start, start + int(row[f"naxis{axis}"])
+
+    width = min(span(a, 1)[1], span(b, 1)[1]) - max(span(a, 1)[0], span(b, 1)[0])
+    height = min(span(a, 2)[1], span(b, 2)[1]) - max(span(a, 2)[0], span(b, 2)[0])
+    return max(0.0, width) * max(0.0, height)
 
 
 def overlap_pairs(overlaps_tbl):

@@ -45,6 +45,21 @@ def _column_spans(header_line):
     return spans
 
 
+def filter_ipac(source, target, keep):
+    """Copy an IPAC table to ``target`` (atomically), keeping the header lines
+    and the data rows for which ``keep(row)`` is true (row: dict of strings)."""
+    with open(source, encoding="utf-8", errors="replace") as handle:
+        lines = handle.read().splitlines()
+    spans = _column_spans(next(line for line in lines if line.startswith("|")))
+    kept = []
+    for line in lines:
+        if line.startswith(("\\", "|")):
+            kept.append(line)
+        elif line.strip() and keep({name: line[start:end].strip() for name, start, end in spans}):
+            kept.append(line)
+    write_text(target, "\n".join(kept) + "\n")
+
+
 def format_ipac(columns, rows, types=None):
     """Format rows (dicts) as an IPAC table with the given columns.
 
