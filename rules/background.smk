@@ -128,8 +128,8 @@ rule background_correct:
         area="results/{mosaic}/projected/{image}_area.fits",
         corrections="results/{mosaic}/corrections.tsv",
     output:
-        image="results/{mosaic}/corrected/{image}.fits",
-        area="results/{mosaic}/corrected/{image}_area.fits",
+        image=intermediate("results/{mosaic}/corrected/{image}.fits", "corrected"),
+        area=intermediate("results/{mosaic}/corrected/{image}_area.fits", "corrected"),
     log:
         "logs/{mosaic}/background_correct/{image}.log",
     benchmark:

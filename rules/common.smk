@@ -17,6 +17,12 @@ SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
 validate(config, schema=SCHEMA)
 ARCHIVE = config["archive"]
 
+
+def intermediate(path, kind):
+    """Output ``path`` as temp() unless keep_intermediates.KIND says to keep it."""
+    return path if config["keep_intermediates"][kind] else temp(path)
+
+
 # bands: [...] and the fields table expand into plain mosaics (validated again,
 # which also fills in their defaults) and colour composites.
 try:

@@ -8,8 +8,8 @@ rule project:
         raw=raw_image,
         header="results/{mosaic}/region.hdr",
     output:
-        image="results/{mosaic}/projected/{image}.fits",
-        area="results/{mosaic}/projected/{image}_area.fits",
+        image=intermediate("results/{mosaic}/projected/{image}.fits", "projected"),
+        area=intermediate("results/{mosaic}/projected/{image}_area.fits", "projected"),
     log:
         "logs/{mosaic}/project/{image}.log",
     benchmark:

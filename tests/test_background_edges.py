@@ -63,7 +63,10 @@ def test_disconnected_groups_are_matched_within_each_group(workflow):
     # five tiles in a row without the middle one: two groups of two overlapping tiles
     write_tiles(workflow.path("groups"), {"columns": 5, "rows": 1, "seed": 6}, keep=[0, 1, 3, 4])
     region = small_region(width=0.62, height=0.3)
-    config = {"mosaics": {"groups": {"source": {"type": "local", "path": "groups"}, "region": region}}}
+    config = {
+        "keep_intermediates": {"corrected": True},  # the test reads them
+        "mosaics": {"groups": {"source": {"type": "local", "path": "groups"}, "region": region}},
+    }
     workflow.run(config=config)
     pairs = stages.overlap_pairs(workflow.path("results", "groups", "overlaps.tbl"))
     assert len(pairs) == 2  # one overlap per group, none between the groups

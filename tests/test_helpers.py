@@ -226,3 +226,19 @@ def test_header_template_without_wcs_is_a_user_error(tmp_path):
     path.write_text("SIMPLE  = T\nNAXIS   = 2\nEND\n")
     with pytest.raises(UserError, match="lacks the keyword NAXIS1"):
         inputs.read_header_file(str(path))
+
+
+def test_disk_estimate_counts_projected_corrected_and_mosaic():
+    images = [{"naxis1": 100, "naxis2": 200, "scale": 1 / 3600}, {"naxis1": 100, "naxis2": 200, "scale": 2 / 3600}]
+    region_header = header(nx=1000, ny=1000)  # 1"/px
+    projected = 100 * 200 * 16 * (1 + 4)  # data + area as float64; the 2"/px image covers 4x the pixels
+    assert inputs.estimate_disk_bytes(images, region_header) == 2 * projected + 1000 * 1000 * 16
+
+
+def test_warns_when_the_disk_is_too_small(tmp_path, caplog):
+    import shutil
+
+    huge = header(nx=300_000, ny=300_000)  # 1.44 TB for the mosaic alone
+    need, free = inputs.warn_if_disk_short([{"naxis1": 512, "naxis2": 1024, "scale": 1 / 3600}], huge, str(tmp_path))
+    assert need > free == shutil.disk_usage(tmp_path).free
+    assert "needs about 1440.0 GB" in caplog.text and "keep_intermediates" in caplog.text

@@ -46,6 +46,7 @@ def field(tmp_path_factory):
     wf = Workflow(tmp_path_factory.mktemp("quality"))
     wf.run(
         config={
+            "keep_intermediates": {"corrected": True},
             "mosaics": {
                 "q": {"source": FIELD, "region": REGION},
                 "qn": {"source": FIELD, "region": REGION, "background": {"model": "none"}},

@@ -20,7 +20,7 @@ FITS_SUFFIXES = (
     ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fits.bz2", ".fit.bz2",
 )  # fmt: skip
 IMAGE_COLUMNS = [
-    "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link",
+    "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link", "scale",
 ]  # fmt: skip
 SKIPPED_COLUMNS = ["path", "kind", "reason"]
 
@@ -116,6 +116,15 @@ def _inspect(path):
     if reasons:
         raise BadImage("; ".join(reasons))
     raise BadImage("no image HDU with two or more axes")
+
+
+def _pixel_scale(header):
+    """Pixel scale (degrees) along the second axis of an image's WCS."""
+    from astropy.wcs import WCS
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(WCS(header, naxis=2).celestial.proj_plane_pixel_scales()[1].to_value("deg"))
 
 
 def _wcs_problem(wcs, header):
@@ -353,7 +362,7 @@ def build_image_table(
             "id": ident, "path": path, "hdu": hdu,
             "method": projection_method(method, header, method_frame),
             "naxis1": header["NAXIS1"], "naxis2": header["NAXIS2"],
-            "frame": frame, "projection": projection, "link": link,
+            "frame": frame, "projection": projection, "link": link, "scale": _pixel_scale(header),
         })  # fmt: skip
 
     used.sort(key=lambda row: row["id"])
@@ -364,6 +373,8 @@ def build_image_table(
             f"no usable images in {folder or 'the downloaded images'!r}"
             + (f" ({len(skipped)} skipped: {reasons})" if skipped else " (no FITS files found)")
         )
+    if region_header is not None:
+        warn_if_disk_short(used, region_header, out_dir)
     write_raw_table(used, links_dir, os.path.join(out_dir, "raw.tbl"))
     tables.write_tsv(os.path.join(out_dir, "images.tsv"), IMAGE_COLUMNS, used)
     return used, skipped
@@ -391,6 +402,41 @@ def _write_blanked_copy(path, hdu, destination):
     for key in ("XTENSION", "PCOUNT", "GCOUNT", "ZIMAGE", "ZBITPIX", "ZNAXIS", "ZNAXIS1", "ZNAXIS2"):
         header.remove(key, ignore_missing=True)
     fits.PrimaryHDU(data=data, header=header).writeto(destination, overwrite=True)
+
+
+def estimate_disk_bytes(images, region_header):
+    """Peak disk use of one mosaic, in bytes.
+
+    Montage writes projected images (and their area images) as 64-bit floats
+    on the mosaic's grid: an image covers about its own pixel count times the
+    squared ratio of the pixel scales. At the coadd, corrected copies of all
+    of them exist too, beside the mosaic and its area image.
+    """
+    scale_out = abs(float(region_header.get("CDELT2", region_header.get("CD2_2", 0.0)))) or 1.0
+    projected = 0.0
+    for row in images:
+        ratio = 1.0
+        if row.get("scale"):
+            ratio = (float(row["scale"]) / scale_out) ** 2
+        projected += int(row["naxis1"]) * int(row["naxis2"]) * ratio * 8 * 2
+    mosaic = int(region_header["NAXIS1"]) * int(region_header["NAXIS2"]) * 8 * 2
+    return int(2 * projected + mosaic)
+
+
+def warn_if_disk_short(images, region_header, out_dir):
+    """Warn (log and stderr) before any projection when the disk looks too small."""
+    import logging
+    import shutil
+
+    need = estimate_disk_bytes(images, region_header)
+    free = shutil.disk_usage(out_dir).free
+    if need > free:
+        logging.getLogger("mosaicflow").warning(
+            "warning: %s needs about %.1f GB of disk at its peak (projected and corrected images and the "
+            "mosaic), but only %.1f GB are free there. Free space, or set keep_intermediates.projected: false.",
+            out_dir, need / 1e9, free / 1e9,
+        )  # fmt: skip
+    return need, free
 
 
 def write_raw_table(rows, links_dir, table_path):
