@@ -33,6 +33,7 @@ include: "rules/coadd.smk"
 include: "rules/preview.smk"
 include: "rules/color.smk"
 include: "rules/quality.smk"
+include: "rules/performance.smk"
 
 
 # results/summary.tsv: every mosaic's status, also after failures (--keep-going).

@@ -73,6 +73,7 @@ MONTAGE_JOB = shlex.join(
 # Steps that take well under a second run on the submit host even on a pool:
 # a Condor job would cost more to schedule than they take.
 localrules:
+    performance,
     region_header,
     projected_table,
     overlaps,

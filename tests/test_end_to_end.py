@@ -99,3 +99,16 @@ def test_html_report_is_self_contained(matched_and_unmatched):
     assert html.count("iVBORw0KGgo") >= 4  # base64 PNGs: two previews and two depth maps
     assert "quality_report" in html and "Mosaics" in html
     assert not re.search(r'(src|href)="https?://', html)  # nothing fetched from the network
+
+
+def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched):
+    from mosaicflow import tables
+
+    wf = matched_and_unmatched
+    wf.run("performance")
+    rows = {r["stage"]: r for r in tables.read_tsv(wf.path("results", "matched", "performance.tsv"))}
+    images = len(tables.read_tsv(wf.path("results", "matched", "images.tsv")))
+    overlaps = len(os.listdir(wf.path("results", "matched", "fits")))
+    assert int(rows["project"]["jobs"]) == images and int(rows["difference_fit"]["jobs"]) == overlaps
+    assert int(rows["coadd"]["jobs"]) == 1 and float(rows["project"]["wall_total_s"]) > 0
+    assert png_size(wf.path("results", "matched", "performance.png"))[0] > 100

@@ -1,0 +1,71 @@
+"""Per-stage accounting of a mosaic's jobs, from Snakemake's benchmark files.
+
+Every rule writes results/MOSAIC/benchmarks/RULE[/ITEM].tsv; this sums them
+per stage: jobs, total and mean wall seconds, CPU seconds and the largest
+resident memory. Snakemake samples CPU and memory periodically, so jobs
+shorter than its sampling interval show 0 for both; wall times are exact.
+"""
+
+import glob
+import os
+
+from . import tables
+from .atomic import commit, temp_path_for
+
+COLUMNS = ["stage", "jobs", "wall_total_s", "wall_mean_s", "wall_max_s", "cpu_total_s", "max_rss_mb"]
+
+
+def _number(value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0  # "NA" for jobs too short to sample
+
+
+def summarise(benchmarks_dir):
+    stages = {}
+    for path in glob.glob(os.path.join(benchmarks_dir, "**", "*.tsv"), recursive=True):
+        stage = os.path.relpath(path, benchmarks_dir).split(os.sep)[0].removesuffix(".tsv")
+        for row in tables.read_tsv(path):
+            entry = stages.setdefault(stage, {"walls": [], "cpu": 0.0, "rss": 0.0})
+            entry["walls"].append(_number(row.get("s")))
+            entry["cpu"] += _number(row.get("cpu_time"))
+            entry["rss"] = max(entry["rss"], _number(row.get("max_rss")))
+    rows = []
+    for stage, entry in sorted(stages.items(), key=lambda kv: -sum(kv[1]["walls"])):
+        walls = entry["walls"]
+        rows.append({
+            "stage": stage, "jobs": len(walls), "wall_total_s": f"{sum(walls):.3f}",
+            "wall_mean_s": f"{sum(walls) / len(walls):.3f}", "wall_max_s": f"{max(walls):.3f}",
+            "cpu_total_s": f"{entry['cpu']:.2f}", "max_rss_mb": f"{entry['rss']:.1f}",
+        })  # fmt: skip
+    return rows
+
+
+def write(benchmarks_dir, table_path, plot_path, title):
+    rows = summarise(benchmarks_dir)
+    tables.write_tsv(table_path, COLUMNS, rows)
+    plot(rows, plot_path, title)
+    return rows
+
+
+def plot(rows, path, title):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stages = [row["stage"] for row in rows][::-1]
+    figure, (walls, memory) = plt.subplots(1, 2, figsize=(10, 0.35 * len(stages) + 1.8), sharey=True)
+    walls.barh(stages, [float(row["wall_total_s"]) for row in rows][::-1], color="tab:blue")
+    walls.set_xlabel("summed job wall time (s)")
+    for y, row in enumerate(rows[::-1]):
+        walls.annotate(f" {row['jobs']} jobs", (float(row["wall_total_s"]), y), va="center", fontsize=8)
+    memory.barh(stages, [float(row["max_rss_mb"]) for row in rows][::-1], color="tab:orange")
+    memory.set_xlabel("largest job memory (MB; 0 = too short to sample)")
+    figure.suptitle(title)
+    figure.tight_layout()
+    temp = temp_path_for(path, suffix=".png")
+    figure.savefig(temp, dpi=100)
+    plt.close(figure)
+    commit(temp, path)
