@@ -20,7 +20,8 @@ full runs (--tiles, --dense)
 dry runs without pixels (--dry-run-images)
     A working folder that looks like a finished image table and projection of N images: zero-byte
     raw files, results/dry/{images.tsv, skipped.tsv, raw.tbl, inputs/ links, region.hdr,
-    projected/, projected.tbl, overlaps.tbl} with consistent mtimes, so both checkpoints count as
+    projected/, projected.tbl, failed_images.tsv, overlaps.tbl, overlaps_skipped.tsv} with
+    consistent mtimes, so both checkpoints count as
     done and the DAG expands one job per image and per overlap (grid layout, ~4 overlaps per
     image; --dry-run-layout dense: ~12 per image, as in a dense field). Timed: ``snakemake -n``
     (lists the per-overlap fits, per-image corrections and the jobs after them), ``snakemake --dag``
@@ -711,6 +712,7 @@ def synthesise_tables(folder, images, layout, t0):
             touch(os.path.join(base, "projected", row["id"] + suffix), level)
     level = next(stamps)
     touch(os.path.join(base, "projected.tbl"), level, image_rows())
+    touch(os.path.join(base, "failed_images.tsv"), level, "id\tpath\treason\n")
 
     pairs = []
     for (r, c), ident in by_cell.items():
@@ -725,6 +727,7 @@ def synthesise_tables(folder, images, layout, t0):
     level = next(stamps)
     touch(os.path.join(base, "overlaps.tbl"), level,
           tables.format_ipac(["cntr1", "cntr2", "plus", "minus", "diff"], overlap_rows))  # fmt: skip
+    touch(os.path.join(base, "overlaps_skipped.tsv"), level, "plus\tminus\tbox_pixels\n")
     return [row["id"] for row in records], pairs
 
 

@@ -301,7 +301,6 @@ def quality_report_inputs(wildcards):
         "header": f"{base}/region.hdr",
         "projected_table": f"{base}/projected.tbl",
         "failed": f"{base}/failed_images.tsv",
-        "mosaic": f"{base}/mosaic.fits",
         "projected": projected + [p.replace(".fits", "_area.fits") for p in projected],
     }
     if setting(wildcards, "background", "model") != "none":
