@@ -86,7 +86,6 @@ measures the unmatched seams.
 
 import math
 import os
-import shutil
 import warnings
 
 import numpy as np
@@ -494,28 +493,12 @@ def _depth_rows(rows, histogram):
 
 def depth_preview(depth_fits, png, max_depth, max_size=2000, colour_table=4):
     """A PNG of the depth map: mShrink to at most ``max_size`` a side, then mViewer, linear 0..max_depth."""
-    montage = _montage()
-    naxis1, naxis2 = stages._image_size(depth_fits)
-    factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
-    with atomic.scratch_dir(png) as scratch:
-        # mViewer parses a command string: give it a workflow-made, space-free (relative) path.
-        source = os.path.relpath(os.path.join(scratch, "depth.fits"))
-        if any(char.isspace() for char in source):
-            raise QualityError(f"cannot pass {source!r} to mViewer: the path contains white space")
-        if factor > 1:
-            _check(montage.mShrink(depth_fits, source, factor), "mShrink of the depth map")
-        else:
-            shutil.copyfile(depth_fits, source)
-        temp = os.path.join(scratch, "depth.png")
-        command = f"-ct {int(colour_table)} -gray {source} 0 {int(max_depth)} linear"
-        _check(montage.mViewer(command, temp, mode=2), "mViewer of the depth map")
-        final_temp = atomic.temp_path_for(png, suffix=".png")
-        try:
-            shutil.copyfile(temp, final_temp)
-            atomic.commit(final_temp, png)
-        finally:
-            atomic.discard(final_temp)
-    return factor
+    return stages.render_png(
+        png,
+        {"depth": depth_fits},
+        lambda p: f"-ct {int(colour_table)} -gray {p['depth']} 0 {int(max_depth)} linear",
+        max_size,
+    )
 
 
 def read_report(path):

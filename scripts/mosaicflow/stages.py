@@ -180,27 +180,42 @@ def coadd(images_dir, images_tbl, header, output, method="mean"):
         _check(result, "mAdd")
 
 
-def preview(mosaic, png, max_size=2000, stretch="-2s max gaussian-log", colour_table=0):
-    """A PNG of the mosaic: mShrink to at most ``max_size`` pixels, then mViewer."""
+def render_png(png, sources, command, max_size=2000):
+    """An mViewer PNG of one or more FITS images; returns the shrink factor.
+
+    ``sources`` maps names to FITS files of one size; each is shrunk with
+    mShrink (one common factor) so the PNG is at most ``max_size`` pixels on
+    a side. ``command(paths)`` builds mViewer's command string from the
+    (shrunk) files' paths: mViewer parses that string, so only relative,
+    space-free, workflow-made paths go into it. The PNG is written atomically.
+    """
     montage = _montage()
-    naxis1, naxis2 = _image_size(mosaic)
+    naxis1, naxis2 = _image_size(next(iter(sources.values())))
     factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
     with atomic.scratch_dir(png) as scratch:
-        source = mosaic
-        if factor > 1:
-            source = os.path.join(scratch, "shrunk.fits")
-            _check(montage.mShrink(mosaic, source, factor), "mShrink")
-        else:
-            source = os.path.join(scratch, "mosaic.fits")
-            shutil.copyfile(mosaic, source)
-        temp = os.path.join(scratch, "preview.png")
-        # Only workflow-made, space-free paths go into mViewer's command string.
-        command = f"-ct {int(colour_table)} -gray {source} {stretch}"
-        _check(montage.mViewer(command, temp, mode=2), "mViewer")
-        final_temp = atomic.temp_path_for(png, suffix=".png")
-        shutil.copyfile(temp, final_temp)
-        atomic.commit(final_temp, png)
+        paths = {}
+        for name, fits in sources.items():
+            path = fits
+            if factor > 1 or os.path.isabs(fits) or any(c.isspace() for c in fits):
+                path = os.path.relpath(os.path.join(scratch, f"{name}.fits"))
+                if factor > 1:
+                    _check(montage.mShrink(fits, path, factor), f"mShrink of {fits}")
+                else:
+                    shutil.copyfile(fits, path)
+            if any(c.isspace() for c in path):
+                raise StepError(f"cannot pass {path!r} to mViewer: the path contains white space")
+            paths[name] = path
+        temp = os.path.join(scratch, "image.png")
+        _check(montage.mViewer(command(paths), temp, mode=2), f"mViewer for {png}")
+        atomic.commit(temp, png)  # the scratch folder is next to png: a rename on one filesystem
     return factor
+
+
+def preview(mosaic, png, max_size=2000, stretch="-2s max gaussian-log", colour_table=0):
+    """A PNG of the mosaic: mShrink to at most ``max_size`` pixels, then mViewer."""
+    return render_png(
+        png, {"mosaic": mosaic}, lambda p: f"-ct {int(colour_table)} -gray {p['mosaic']} {stretch}", max_size
+    )
 
 
 def colour_composite(channels, headers, png, stretch="-1s max gaussian-log", max_size=2000):
@@ -219,24 +234,10 @@ def colour_composite(channels, headers, png, stretch="-1s max gaussian-log", max
             f"colour composite {png}: the mosaics of {', '.join(different)} have a different header from red "
             f"({', '.join(headers[c] for c in different)} vs {headers['red']}); they must share one region"
         )
-    montage = _montage()
-    naxis1, naxis2 = _image_size(channels["red"])
-    factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
-    with atomic.scratch_dir(png) as scratch:
-        parts = []
-        for channel in ("red", "green", "blue"):
-            source = os.path.join(scratch, f"{channel}.fits")
-            if factor > 1:
-                _check(montage.mShrink(channels[channel], source, factor), f"mShrink of {channels[channel]}")
-            else:
-                shutil.copyfile(channels[channel], source)
-            parts.append(f"-{channel} {source} {stretch}")
-        temp = os.path.join(scratch, "colour.png")
-        _check(montage.mViewer(" ".join(parts), temp, mode=2), "mViewer (colour)")
-        final_temp = atomic.temp_path_for(png, suffix=".png")
-        shutil.copyfile(temp, final_temp)
-        atomic.commit(final_temp, png)
-    return factor
+    order = ("red", "green", "blue")
+    return render_png(
+        png, {c: channels[c] for c in order}, lambda p: " ".join(f"-{c} {p[c]} {stretch}" for c in order), max_size
+    )
 
 
 def _image_size(path):

@@ -171,9 +171,8 @@ def render_sky(wcs, shape, truth, pixel_scale_arcsec=None):
     """The true sky (nebulae + stars, no background or noise) on a WCS grid.
 
     Pixel values follow Montage's convention after reprojection: surface
-    brightness per input (1"/px) pixel, so a star's pixel values sum to
-    ``flux * (1"/pixel_scale)^2``... i.e. to ``flux / scale^2`` on a grid of
-    ``scale`` arcsec per pixel.
+    brightness per input (1"/px) pixel, so on a grid of ``scale`` arcsec per
+    pixel a star's pixel values sum to ``flux / scale**2``.
     """
     ny, nx = shape
     if pixel_scale_arcsec is None:
