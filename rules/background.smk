@@ -1,5 +1,6 @@
 # Background matching: which images overlap (checkpoint), one difference fit
-# per overlap, the global model (mBgModel), one correction job per image.
+# per overlap (or per image: background.fit_jobs), the global model (mBgModel),
+# one correction job per image.
 
 
 checkpoint overlaps:
@@ -65,6 +66,44 @@ rule difference_fit:
         " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
 
 
+rule difference_fits_by_image:
+    input:
+        unpack(fit_batch_inputs),
+    output:
+        "results/{mosaic}/fits/{image}.tsv",
+    log:
+        "logs/{mosaic}/difference_fit/{image}.log",
+    benchmark:
+        "results/{mosaic}/benchmarks/difference_fit/{image}.tsv"
+    priority: 20
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
+    params:
+        job=MONTAGE_JOB,
+        # image ids are workflow-made ([A-Za-z0-9_-]), safe in a shell word
+        minus_ids=lambda wildcards: ",".join(overlapping_later_images(wildcards)),
+        folder="results/{mosaic}/projected",
+        options=lambda wildcards: " ".join(
+            (
+                ["--level-only"]
+                if setting(wildcards, "background", "model") == "level"
+                else []
+            )
+            + (
+                [f"--keep-diffs-dir results/{wildcards.mosaic}/diffs"]
+                if setting(wildcards, "background", "keep_diffs")
+                else []
+            )
+        ),
+    shell:
+        "{params.job} fit-image --plus {input.plus:q} --minus-ids {params.minus_ids}"
+        " --projected-dir {params.folder:q} --header {input.header:q} --out {output:q}"
+        " {params.options} > {log:q} 2>&1"
+
+
 rule gather_fits:
     input:
         fits=fit_files,
@@ -85,10 +124,11 @@ rule gather_fits:
     params:
         job=MONTAGE_JOB,
         folder="results/{mosaic}/fits",
+        per_image=lambda wildcards: "--per-image" if per_image_fits(wildcards) else "",
     shell:
         "{params.job} gather-fits --projected-table {input.projected_table:q}"
         " --overlaps {input.overlaps:q} --fits-dir {params.folder:q} --out {output:q}"
-        " > {log:q} 2>&1"
+        " {params.per_image} > {log:q} 2>&1"
 
 
 rule background_model:

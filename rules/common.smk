@@ -270,9 +270,34 @@ def projected_images(wildcards):
     return [f"{base}/projected/{i}.fits" for i in sorted(image_records(wildcards))]
 
 
+def per_image_fits(wildcards):
+    return setting(wildcards, "background", "fit_jobs") == "image"
+
+
 def fit_files(wildcards):
+    """One file per overlap, or (fit_jobs: image) one per image with later neighbours."""
     base = mosaic_dir(wildcards.mosaic)
-    return [f"{base}/fits/{p}+{m}.tsv" for p, m in overlap_pairs(wildcards)]
+    pairs = overlap_pairs(wildcards)
+    if per_image_fits(wildcards):
+        return [f"{base}/fits/{p}.tsv" for p in sorted({p for p, _ in pairs})]
+    return [f"{base}/fits/{p}+{m}.tsv" for p, m in pairs]
+
+
+def overlapping_later_images(wildcards):
+    """The images whose overlaps with image ``wildcards.image`` it fits (as plus)."""
+    return [m for p, m in overlap_pairs(wildcards) if p == wildcards.image]
+
+
+def fit_batch_inputs(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    images = [wildcards.image] + overlapping_later_images(wildcards)
+    projected = [f"{base}/projected/{i}.fits" for i in images]
+    return {
+        "plus": projected[0],
+        "minus": projected[1:],
+        "areas": [p.replace(".fits", "_area.fits") for p in projected],
+        "header": f"{base}/region.hdr",
+    }
 
 
 def coadd_folder(wildcards):

@@ -31,5 +31,6 @@ rule quality_report:
     params:
         background_model=lambda wildcards: setting(wildcards, "background", "model"),
         max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),
+        fit_jobs=lambda wildcards: setting(wildcards, "background", "fit_jobs"),
     script:
         "../scripts/quality_report.py"

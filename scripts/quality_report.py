@@ -15,6 +15,7 @@ def main(smk):
         smk.output.depth_png,
         background_model=smk.params.background_model,
         max_size=smk.params.max_size,
+        fit_jobs=smk.params.fit_jobs,
     )
 
 

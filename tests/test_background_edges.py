@@ -90,10 +90,31 @@ def test_failed_fits_are_left_out_and_counted(tmp_path):
         path = tmp_path / f"{pair[0]}+{pair[1]}.tsv"
         tables.write_tsv(str(path), ["status", "message", *tables.FIT_FIELDS], [row])
         files[pair] = str(path)
-    fitted, failed = stages.gather_fits(str(projected), files, str(tmp_path / "fits.tbl"))
+    fitted, failed = stages.gather_fits(str(projected), list(files), str(tmp_path), str(tmp_path / "fits.tbl"))
     assert (fitted, failed) == (1, 1)
     lines = (tmp_path / "fits.tbl").read_text().splitlines()
     assert len(lines) == 2 and lines[1].split()[:2] == ["0", "1"]
+
+
+def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path):
+    projected = tmp_path / "projected.tbl"
+    ids = [f"img{i}-0000000{i}" for i in range(3)]
+    tables.write_ipac(str(projected), ["cntr", "fname"], [{"cntr": i, "fname": f"{n}.fits"} for i, n in enumerate(ids)])
+    pairs = [(ids[0], ids[1]), (ids[0], ids[2]), (ids[1], ids[2])]
+    rows = {pair: {name: str(k + 1.5) for name in tables.FIT_FIELDS} for k, pair in enumerate(pairs)}
+    single, batched = tmp_path / "single", tmp_path / "batched"
+    single.mkdir(), batched.mkdir()
+    for (plus, minus), fit in rows.items():
+        tables.write_tsv(str(single / f"{plus}+{minus}.tsv"), [*tables.FIT_FIELDS, "status"], [{**fit, "status": "ok"}])
+    for plus in (ids[0], ids[1]):
+        batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items() if p == plus]
+        tables.write_tsv(str(batched / f"{plus}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
+    assert stages.gather_fits(str(projected), pairs, str(single), str(tmp_path / "a.tbl")) == (3, 0)
+    assert stages.gather_fits(str(projected), pairs, str(batched), str(tmp_path / "b.tbl"), per_image=True) == (3, 0)
+    assert (tmp_path / "a.tbl").read_text() == (tmp_path / "b.tbl").read_text()
+    # A batch that lacks one of its image's overlaps (stale) is an error, not a silent gap.
+    with pytest.raises(stages.StepError, match="no fit of"):
+        stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), True)
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):
@@ -103,7 +124,7 @@ def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):
     empty = tmp_path / "a-0000000a+b-0000000b.tsv"
     empty.write_text("")
     with pytest.raises(stages.StepError, match="incomplete"):
-        stages.gather_fits(str(projected), {("a-0000000a", "b-0000000b"): str(empty)}, str(tmp_path / "fits.tbl"))
+        stages.gather_fits(str(projected), [("a-0000000a", "b-0000000b")], str(tmp_path), str(tmp_path / "fits.tbl"))
 
 
 def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):

@@ -7,7 +7,7 @@ import struct
 import pytest
 
 from conftest import small_field, small_region
-from mosaicflow import truth
+from mosaicflow import stages, truth
 
 
 def png_size(path):
@@ -29,6 +29,11 @@ def matched_and_unmatched(tmp_path_factory):
                 "source": small_field(),
                 "region": small_region(),
                 "background": {"model": "none"},
+            },
+            "per_image_fits": {
+                "source": small_field(),
+                "region": small_region(),
+                "background": {"fit_jobs": "image"},
             },
         }
     }
@@ -70,6 +75,20 @@ def test_background_matching_removes_the_seams(matched_and_unmatched):
     )
     assert unmatched["seam_amplitude"] > 20.0
     assert matched["seam_amplitude"] < 0.1 * unmatched["seam_amplitude"]
+
+
+def test_per_image_fit_jobs_give_the_same_mosaic(matched_and_unmatched):
+    # Same field, one fit job per image instead of one per overlap: the same
+    # fits table, byte for byte, hence the same corrections and mosaic.
+    wf = matched_and_unmatched
+    per_overlap, per_image = wf.path("results", "matched"), wf.path("results", "per_image_fits")
+    pairs = stages.overlap_pairs(os.path.join(per_image, "overlaps.tbl"))
+    assert sorted(os.listdir(os.path.join(per_overlap, "fits"))) == sorted(f"{p}+{m}.tsv" for p, m in pairs)
+    batches = sorted(os.listdir(os.path.join(per_image, "fits")))
+    assert batches == sorted({f"{p}.tsv" for p, _ in pairs}) and len(batches) < len(pairs) / 2
+    for name in ("fits.tbl", "corrections.tbl", "mosaic.fits", "mosaic_area.fits"):
+        with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(per_image, name), "rb") as b:
+            assert a.read() == b.read(), name
 
 
 def test_dry_run_and_graphs_work_before_any_data(workflow):

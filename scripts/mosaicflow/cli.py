@@ -33,6 +33,18 @@ STEPS = {
         "fit the difference of one overlap (mDiffFit)",
         {"plus": None, "minus": None, "header": None, "out": None, "level-only": False, "keep-diff": ""},
     ),
+    "fit-image": (
+        "fit the differences of one image's overlaps with the images in --minus-ids (mDiffFit)",
+        {
+            "plus": None,
+            "minus-ids": None,
+            "projected-dir": None,
+            "header": None,
+            "out": None,
+            "level-only": False,
+            "keep-diffs-dir": "",
+        },
+    ),
     "correct": (
         "apply one image's background correction (mBackground)",
         {"projected": None, "corrections": None, "id": None, "out": None},
@@ -48,7 +60,7 @@ STEPS = {
     "overlaps": ("mOverlaps", {"projected-table": None, "out": None, "skipped": None}),
     "gather-fits": (
         "combine the per-overlap fits into the table mBgModel reads",
-        {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None},
+        {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None, "per-image": False},
     ),
     "model": (
         "mBgModel",
@@ -144,6 +156,17 @@ def run(step, o):
         row = difference_fit(o["plus"], o["minus"], o["header"], o["out"], o["level_only"], o["keep_diff"] or None)
         if row["status"] != "ok":
             print(f"fit failed (left out of the background model): {row['message']}")
+    elif step == "fit-image":
+        import os
+
+        from .steps import difference_fits
+
+        minus = {m: os.path.join(o["projected_dir"], f"{m}.fits") for m in o["minus_ids"].split(",") if m}
+        rows = difference_fits(o["plus"], minus, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None)
+        for row in rows:
+            if row["status"] != "ok":
+                print(f"fit {row['plus']} - {row['minus']} failed (left out of the model): {row['message']}")
+        print(f"{len(rows)} overlaps fitted")
     elif step == "correct":
         from .steps import background, read_correction
 
@@ -169,13 +192,10 @@ def run(step, o):
         kept, skipped = overlaps(o["projected_table"], o["out"], o["skipped"])
         print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
-        import os
-
         from .stages import gather_fits, overlap_pairs
 
         pairs = overlap_pairs(o["overlaps"])
-        files = {(p, m): os.path.join(o["fits_dir"], f"{p}+{m}.tsv") for p, m in pairs}
-        fitted, failed = gather_fits(o["projected_table"], files, o["out"])
+        fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], o["per_image"])
         print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
     elif step == "model":
         from .stages import background_model

@@ -112,6 +112,7 @@ def write_quality_report(
     depth_fits=None,
     background_model=None,
     max_size=2000,
+    fit_jobs="overlap",
 ):
     """Write ``quality_tsv``, ``depth_png`` (and ``depth_fits``) for ``mosaic_dir``.
 
@@ -120,6 +121,9 @@ def write_quality_report(
     there is no corrections.tsv, else ``matched``. (A folder switched from a
     matched model to ``none`` keeps its old corrected/ images; only an
     explicit ``none`` is sure to ignore them.)
+
+    ``fit_jobs`` is the ``background.fit_jobs`` setting: whether the fits are
+    in one file per overlap or one per image.
 
     Returns the rows written (list of dicts with the columns above).
     """
@@ -154,7 +158,7 @@ def write_quality_report(
 
     with atomic.scratch_dir(quality_tsv) as scratch:
         pairs = _overlap_pairs(paths, matched, scratch)
-        overlap_rows = _measure_overlaps(paths, region, pairs, matched)
+        overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image")
         _overlap_summary(rows, overlap_rows, matched)
         small = os.path.join(os.path.dirname(paths.images), "overlaps_skipped.tsv")
         if matched and os.path.exists(small):
@@ -209,9 +213,6 @@ class _Paths:
 
     def corrected(self, ident):
         return os.path.join(self.corrected_dir, f"{ident}.fits")
-
-    def fit(self, plus, minus):
-        return os.path.join(self.fits_dir, f"{plus}+{minus}.tsv")
 
 
 class Rows:
@@ -326,24 +327,14 @@ def _intersection(first, second):
     return x0, x1, y0, y1
 
 
-def _fit_status(path):
-    """(status, message) of one difference fit: ok, failed or missing."""
-    try:
-        rows = tables.read_tsv(path)
-    except (OSError, ValueError, IndexError):
-        return "missing", ""
-    if not rows or rows[0].get("status") not in ("ok", "failed"):
-        return "missing", ""
-    return rows[0]["status"], rows[0].get("message", "") if rows[0]["status"] == "failed" else ""
-
-
 def _rms(values):
     return float(np.sqrt(np.mean(np.square(values)))) if values.size else math.nan
 
 
-def _measure_overlaps(paths, region, pairs, matched):
+def _measure_overlaps(paths, region, pairs, matched, per_image_fits=False):
     """Per overlap: fit status and the RMS of plus - minus before and after correction."""
     cutouts = {}
+    fits = stages.read_fits(paths.fits_dir, pairs, per_image_fits, strict=False) if matched else {}
 
     def cutout(path):
         if path not in cutouts:
@@ -355,7 +346,9 @@ def _measure_overlaps(paths, region, pairs, matched):
         entry = {"plus": plus, "minus": minus, "status": NA, "message": "", "pixels": 0}
         entry["rms_before"] = entry["rms_after"] = math.nan
         if matched:
-            entry["status"], entry["message"] = _fit_status(paths.fit(plus, minus))
+            fit = fits.get((plus, minus), {"status": "missing"})
+            entry["status"] = fit["status"]
+            entry["message"] = fit.get("message", "") if fit["status"] == "failed" else ""
         first, second = cutout(paths.projected(plus)), cutout(paths.projected(minus))
         box = _intersection(first, second)
         if box is not None:

@@ -109,18 +109,61 @@ def overlap_pairs(overlaps_tbl):
     return [(_id_of(row["plus"]), _id_of(row["minus"])) for row in tables.read_ipac(overlaps_tbl)]
 
 
-def gather_fits(projected_tbl, fit_files, output):
-    """Combine per-overlap fits into the table mBgModel reads.
+def fit_file(fits_dir, plus, minus, per_image=False):
+    """Where the fit of overlap (plus, minus) is: its own file or its plus image's batch."""
+    return os.path.join(fits_dir, f"{plus}.tsv" if per_image else f"{plus}+{minus}.tsv")
 
-    ``fit_files`` maps (plus_id, minus_id) to the fit TSV. Rows are written in
+
+def read_fits(fits_dir, pairs, per_image=False, strict=True):
+    """{(plus, minus): fit row} for ``pairs`` from the fit files in ``fits_dir``.
+
+    An empty, cut-off or stale file (e.g. from a crash) is an error with
+    ``strict``, never a fit; without it, such overlaps are left out.
+    """
+    rows, loaded = {}, {}
+    for plus, minus in pairs:
+        path = fit_file(fits_dir, plus, minus, per_image)
+        if path not in loaded:
+            loaded[path] = _read_fit_file(path, plus, minus, per_image, strict)
+        row = loaded[path].get((plus, minus))
+        if row is None and strict:
+            raise StepError(f"{path} has no fit of {plus} - {minus}; delete it and run again to refit")
+        if row is not None:
+            rows[(plus, minus)] = row
+    return rows
+
+
+def _read_fit_file(path, plus, minus, per_image, strict):
+    try:
+        rows = tables.read_tsv(path)
+    except (OSError, ValueError, IndexError):
+        rows = None
+    if rows is not None and not per_image:
+        rows = [{"plus": plus, "minus": minus, **row} for row in rows] if len(rows) == 1 else None
+    complete = rows is not None and all(
+        row.get("status") == "failed" or (row.get("status") == "ok" and all(row.get(n) for n in tables.FIT_FIELDS))
+        for row in rows
+    )
+    if not complete:
+        if strict:
+            raise StepError(f"{path} is incomplete; delete it and run again to refit")
+        return {}
+    return {(row["plus"], row["minus"]): row for row in rows}
+
+
+def gather_fits(projected_tbl, pairs, fits_dir, output, per_image=False):
+    """Combine the difference fits into the table mBgModel reads.
+
+    Fits are read from ``fits_dir`` (see ``fit_file``). Rows are written in
     mDiffFitExec's exact format; failed fits are left out, as mDiffFitExec
     does. Returns (fitted, failed) counts.
     """
     cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
+    fits = read_fits(fits_dir, pairs, per_image)
     lines = [tables.FITS_HEADER]
     fitted = failed = 0
-    for (plus, minus), path in sorted(fit_files.items(), key=lambda kv: (cntr[kv[0][0]], cntr[kv[0][1]])):
-        row = _read_fit(path)
+    for plus, minus in sorted(pairs, key=lambda pair: (cntr[pair[0]], cntr[pair[1]])):
+        row = fits[(plus, minus)]
         if row["status"] != "ok":
             failed += 1
             continue
@@ -131,19 +174,6 @@ def gather_fits(projected_tbl, fit_files, output):
         fitted += 1
     atomic.write_text(output, "".join(lines))
     return fitted, failed
-
-
-def _read_fit(path):
-    """One fit row; an empty or cut-off file (e.g. from a crash) is an error, never a fit."""
-    try:
-        rows = tables.read_tsv(path)
-    except (ValueError, IndexError):
-        rows = []
-    if len(rows) != 1 or rows[0].get("status") not in ("ok", "failed"):
-        raise StepError(f"{path} is incomplete; delete it and run again to refit that overlap")
-    if rows[0]["status"] == "ok" and any(not rows[0].get(name) for name in tables.FIT_FIELDS):
-        raise StepError(f"{path} is incomplete; delete it and run again to refit that overlap")
-    return rows[0]
 
 
 def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only):
