@@ -91,6 +91,7 @@ wildcard_constraints:
     image=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     plus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     minus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
+    tile=r"r[0-9]+c[0-9]+",
 
 
 # ---- resources -------------------------------------------------------------
@@ -362,3 +363,61 @@ def projected_ids(wildcards):
 def coadd_images(wildcards):
     base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
     return [f"{base}/{i}.fits" for i in projected_ids(wildcards)]
+
+
+def coadd_tile_size(wildcards):
+    return setting(wildcards, "coadd", "tile_size")
+
+
+def coadd_in_tiles(wildcards):
+    """Whether the mosaic is big enough to coadd in tiles (coadd.tiles_above)."""
+    from mosaicflow.tiles import read_header_file
+
+    # the region header exists once the overlaps checkpoint has run
+    projected_ids(wildcards)
+    region = read_header_file(f"{mosaic_dir(wildcards.mosaic)}/region.hdr")
+    pixels = int(region["NAXIS1"]) * int(region["NAXIS2"])
+    return pixels > setting(wildcards, "coadd", "tiles_above")
+
+
+@functools.lru_cache(maxsize=None)
+def _tiles_with_images(table, header, mtimes, size):
+    from mosaicflow.tiles import tiles_with_images
+
+    return tiles_with_images(table, header, size)
+
+
+def coadd_tiles(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    table, header = f"{base}/projected.tbl", f"{base}/region.hdr"
+    mtimes = (os.stat(table).st_mtime_ns, os.stat(header).st_mtime_ns)
+    names = _tiles_with_images(table, header, mtimes, coadd_tile_size(wildcards))
+    return [f"{base}/tiles/{name}{kind}.fits" for name in names for kind in ("", "_area")]
+
+
+def coadd_inputs(wildcards):
+    """The whole mosaic's images, or its coadded tiles (coadd_in_tiles)."""
+    inputs = {"fits": background_fits_table(wildcards)}
+    if coadd_in_tiles(wildcards):
+        inputs["tiles"] = coadd_tiles(wildcards)
+    else:
+        inputs["images"] = coadd_images(wildcards)
+    return inputs
+
+
+def tile_images(wildcards):
+    """The images (corrected or projected) that touch one coadd tile."""
+    from mosaicflow.tiles import images_in_tile, read_header_file, tile
+
+    base = mosaic_dir(wildcards.mosaic)
+    projected_ids(wildcards)
+    region = read_header_file(f"{base}/region.hdr")
+    box = tile(
+        int(region["NAXIS1"]),
+        int(region["NAXIS2"]),
+        coadd_tile_size(wildcards),
+        wildcards.tile,
+    )
+    rows = tables.read_ipac(f"{base}/projected.tbl")
+    folder = f"{base}/{coadd_folder(wildcards)}"
+    return [f"{folder}/{row['fname']}" for row in images_in_tile(rows, region, *box)]

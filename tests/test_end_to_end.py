@@ -4,7 +4,9 @@ import os
 import re
 import struct
 
+import numpy as np
 import pytest
+from astropy.io import fits
 
 from conftest import small_field, small_region
 from mosaicflow import stages, truth
@@ -30,10 +32,12 @@ def matched_and_unmatched(tmp_path_factory):
                 "region": small_region(),
                 "background": {"model": "none"},
             },
-            "per_image_fits": {
+            # the same field, fits batched per image and coadded in 700 px tiles
+            "batched": {
                 "source": small_field(),
                 "region": small_region(),
                 "background": {"fit_jobs": "image"},
+                "coadd": {"tiles_above": 0, "tile_size": 700},
             },
         }
     }
@@ -77,18 +81,29 @@ def test_background_matching_removes_the_seams(matched_and_unmatched):
     assert matched["seam_amplitude"] < 0.1 * unmatched["seam_amplitude"]
 
 
-def test_per_image_fit_jobs_give_the_same_mosaic(matched_and_unmatched):
-    # Same field, one fit job per image instead of one per overlap: the same
-    # fits table, byte for byte, hence the same corrections and mosaic.
+def test_fits_per_image_and_a_tiled_coadd_give_the_same_mosaic(matched_and_unmatched):
+    # One fit job per image instead of one per overlap: the same fits table,
+    # byte for byte. A coadd in tiles (one mAdd each) assembled into one file:
+    # the same pixels as one mAdd.
     wf = matched_and_unmatched
-    per_overlap, per_image = wf.path("results", "matched"), wf.path("results", "per_image_fits")
-    pairs = stages.overlap_pairs(os.path.join(per_image, "overlaps.tbl"))
+    per_overlap, batched = wf.path("results", "matched"), wf.path("results", "batched")
+    pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     assert sorted(os.listdir(os.path.join(per_overlap, "fits"))) == sorted(f"{p}+{m}.tsv" for p, m in pairs)
-    batches = sorted(os.listdir(os.path.join(per_image, "fits")))
+    batches = sorted(os.listdir(os.path.join(batched, "fits")))
     assert batches == sorted({f"{p}.tsv" for p, _ in pairs}) and len(batches) < len(pairs) / 2
-    for name in ("fits.tbl", "corrections.tbl", "mosaic.fits", "mosaic_area.fits"):
-        with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(per_image, name), "rb") as b:
+    for name in ("fits.tbl", "corrections.tbl"):
+        with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:
             assert a.read() == b.read(), name
+    # 1224 x 1584 px in 700 px tiles: 2 x 3 tiles, all touched by some image
+    assert len(os.listdir(os.path.join(batched, "benchmarks", "coadd_tile"))) == 6
+    assert not os.path.exists(os.path.join(batched, "tiles")) or not os.listdir(os.path.join(batched, "tiles"))
+    for name in ("mosaic.fits", "mosaic_area.fits"):
+        single = fits.getdata(os.path.join(per_overlap, name))
+        tiled = fits.getdata(os.path.join(batched, name))
+        assert single.shape == tiled.shape and np.array_equal(single, tiled, equal_nan=True), name
+    assert fits.getheader(os.path.join(per_overlap, "mosaic.fits")) == fits.getheader(
+        os.path.join(batched, "mosaic.fits")
+    )
 
 
 def test_dry_run_and_graphs_work_before_any_data(workflow):

@@ -73,7 +73,16 @@ STEPS = {
             "level-only": False,
         },
     ),
-    "coadd": ("mAdd", {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean"}),
+    "coadd": (
+        "mAdd, or (with --tiles-dir) the mosaic assembled from coadded tiles",
+        {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean", "tiles-dir": "",
+         "tile-size": "0"},
+    ),  # fmt: skip
+    "coadd-tile": (
+        "mAdd of the images that touch one tile of the mosaic",
+        {"images-dir": None, "table": None, "header": None, "tile": None, "tile-size": None, "out": None,
+         "method": "mean"},
+    ),  # fmt: skip
     "color": (
         "three-colour PNG of three mosaics with one header (mViewer)",
         {
@@ -204,9 +213,22 @@ def run(step, o):
             o["projected_table"], o["fits"], o["out_tbl"], o["out_tsv"], int(o["iterations"]), o["level_only"]
         )
     elif step == "coadd":
-        from .stages import coadd
+        if o["tiles_dir"]:
+            from .tiles import assemble_mosaic
 
-        coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"])
+            count = assemble_mosaic(o["tiles_dir"], o["table"], o["header"], int(o["tile_size"]), o["out"])
+            print(f"mosaic assembled from {count} tiles")
+        else:
+            from .stages import coadd
+
+            coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"])
+    elif step == "coadd-tile":
+        from .tiles import coadd_tile
+
+        count = coadd_tile(
+            o["images_dir"], o["table"], o["header"], int(o["tile_size"]), o["tile"], o["out"], o["method"]
+        )
+        print(f"tile {o['tile']}: {count} images")
     elif step == "color":
         from .stages import colour_composite
 

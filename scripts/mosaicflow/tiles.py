@@ -1,0 +1,235 @@
+"""Coadding a large mosaic in tiles: one mAdd per tile, then one file.
+
+The tiles share the mosaic's pixel grid (a tile header is the region header
+with a smaller NAXIS and a shifted CRPIX, as mSubHdr makes them), so each
+output pixel is computed from the same input pixels as in a single mAdd: the
+tiled mosaic equals the untiled one bit for bit. The tiles run as parallel
+jobs, each reading only the images that touch it, and the assembly copies
+rows of bytes, one row in memory at a time.
+
+Standard library and MontagePy only, like ``steps`` and ``stages``.
+"""
+
+import os
+import re
+
+from . import atomic, tables
+from .steps import StepError, _check, _montage
+
+TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
+BLOCK = 2880
+CARD = 80
+NAN64 = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"  # big-endian float64 NaN, mAdd's blank
+ZERO64 = b"\x00" * 8
+
+
+def read_header_file(path):
+    """{KEY: value text} of a Montage header template (``KEY = value`` lines)."""
+    values = {}
+    with open(path, encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            if "=" in line[:10]:
+                key, value = line.split("=", 1)
+                values[key.strip()] = value.split("/", 1)[0].strip() if "'" not in value else value.strip()
+    return values
+
+
+def grid(naxis1, naxis2, size):
+    """[(name, x0, y0, width, height)] of the tiles covering naxis1 x naxis2 pixels.
+
+    ``x0``/``y0`` are 0-based pixel offsets; the last row and column of tiles
+    take what is left.
+    """
+    tiles = []
+    for row, y0 in enumerate(range(0, naxis2, size)):
+        for column, x0 in enumerate(range(0, naxis1, size)):
+            tiles.append((f"r{row:02d}c{column:02d}", x0, y0, min(size, naxis1 - x0), min(size, naxis2 - y0)))
+    return tiles
+
+
+def tile(naxis1, naxis2, size, name):
+    """(x0, y0, width, height) of tile ``name`` (``rRRcCC``)."""
+    match = TILE_NAME.match(name)
+    if not match:
+        raise StepError(f"{name!r} is not a tile name (rRRcCC)")
+    row, column = int(match.group(1)), int(match.group(2))
+    x0, y0 = column * size, row * size
+    if x0 >= naxis1 or y0 >= naxis2:
+        raise StepError(f"tile {name} is outside the {naxis1} x {naxis2} mosaic")
+    return x0, y0, min(size, naxis1 - x0), min(size, naxis2 - y0)
+
+
+def tile_header_text(region_hdr, x0, y0, width, height):
+    """The region header of one tile: same grid, NAXIS of the tile, CRPIX shifted."""
+    lines = []
+    with open(region_hdr, encoding="ascii", errors="replace") as handle:
+        for line in handle:
+            key = line.split("=", 1)[0].strip() if "=" in line[:10] else ""
+            if key in ("NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2"):
+                value = float(line.split("=", 1)[1].split("/", 1)[0])
+                value = {
+                    "NAXIS1": width,
+                    "NAXIS2": height,
+                    "CRPIX1": value - x0,
+                    "CRPIX2": value - y0,
+                }[key]  # fmt: skip
+                line = f"{key:8s}= {value!r}\n"
+            lines.append(line if line.endswith("\n") else line + "\n")
+    return "".join(lines)
+
+
+def images_in_tile(projected_rows, region, x0, y0, width, height):
+    """The projected images (rows of projected.tbl) with pixels inside the tile.
+
+    A projected image shares the mosaic's grid, offset by a whole number of
+    pixels: its pixel i is the mosaic's pixel i + CRPIX(mosaic) - CRPIX(image).
+    """
+    crpix1, crpix2 = float(region["CRPIX1"]), float(region["CRPIX2"])
+    chosen = []
+    for row in projected_rows:
+        first_x = 1 + crpix1 - float(row["crpix1"])  # the image's first pixel on the mosaic (1-based)
+        first_y = 1 + crpix2 - float(row["crpix2"])
+        last_x, last_y = first_x + int(row["naxis1"]) - 1, first_y + int(row["naxis2"]) - 1
+        # one pixel of slack either way: an extra image costs mAdd nothing but a look
+        if first_x <= x0 + width + 1 and last_x >= x0 and first_y <= y0 + height + 1 and last_y >= y0:
+            chosen.append(row)
+    return chosen
+
+
+def tiles_with_images(projected_tbl, region_hdr, size):
+    """Names of the tiles that at least one projected image touches."""
+    region = read_header_file(region_hdr)
+    rows = tables.read_ipac(projected_tbl)
+    naxis1, naxis2 = int(region["NAXIS1"]), int(region["NAXIS2"])
+    return [name for name, *box in grid(naxis1, naxis2, size) if images_in_tile(rows, region, *box)]
+
+
+def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method="mean"):
+    """mAdd of the images that touch tile ``name`` onto the tile's header."""
+    from .stages import COADD_METHODS
+
+    region = read_header_file(region_hdr)
+    box = tile(int(region["NAXIS1"]), int(region["NAXIS2"]), size, name)
+    names = {row["fname"] for row in images_in_tile(tables.read_ipac(projected_tbl), region, *box)}
+    if not names:
+        raise StepError(f"no image touches tile {name}")
+    montage = _montage()
+    with atomic.scratch_dir(output) as scratch:
+        header = os.path.join(scratch, "tile.hdr")
+        with open(header, "w", encoding="ascii") as handle:
+            handle.write(tile_header_text(region_hdr, *box))
+        table = os.path.join(scratch, "images.tbl")
+        tables.filter_ipac(projected_tbl, table, lambda row: row["fname"] in names)
+        with atomic.fits_pair(output) as temp:
+            result = montage.mAdd(images_dir, table, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
+            _check(result, f"mAdd of tile {name}")
+    return len(names)
+
+
+def _fits_layout(path):
+    """(header bytes, NAXIS1, NAXIS2, BITPIX) of a FITS file's primary HDU."""
+    with open(path, "rb") as handle:
+        header = b""
+        while True:
+            block = handle.read(BLOCK)
+            if len(block) < BLOCK:
+                raise StepError(f"{path}: no END card (truncated FITS header)")
+            header += block
+            cards = [block[i : i + CARD] for i in range(0, BLOCK, CARD)]
+            if any(card[:8] == b"END     " for card in cards):
+                break
+    values = {}
+    for i in range(0, len(header), CARD):
+        key = header[i : i + 8].decode("ascii", "replace").strip()
+        if key in ("NAXIS1", "NAXIS2", "BITPIX"):
+            values[key] = int(header[i + 10 : i + CARD].split(b"/")[0])
+    return header, values["NAXIS1"], values["NAXIS2"], values["BITPIX"]
+
+
+def _set_cards(header, replacements):
+    """``header`` bytes with the values of some cards replaced (fixed format)."""
+    cards = [header[i : i + CARD] for i in range(0, len(header), CARD)]
+    for index, card in enumerate(cards):
+        key = card[:8].decode("ascii", "replace").strip()
+        if key in replacements:
+            cards[index] = f"{key:8s}= {replacements[key]:>20s}".ljust(CARD).encode("ascii")
+    return b"".join(cards)
+
+
+def assemble_mosaic(tiles_dir, projected_tbl, region_hdr, size, output):
+    """mosaic.fits and its _area companion from the tiles in ``tiles_dir``.
+
+    The tiles expected are those some projected image touches; each must be
+    there as ``NAME.fits`` and ``NAME_area.fits``. Returns the tile count.
+    """
+    names = tiles_with_images(projected_tbl, region_hdr, size)
+    images = {name: os.path.join(tiles_dir, f"{name}.fits") for name in names}
+    areas = {name: atomic.area_name(path) for name, path in images.items()}
+    missing = [path for path in [*images.values(), *areas.values()] if not os.path.exists(path)]
+    if missing:
+        raise StepError(f"missing coadd tiles: {', '.join(missing[:5])}")
+    final_area = atomic.area_name(output)
+    # area first, so a present mosaic implies a present area file (as atomic.fits_pair)
+    assemble(areas, region_hdr, size, final_area, area=True)
+    assemble(images, region_hdr, size, output)
+    return len(names)
+
+
+def assemble(tile_files, region_hdr, size, output, area=False):
+    """Write the full mosaic (or its area image) from per-tile mAdd outputs.
+
+    ``tile_files`` maps tile names to files; tiles without one (no image
+    touches them) are blank (NaN; area 0). Rows are copied as bytes, so the
+    result is exactly what one mAdd of the whole region writes, pixel for
+    pixel. Header: the first tile's, with the mosaic's size and CRPIX.
+    """
+    region = read_header_file(region_hdr)
+    naxis1, naxis2 = int(region["NAXIS1"]), int(region["NAXIS2"])
+    if not tile_files:
+        raise StepError(f"no tiles to assemble into {output}")
+    first = tile_files[sorted(tile_files)[0]]
+    header, _, _, bitpix = _fits_layout(first)
+    if bitpix != -64:
+        raise StepError(f"{first}: BITPIX {bitpix}, expected mAdd's -64")
+    header = _set_cards(
+        header,
+        {
+            "NAXIS1": str(naxis1),
+            "NAXIS2": str(naxis2),
+            "CRPIX1": repr(float(region["CRPIX1"])),
+            "CRPIX2": repr(float(region["CRPIX2"])),
+        },
+    )
+    blank = ZERO64 if area else NAN64
+    layout = grid(naxis1, naxis2, size)
+    handles = {}
+    temp = atomic.temp_path_for(output)
+    try:
+        for name, path in tile_files.items():
+            tile_header, width, height, tile_bitpix = _fits_layout(path)
+            expected = tile(naxis1, naxis2, size, name)
+            if (width, height, tile_bitpix) != (expected[2], expected[3], -64):
+                raise StepError(f"{path}: {width} x {height} (BITPIX {tile_bitpix}), expected {expected[2:]} x -64")
+            handles[name] = open(path, "rb")  # noqa: SIM115 (closed in finally)
+            handles[name].seek(len(tile_header))
+        with open(temp, "wb") as out:
+            out.write(header)
+            rows_of_tiles = {}
+            for name, _x0, y0, width, height in layout:
+                rows_of_tiles.setdefault(y0, []).append((name, width, height))
+            for y0 in sorted(rows_of_tiles):
+                for _ in range(rows_of_tiles[y0][0][2]):
+                    # the handles advance one row per pass: tiles are read in order
+                    for name, width, _height in rows_of_tiles[y0]:
+                        handle = handles.get(name)
+                        data = handle.read(width * 8) if handle else blank * width
+                        if len(data) != width * 8:
+                            raise StepError(f"{tile_files[name]}: data cut short (truncated file)")
+                        out.write(data)
+            written = naxis1 * naxis2 * 8
+            out.write(b"\x00" * (-written % BLOCK))
+        atomic.commit(temp, output)
+    finally:
+        for handle in handles.values():
+            handle.close()
+        atomic.discard(temp)
