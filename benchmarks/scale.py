@@ -97,6 +97,10 @@ from mosaicflow import inputs, region, synth, tables  # noqa: E402
 
 MOSAIC = "bench"
 DRY_MOSAIC = "dry"
+# What the workflow runs are asked for (set from the command line in main): the
+# mosaic's background settings and the target ("all", or "mosaic": only
+# mosaic.fits, the product the chain makes, without the PNG and quality report).
+VARIANT = {"background": {}, "target": "all"}
 TILE_WIDTH, TILE_HEIGHT = 512, 1024
 OVERLAP = {"grid": 0.12, "dense": 0.6}
 RATIO_TARGET = 0.6
@@ -111,7 +115,7 @@ CHAIN_STAGE = {"background_correct": "background"}
 CSV_COLUMNS = [
     "date", "host", "cpus", "load1", "load5", "load15", "snakemake", "cores", "measurement", "field", "layout",
     "images", "overlaps", "system", "stage", "jobs", "wall_s", "cpu_s", "peak_rss_mb", "start_rss_mb", "disk_mb",
-    "ratio", "target", "meets_target",
+    "ratio", "target", "meets_target", "variant",
 ]  # fmt: skip
 MB = 2**20
 
@@ -149,7 +153,8 @@ def snakemake_command(run_dir, cores, *extra, snakemake_args=()):
 
 
 def run_workflow(run_dir, cores, *extra, log_name="snakemake.log", snakemake_args=(), check=True):
-    command = snakemake_command(run_dir, cores, "--quiet", "all", *extra, snakemake_args=snakemake_args)
+    target = "all" if VARIANT["target"] == "all" else f"results/{MOSAIC}/mosaic.fits"
+    command = snakemake_command(run_dir, cores, "--quiet", target, *extra, snakemake_args=snakemake_args)
     run = run_measured(command, run_dir, os.path.join(run_dir, log_name))
     if check and run.returncode != 0:
         fail(f"snakemake failed ({run.returncode}) in {run_dir}", run.log)
@@ -281,7 +286,10 @@ def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
 def write_config(run_dir, mosaic, source_path):
     import yaml
 
-    config = {"mosaics": {mosaic: {"source": {"type": "local", "path": source_path}, "region": {"auto": True}}}}
+    settings = {"source": {"type": "local", "path": source_path}, "region": {"auto": True}}
+    if VARIANT["background"]:
+        settings["background"] = dict(VARIANT["background"])
+    config = {"mosaics": {mosaic: settings}}
     with open(os.path.join(run_dir, "config.yaml"), "w") as handle:
         yaml.safe_dump(config, handle)
 
@@ -374,6 +382,12 @@ def run_chain_measured(run_dir, iterations):
 # ---- reporting ---------------------------------------------------------------------------
 
 
+def variant_text():
+    """The workflow settings a measurement used, e.g. 'fit_jobs=image target=mosaic' ('' for defaults)."""
+    words = [f"{key}={value}" for key, value in VARIANT["background"].items()]
+    return " ".join(words + ([f"target={VARIANT['target']}"] if VARIANT["target"] != "all" else []))
+
+
 class Recorder:
     """Appends rows to the CSV as they are measured (a crash keeps what was measured)."""
 
@@ -396,7 +410,7 @@ class Recorder:
                 full = {
                     "date": stamp, "host": self.host, "cpus": self.cpus, "load1": f"{loads[0]:.2f}",
                     "load5": f"{loads[1]:.2f}", "load15": f"{loads[2]:.2f}", "snakemake": self.snakemake,
-                    "cores": self.cores,
+                    "cores": self.cores, "variant": variant_text(),
                 }  # fmt: skip
                 full.update({k: _csv_value(v) for k, v in row.items()})
                 writer.writerow(full)
@@ -1015,6 +1029,10 @@ def parse_args(argv=None):
         help="plot of the latest results in --csv (default benchmarks/results/scale.png)",
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write --png")
+    parser.add_argument("--fit-jobs", choices=["overlap", "image"], default="overlap",
+                        help="the workflow's background.fit_jobs (default overlap)")  # fmt: skip
+    parser.add_argument("--target", choices=["all", "mosaic"], default="all",
+                        help="all (default): every output; mosaic: only mosaic.fits, what the chain makes")  # fmt: skip
     parser.add_argument(
         "--snakemake-args", default="", help="extra snakemake arguments, e.g. '--profile profiles/local'"
     )
@@ -1035,11 +1053,14 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
+    VARIANT["background"] = {"fit_jobs": args.fit_jobs} if args.fit_jobs != "overlap" else {}
+    VARIANT["target"] = args.target
     os.makedirs(args.workdir, exist_ok=True)
     recorder = Recorder(args.csv, args.cores)
     fields_dir = os.path.join(args.workdir, "fields")
     print(f"scale benchmark on {platform.node()}: {os.cpu_count()} CPUs, {load_text(load())}, "
-          f"snakemake {recorder.snakemake}, work folder {args.workdir}")  # fmt: skip
+          f"snakemake {recorder.snakemake}, work folder {args.workdir}, "
+          f"settings: {variant_text() or 'defaults'}")  # fmt: skip
 
     plan = [("grid", n) for n in args.tiles] + [("dense", n) for n in args.dense]
     if args.reruns is not None and ("grid", args.reruns) not in plan:

@@ -64,18 +64,27 @@ def main():
     parser.add_argument("--workdir", help="keep everything here (default: a temporary folder)")
     parser.add_argument("--csv", default=os.path.join(HERE, "results", "runs.csv"))
     parser.add_argument("--snakemake-args", default="", help="extra arguments, e.g. '--profile profiles/local'")
+    parser.add_argument("--fit-jobs", choices=["overlap", "image"], default="overlap", help="background.fit_jobs")
+    parser.add_argument("--tiles-above", type=int, help="coadd.tiles_above (pixels; default: the workflow's)")
+    parser.add_argument("--target", choices=["all", "mosaic"], default="all",
+                        help="all: every output; mosaic: only mosaic.fits, which is what the chain makes")  # fmt: skip
     args = parser.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="mosaic-bench-")
     os.makedirs(workdir, exist_ok=True)
     tiles_dir = os.path.join(workdir, "tiles")
     columns, rows = make_field(tiles_dir, args.tiles, args.seed)
-    config = {"mosaics": {"bench": {"source": {"type": "local", "path": "tiles"}, "region": {"auto": True}}}}
+    settings = {"source": {"type": "local", "path": "tiles"}, "region": {"auto": True}}
+    settings["background"] = {"fit_jobs": args.fit_jobs}
+    if args.tiles_above is not None:
+        settings["coadd"] = {"tiles_above": args.tiles_above}
+    config = {"mosaics": {"bench": settings}}
     with open(os.path.join(workdir, "config.yaml"), "w") as handle:
         yaml.safe_dump(config, handle)
 
     command = [sys.executable, "-m", "snakemake", "-s", os.path.join(REPO, "Snakefile"), "-d", workdir,
-               "--configfile", os.path.join(workdir, "config.yaml"), "--cores", str(args.cores), "--quiet", "all",
+               "--configfile", os.path.join(workdir, "config.yaml"), "--cores", str(args.cores), "--quiet",
+               "all" if args.target == "all" else "results/bench/mosaic.fits",
                *args.snakemake_args.split()]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -101,7 +110,8 @@ def main():
     print(f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
           f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
-    print(f"workflow --cores {args.cores}: {workflow_wall:7.1f} s  ({jobs} jobs)")
+    settings_text = f"fit_jobs={args.fit_jobs} tiles_above={args.tiles_above} target={args.target}"
+    print(f"workflow --cores {args.cores}: {workflow_wall:7.1f} s  ({jobs} jobs; {settings_text})")
     print(f"Montage chain (1 process): {chain_wall:7.1f} s")
     print(f"ratio workflow / chain:    {workflow_wall / chain_wall:7.2f}")
     print(f"max |workflow - chain| pixel difference: {max_difference:.3g}")
@@ -118,11 +128,12 @@ def main():
     with open(args.csv, "a", newline="") as handle:
         writer = csv.writer(handle)
         if new:
-            writer.writerow(["date", "tiles", "overlaps", "cores", "workflow_s", "chain_s", "ratio", "jobs"])
+            columns = ["date", "tiles", "overlaps", "cores", "workflow_s", "chain_s", "ratio", "jobs", "settings"]
+            writer.writerow(columns)
         ratio = workflow_wall / chain_wall
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
         writer.writerow([stamp, len(images), overlaps, args.cores, f"{workflow_wall:.2f}", f"{chain_wall:.2f}",
-                         f"{ratio:.3f}", jobs])  # fmt: skip
+                         f"{ratio:.3f}", jobs, settings_text])  # fmt: skip
     print(f"\nwork folder: {workdir}")
 
 
