@@ -154,7 +154,8 @@ def snakemake_command(run_dir, cores, *extra, snakemake_args=()):
 
 def run_workflow(run_dir, cores, *extra, log_name="snakemake.log", snakemake_args=(), check=True):
     target = "all" if VARIANT["target"] == "all" else f"results/{MOSAIC}/mosaic.fits"
-    command = snakemake_command(run_dir, cores, "--quiet", target, *extra, snakemake_args=snakemake_args)
+    # the target first: --quiet takes optional words and would swallow it
+    command = snakemake_command(run_dir, cores, target, "--quiet", "all", *extra, snakemake_args=snakemake_args)
     run = run_measured(command, run_dir, os.path.join(run_dir, log_name))
     if check and run.returncode != 0:
         fail(f"snakemake failed ({run.returncode}) in {run_dir}", run.log)

@@ -83,8 +83,8 @@ def main():
         yaml.safe_dump(config, handle)
 
     command = [sys.executable, "-m", "snakemake", "-s", os.path.join(REPO, "Snakefile"), "-d", workdir,
-               "--configfile", os.path.join(workdir, "config.yaml"), "--cores", str(args.cores), "--quiet",
-               "all" if args.target == "all" else "results/bench/mosaic.fits",
+               "--configfile", os.path.join(workdir, "config.yaml"), "--cores", str(args.cores),
+               "all" if args.target == "all" else "results/bench/mosaic.fits", "--quiet", "all",
                *args.snakemake_args.split()]  # fmt: skip
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

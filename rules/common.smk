@@ -132,7 +132,8 @@ def coadd_memory_mb(wildcards, input, attempt):
         pass
     # the coadd's inputs are the images; the quality report's, the images and areas
     members = input.get("projected") or input.get("images") or []
-    count = 1 if isinstance(members, str) else len(members)
+    members = [members] if isinstance(members, str) else members
+    count = max(1, sum(1 for path in members if not path.endswith("_area.fits")))
     rows_mb = naxis1 * 8 * 2 * (count + 2) / 2**20
     return int((256 + rows_mb) * attempt)
 
@@ -331,7 +332,7 @@ def quality_report_inputs(wildcards):
         "header": f"{base}/region.hdr",
         "projected_table": f"{base}/projected.tbl",
         "failed": f"{base}/failed_images.tsv",
-        "projected": projected + [p.replace(".fits", "_area.fits") for p in projected],
+        "projected": with_areas(projected),
     }
     if setting(wildcards, "background", "model") != "none":
         corrected = [f"{base}/corrected/{i}.fits" for i in projected_ids(wildcards)]
@@ -339,7 +340,7 @@ def quality_report_inputs(wildcards):
             overlaps=f"{base}/overlaps.tbl",
             fits=fit_files(wildcards),
             corrections=f"{base}/corrections.tsv",
-            corrected=corrected + [p.replace(".fits", "_area.fits") for p in corrected],
+            corrected=with_areas(corrected),
         )
     return inputs
 
@@ -360,9 +361,19 @@ def projected_ids(wildcards):
     return _read_projected_ids(path, os.stat(path).st_mtime_ns)
 
 
+def with_areas(images):
+    """Images and their _area companions: mAdd reads both (and temp() areas that
+    no job lists as input would be deleted before it runs)."""
+    return [
+        path
+        for image in images
+        for path in (image, image[: -len(".fits")] + "_area.fits")
+    ]
+
+
 def coadd_images(wildcards):
     base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
-    return [f"{base}/{i}.fits" for i in projected_ids(wildcards)]
+    return with_areas([f"{base}/{i}.fits" for i in projected_ids(wildcards)])
 
 
 def coadd_tile_size(wildcards):
@@ -392,7 +403,9 @@ def coadd_tiles(wildcards):
     table, header = f"{base}/projected.tbl", f"{base}/region.hdr"
     mtimes = (os.stat(table).st_mtime_ns, os.stat(header).st_mtime_ns)
     names = _tiles_with_images(table, header, mtimes, coadd_tile_size(wildcards))
-    return [f"{base}/tiles/{name}{kind}.fits" for name in names for kind in ("", "_area")]
+    return [
+        f"{base}/tiles/{name}{kind}.fits" for name in names for kind in ("", "_area")
+    ]
 
 
 def coadd_inputs(wildcards):
@@ -420,4 +433,6 @@ def tile_images(wildcards):
     )
     rows = tables.read_ipac(f"{base}/projected.tbl")
     folder = f"{base}/{coadd_folder(wildcards)}"
-    return [f"{folder}/{row['fname']}" for row in images_in_tile(rows, region, *box)]
+    return with_areas(
+        [f"{folder}/{row['fname']}" for row in images_in_tile(rows, region, *box)]
+    )
