@@ -146,3 +146,22 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
     assert int(rows["project"]["jobs"]) == images and int(rows["difference_fit"]["jobs"]) == overlaps
     assert int(rows["coadd"]["jobs"]) == 1 and float(rows["project"]["wall_total_s"]) > 0
     assert png_size(wf.path("results", "matched", "performance.png"))[0] > 100
+
+
+@pytest.mark.parametrize("tiles_above", [0, 400_000_000], ids=["tiled", "single"])
+def test_asking_for_the_mosaic_alone_builds_it(workflow, tiles_above):
+    # Without the quality report nothing else keeps the temporary corrected
+    # images: the coadd must list every file mAdd reads (areas too).
+    config = {
+        "mosaics": {
+            "only": {
+                "source": small_field(columns=2, rows=1, stars=100),
+                "region": small_region(width=0.25, height=0.3),
+                "coadd": {"tiles_above": tiles_above, "tile_size": 500},
+            }
+        }
+    }
+    workflow.run("results/only/mosaic.fits", config=config)
+    data = fits.getdata(workflow.path("results", "only", "mosaic.fits"))
+    assert np.isfinite(data).mean() > 0.9
+    assert not os.path.exists(workflow.path("results", "only", "quality.tsv"))
