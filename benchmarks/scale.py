@@ -703,22 +703,27 @@ def synthesise_tables(folder, images, layout, t0):
     touch(os.path.join(base, "images.tsv"), level, tables.format_tsv(inputs.IMAGE_COLUMNS, records))
     touch(os.path.join(base, "skipped.tsv"), level, tables.format_tsv(inputs.SKIPPED_COLUMNS, []))
     position = {ident: cell for cell, ident in by_cell.items()}
+    width = (columns * step + 1 - step) * TILE_WIDTH / 3600
+    height = (rows * step + 1 - step) * TILE_HEIGHT / 3600
+    mosaic_crpix = [(n + 1) / 2 for n in region.box_size(width, height, 1.0)]
 
     def image_rows():
         result = []
         for row in records:
             r, c = position[row["id"]]
+            # crpix places the image on the mosaic grid (the coadd's tiles are chosen from it)
             result.append({"cntr": cntr[row["id"]], "ra": f"{83.82 + c * step * TILE_WIDTH / 3600:.7f}",
                            "dec": f"{-5.39 + r * step * TILE_HEIGHT / 3600:.7f}", "naxis1": TILE_WIDTH,
-                           "naxis2": TILE_HEIGHT, "hdu": 0, "fname": f"{row['id']}.fits"})  # fmt: skip
-        return tables.format_ipac(["cntr", "ra", "dec", "naxis1", "naxis2", "hdu", "fname"], result)
+                           "naxis2": TILE_HEIGHT, "crpix1": mosaic_crpix[0] - round(c * step * TILE_WIDTH),
+                           "crpix2": mosaic_crpix[1] - round(r * step * TILE_HEIGHT), "hdu": 0,
+                           "fname": f"{row['id']}.fits"})  # fmt: skip
+        columns = ["cntr", "ra", "dec", "naxis1", "naxis2", "crpix1", "crpix2", "hdu", "fname"]
+        return tables.format_ipac(columns, result)
 
     touch(os.path.join(base, "raw.tbl"), level, image_rows())
     os.utime(links, (t0 + level, t0 + level))
 
     level = next(stamps)
-    width = (columns * step + 1 - step) * TILE_WIDTH / 3600
-    height = (rows * step + 1 - step) * TILE_HEIGHT / 3600
     touch(os.path.join(base, "region.hdr"), level, region.header_text("83.82 -5.39", width, height, 1.0))
 
     level = next(stamps)
