@@ -86,9 +86,13 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
     ``method`` is one of ``mProjectPP`` (plane to plane, same frame),
     ``mProjectPP-tan`` (plane to plane through distorted-TAN approximation
     headers from mTANHdr, as mProjExec does for other projections),
-    ``mProject`` (exact, any projection or frame) and ``mProjectQL``
-    (interpolating quick look). The choice is made once per image when the
-    image table is built (see ``inputs.projection_method``).
+    ``mProjectPP-rotated`` (plane to plane when the frames differ by a
+    rotation: the input's pixel grid described in the mosaic's frame, see
+    ``frames``), ``mProject`` (exact, any projection or frame) and
+    ``mProjectQL`` (interpolating quick look). The choice is made once per
+    image when the image table is built (see ``inputs.projection_method``);
+    the -tan and -rotated paths fall back to mProject for an image whose
+    alternate header would not be accurate enough.
     """
     montage = _montage()
     with atomic.fits_pair(output_image) as temp_image:
@@ -96,11 +100,13 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
             result = montage.mProject(raw_image, temp_image, header, hdu=hdu)
         elif method == "mProjectQL":
             result = montage.mProjectQL(raw_image, temp_image, header, hdu=hdu, noAreas=False)
-        elif method in ("mProjectPP", "mProjectPP-tan"):
+        elif method in ("mProjectPP", "mProjectPP-tan", "mProjectPP-rotated"):
             with atomic.scratch_dir(output_image) as scratch:
                 altin, altout = "", ""
                 if method == "mProjectPP-tan":
                     altin, altout = _tan_headers(montage, raw_image, hdu, header, scratch)
+                elif method == "mProjectPP-rotated":
+                    altin, altout = _rotated_headers(montage, raw_image, hdu, header, scratch)
                 if altin is None:
                     result = montage.mProject(raw_image, temp_image, header, hdu=hdu)
                 else:
@@ -136,6 +142,49 @@ def _tan_headers(montage, raw_image, hdu, header, scratch):
         altin = os.path.join(scratch, "altin.hdr")
         if not _tan_approximation(montage, original, altin):
             return None, None
+    return altin, altout
+
+
+def _rotated_headers(montage, raw_image, hdu, header, scratch):
+    """Headers for mProjectPP when the input's frame differs from the mosaic's by a rotation.
+
+    ``altin`` is the input's pixel grid described in the mosaic's frame (the
+    input's own header or, for a projection other than the zenithal ones, its
+    distorted-TAN approximation, rotated; see ``frames``); ``altout`` is as in
+    ``_tan_headers``. ``(None, None)`` means mProject must be used: a header
+    that cannot be rotated (e.g. a reference point at a pole) or a rotated
+    header that Montage places more than ``frames.MAX_ERROR_PIXELS`` away
+    from the original.
+    """
+    from . import frames
+
+    altout = ""
+    target = frames.read_header_file(header)
+    target_frame = frames.rotation_frame(target)
+    if frames.projection_code(target) not in PLANE_PROJECTIONS:
+        altout = os.path.join(scratch, "altout.hdr")
+        if not _tan_approximation(montage, header, altout):
+            print(f"{header}: no distorted-TAN approximation within tolerance; using mProject", flush=True)
+            return None, None
+    original = os.path.join(scratch, "orig.hdr")
+    _check(montage.mGetHdr(raw_image, original, hdu=hdu), f"mGetHdr of {raw_image}")
+    source, source_image = original, raw_image
+    if frames.projection_code(frames.read_header_file(original)) not in PLANE_PROJECTIONS:
+        source, source_image = os.path.join(scratch, "tan.hdr"), None
+        if not _tan_approximation(montage, original, source):
+            print(f"{raw_image}: no distorted-TAN approximation within tolerance; using mProject", flush=True)
+            return None, None
+    altin = os.path.join(scratch, "altin.hdr")
+    try:
+        error = frames.write_rotated_header(
+            source, target_frame, altin, scratch, source_image=source_image, hdu=hdu, montage=montage
+        )
+    except frames.FrameError as reason:
+        print(f"{raw_image}: no rotated header ({reason}); using mProject", flush=True)
+        return None, None
+    if error > frames.MAX_ERROR_PIXELS:
+        print(f"{raw_image}: rotated header off by {error:.3g} pixels; using mProject", flush=True)
+        return None, None
     return altin, altout
 
 
