@@ -191,7 +191,7 @@ def test_projection_method_follows_mprojexec():
     galactic = header(frame=("GLON", "GLAT"))
     assert inputs.projection_method("auto", sin, tan) == "mProjectPP"
     assert inputs.projection_method("auto", car, tan) == "mProjectPP-tan"
-    assert inputs.projection_method("auto", tan, galactic) == "mProject"
+    assert inputs.projection_method("auto", tan, galactic) == "mProjectPP-rotated"
     assert inputs.projection_method("mProjectQL", tan, galactic) == "mProjectQL"
 
 
