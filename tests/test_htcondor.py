@@ -40,7 +40,8 @@ def test_profile_sets_what_a_pool_needs():
     assert profile["retries"] >= 1 and profile["rerun-incomplete"] and profile["keep-going"]
     assert profile["latency-wait"] >= 30  # NFS attribute caching
     groups = dict(item.split("=") for item in profile["groups"])
-    assert set(groups) == {"project", "difference_fit", "background_correct", "archive_download"}
+    per_item = {"project", "difference_fit", "difference_fits_by_image", "background_correct", "archive_download"}
+    assert set(groups) == per_item
     sizes = dict(item.split("=") for item in profile["group-components"])
     assert set(sizes) == set(groups.values())
 
