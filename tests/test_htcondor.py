@@ -128,6 +128,27 @@ def test_pool_run_equals_local_run_and_groups_jobs(pool, tmp_path):
     assert all(row[2] == "0" for row in history)
 
 
+def test_pool_run_with_fit_batches_and_coadd_tiles(pool, tmp_path):
+    # Big-field settings: one fit job per image (grouped like the other per-item
+    # jobs) and a coadd in tiles, each tile its own Condor job.
+    config = field_config()
+    config["mosaics"]["pooled"]["background"] = {"fit_jobs": "image"}
+    config["mosaics"]["pooled"]["coadd"] = {"tiles_above": 0, "tile_size": 600}
+    run = PoolRun(pool, "tiled", config)
+    before = {row[0] for row in pool.history()}
+    result = pool.run(run.argv(), check=False, cwd=run.work)
+    assert result.returncode == 0, result.stderr[-5000:]
+
+    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+    history = [row for row in pool.history() if row[0] not in before]
+    tiles = len(os.listdir(os.path.join(run.work, "results", "pooled", "benchmarks", "coadd_tile")))
+    assert tiles >= 4
+    names = [row[1].rsplit("-", 1)[0] for row in history]  # JobBatchName is RULE-JOBID or GROUP-...
+    assert names.count("coadd_tile") == tiles, history
+    assert sum(name.startswith("per_image_fit") for name in names) == 1, history
+    assert all(row[2] == "0" for row in history)
+
+
 def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
     config = field_config(columns=4, rows=3)
     run = PoolRun(pool, "killed", config)
