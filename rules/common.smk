@@ -170,11 +170,11 @@ def write_summary():
     failed = [
         f"{r['name']}: {r['reason'] or r['status']}"
         for r in rows
-        if r["status"] != "complete"
+        if r["status"] == "failed"
     ]
     if failed:
         print(
-            "Not complete (see results/summary.tsv):\n  " + "\n  ".join(failed),
+            "Failed (see results/summary.tsv):\n  " + "\n  ".join(failed),
             file=sys.stderr,
         )
 
