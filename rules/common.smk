@@ -122,14 +122,12 @@ def coadd_memory_mb(wildcards, input, attempt):
     output and for every input image it reads (measured: 82 MB peak for a
     6390 x 7336 mosaic of 100 images, the same at half the width).
     """
-    naxis1 = 0
+    from mosaicflow.frames import read_header_file
+
     try:
-        with open(input.header, encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("NAXIS1"):
-                    naxis1 = int(line.split("=", 1)[1].split("/")[0])
-    except (OSError, ValueError, AttributeError):
-        pass
+        naxis1 = int(read_header_file(input.header).get("NAXIS1", 0))
+    except (OSError, ValueError, TypeError, AttributeError):
+        naxis1 = 0
     # the coadd's inputs are the images; the quality report's, the images and areas
     members = input.get("projected") or input.get("images") or []
     members = [members] if isinstance(members, str) else members
@@ -285,9 +283,18 @@ def fit_files(wildcards):
     return [f"{base}/fits/{p}+{m}.tsv" for p, m in pairs]
 
 
+@functools.lru_cache(maxsize=None)
+def _later_images(path, mtime):
+    later = {}
+    for plus, minus in _read_pairs(path, mtime):
+        later.setdefault(plus, []).append(minus)
+    return later
+
+
 def overlapping_later_images(wildcards):
     """The images whose overlaps with image ``wildcards.image`` it fits (as plus)."""
-    return [m for p, m in overlap_pairs(wildcards) if p == wildcards.image]
+    path = checkpoints.overlaps.get(mosaic=wildcards.mosaic).output.table
+    return _later_images(path, os.stat(path).st_mtime_ns).get(wildcards.image, [])
 
 
 def fit_batch_inputs(wildcards):
@@ -380,29 +387,35 @@ def coadd_tile_size(wildcards):
     return setting(wildcards, "coadd", "tile_size")
 
 
+@functools.lru_cache(maxsize=None)
+def _tile_layout(table, header, mtimes, size):
+    """(region header, {tile: projected rows}) of the tiles some image touches."""
+    from mosaicflow.frames import read_header_file
+    from mosaicflow.tiles import tiles_touched
+
+    region = read_header_file(header)
+    return region, tiles_touched(tables.read_ipac(table), region, size)
+
+
+def tile_layout(wildcards):
+    # the region header and projected table exist once the overlaps checkpoint has run
+    projected_ids(wildcards)
+    base = mosaic_dir(wildcards.mosaic)
+    table, header = f"{base}/projected.tbl", f"{base}/region.hdr"
+    mtimes = (os.stat(table).st_mtime_ns, os.stat(header).st_mtime_ns)
+    return _tile_layout(table, header, mtimes, coadd_tile_size(wildcards))
+
+
 def coadd_in_tiles(wildcards):
     """Whether the mosaic is big enough to coadd in tiles (coadd.tiles_above)."""
-    from mosaicflow.tiles import read_header_file
-
-    # the region header exists once the overlaps checkpoint has run
-    projected_ids(wildcards)
-    region = read_header_file(f"{mosaic_dir(wildcards.mosaic)}/region.hdr")
-    pixels = int(region["NAXIS1"]) * int(region["NAXIS2"])
+    region = tile_layout(wildcards)[0]
+    pixels = region.get("NAXIS1") * region.get("NAXIS2")
     return pixels > setting(wildcards, "coadd", "tiles_above")
-
-
-@functools.lru_cache(maxsize=None)
-def _tiles_with_images(table, header, mtimes, size):
-    from mosaicflow.tiles import tiles_with_images
-
-    return tiles_with_images(table, header, size)
 
 
 def coadd_tiles(wildcards):
     base = mosaic_dir(wildcards.mosaic)
-    table, header = f"{base}/projected.tbl", f"{base}/region.hdr"
-    mtimes = (os.stat(table).st_mtime_ns, os.stat(header).st_mtime_ns)
-    names = _tiles_with_images(table, header, mtimes, coadd_tile_size(wildcards))
+    names = tile_layout(wildcards)[1]
     return [
         f"{base}/tiles/{name}{kind}.fits" for name in names for kind in ("", "_area")
     ]
@@ -420,19 +433,6 @@ def coadd_inputs(wildcards):
 
 def tile_images(wildcards):
     """The images (corrected or projected) that touch one coadd tile."""
-    from mosaicflow.tiles import images_in_tile, read_header_file, tile
-
-    base = mosaic_dir(wildcards.mosaic)
-    projected_ids(wildcards)
-    region = read_header_file(f"{base}/region.hdr")
-    box = tile(
-        int(region["NAXIS1"]),
-        int(region["NAXIS2"]),
-        coadd_tile_size(wildcards),
-        wildcards.tile,
-    )
-    rows = tables.read_ipac(f"{base}/projected.tbl")
-    folder = f"{base}/{coadd_folder(wildcards)}"
-    return with_areas(
-        [f"{folder}/{row['fname']}" for row in images_in_tile(rows, region, *box)]
-    )
+    folder = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
+    members = tile_layout(wildcards)[1].get(wildcards.tile, [])
+    return with_areas([f"{folder}/{row['fname']}" for row in members])

@@ -43,7 +43,7 @@ def test_the_grid_covers_every_pixel_once():
 
 
 def test_a_tile_header_is_the_region_grid_shifted(region):
-    text = tiles.tile_header_text(region, 200, 100, 50, 30)
+    text = tiles.tile_header_text(tiles.read_header_file(region), 200, 100, 50, 30)
     values = {line.split("=")[0].strip(): line.split("=")[1].strip() for line in text.splitlines() if "=" in line}
     assert (values["NAXIS1"], values["NAXIS2"]) == ("50", "30")
     assert float(values["CRPIX1"]) == 125.5 - 200 and float(values["CRPIX2"]) == 65.5 - 100
@@ -91,3 +91,12 @@ def test_a_truncated_tile_is_an_error_not_a_mosaic(region, tmp_path):
     with pytest.raises(StepError, match="cut short"):
         tiles.assemble(files, region, 100, str(tmp_path / "mosaic.fits"))
     assert not (tmp_path / "mosaic.fits").exists()
+
+
+def test_a_hand_written_template_is_read_as_montage_reads_it(tmp_path):
+    # "KEY = value" with the '=' before column 9, as people type templates
+    path = tmp_path / "region.hdr"
+    path.write_text(REGION.replace("NAXIS1  = 250", "NAXIS1 = 250").replace("CRPIX1  = 125.5", "CRPIX1=125.5"))
+    header = tiles.read_header_file(str(path))
+    assert (header.get("NAXIS1"), header.get("CRPIX1"), header.get("NAXIS2")) == (250, 125.5, 130)
+    assert [t[0] for t in tiles.grid(header.get("NAXIS1"), header.get("NAXIS2"), 100)][-1] == "r01c02"

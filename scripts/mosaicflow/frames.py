@@ -72,9 +72,12 @@ def parse_card(text):
     """(key, value, text) of one 80-column card; value None for commentary cards."""
     text = text.rstrip("\r\n")
     key = text[:8].strip().upper()
-    if text[8:10] != "= ":
+    equals = text.find("=", 0, 10)
+    if text[8:10] != "= " and (equals < 1 or key in ("COMMENT", "HISTORY")):
         return key, None, text
-    rest = text[10:].strip()
+    if text[8:10] != "= ":  # a hand-written template such as "NAXIS1 = 100": Montage reads it
+        key = text[:equals].strip().upper()
+    rest = text[(10 if text[8:10] == "= " else equals + 1) :].strip()
     if rest.startswith("'"):
         value, i = "", 1
         while i < len(rest):

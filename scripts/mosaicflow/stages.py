@@ -272,17 +272,23 @@ def colour_composite(channels, headers, png, stretch="-1s max gaussian-log", max
 
 def _image_size(path):
     """NAXIS1, NAXIS2 from a FITS primary header without astropy."""
+    return fits_layout(path)[1:3]
+
+
+def fits_layout(path):
+    """(header bytes, NAXIS1, NAXIS2, BITPIX) of a FITS file's primary HDU, without astropy."""
     with open(path, "rb") as handle:
-        values = {}
+        header = b""
         while True:
             block = handle.read(2880)
-            if not block:
+            if len(block) < 2880:
+                raise StepError(f"{path}: no END card (truncated FITS header)")
+            header += block
+            if any(block[i : i + 8] == b"END     " for i in range(0, 2880, 80)):
                 break
-            for i in range(0, len(block), 80):
-                card = block[i : i + 80].decode("ascii", "replace")
-                key = card[:8].strip()
-                if key in ("NAXIS1", "NAXIS2"):
-                    values[key] = int(card[10:].split("/")[0])
-                if key == "END":
-                    return values["NAXIS1"], values["NAXIS2"]
-    raise ValueError(f"{path}: no END card")
+    values = {}
+    for i in range(0, len(header), 80):
+        key = header[i : i + 8].decode("ascii", "replace").strip()
+        if key in ("NAXIS1", "NAXIS2", "BITPIX"):
+            values[key] = int(header[i + 10 : i + 80].split(b"/")[0])
+    return header, values["NAXIS1"], values["NAXIS2"], values["BITPIX"]

@@ -14,6 +14,8 @@ import os
 import re
 
 from . import atomic, tables
+from .frames import format_card, read_header_file
+from .stages import COADD_METHODS, fits_layout
 from .steps import StepError, _check, _montage
 
 TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
@@ -21,17 +23,6 @@ BLOCK = 2880
 CARD = 80
 NAN64 = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"  # big-endian float64 NaN, mAdd's blank
 ZERO64 = b"\x00" * 8
-
-
-def read_header_file(path):
-    """{KEY: value text} of a Montage header template (``KEY = value`` lines)."""
-    values = {}
-    with open(path, encoding="ascii", errors="replace") as handle:
-        for line in handle:
-            if "=" in line[:10]:
-                key, value = line.split("=", 1)
-                values[key.strip()] = value.split("/", 1)[0].strip() if "'" not in value else value.strip()
-    return values
 
 
 def grid(naxis1, naxis2, size):
@@ -59,23 +50,16 @@ def tile(naxis1, naxis2, size, name):
     return x0, y0, min(size, naxis1 - x0), min(size, naxis2 - y0)
 
 
-def tile_header_text(region_hdr, x0, y0, width, height):
-    """The region header of one tile: same grid, NAXIS of the tile, CRPIX shifted."""
-    lines = []
-    with open(region_hdr, encoding="ascii", errors="replace") as handle:
-        for line in handle:
-            key = line.split("=", 1)[0].strip() if "=" in line[:10] else ""
-            if key in ("NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2"):
-                value = float(line.split("=", 1)[1].split("/", 1)[0])
-                value = {
-                    "NAXIS1": width,
-                    "NAXIS2": height,
-                    "CRPIX1": value - x0,
-                    "CRPIX2": value - y0,
-                }[key]  # fmt: skip
-                line = f"{key:8s}= {value!r}\n"
-            lines.append(line if line.endswith("\n") else line + "\n")
-    return "".join(lines)
+def tile_header_text(region, x0, y0, width, height):
+    """The region header (``frames.Header``) of one tile: same grid, NAXIS of the tile, CRPIX shifted."""
+    shifted = {
+        "NAXIS1": width,
+        "NAXIS2": height,
+        "CRPIX1": float(region.get("CRPIX1")) - x0,
+        "CRPIX2": float(region.get("CRPIX2")) - y0,
+    }  # fmt: skip
+    lines = [format_card(key, shifted[key]) if key in shifted else text for key, _, text in region.cards]
+    return "".join(line.rstrip() + "\n" for line in lines) + "END\n"
 
 
 def images_in_tile(projected_rows, region, x0, y0, width, height):
@@ -84,7 +68,7 @@ def images_in_tile(projected_rows, region, x0, y0, width, height):
     A projected image shares the mosaic's grid, offset by a whole number of
     pixels: its pixel i is the mosaic's pixel i + CRPIX(mosaic) - CRPIX(image).
     """
-    crpix1, crpix2 = float(region["CRPIX1"]), float(region["CRPIX2"])
+    crpix1, crpix2 = float(region.get("CRPIX1")), float(region.get("CRPIX2"))
     chosen = []
     for row in projected_rows:
         first_x = 1 + crpix1 - float(row["crpix1"])  # the image's first pixel on the mosaic (1-based)
@@ -96,20 +80,25 @@ def images_in_tile(projected_rows, region, x0, y0, width, height):
     return chosen
 
 
+def tiles_touched(projected_rows, region, size):
+    """{tile name: its projected rows} for the tiles that at least one image touches."""
+    touched = {}
+    for name, *box in grid(region.get("NAXIS1"), region.get("NAXIS2"), size):
+        members = images_in_tile(projected_rows, region, *box)
+        if members:
+            touched[name] = members
+    return touched
+
+
 def tiles_with_images(projected_tbl, region_hdr, size):
     """Names of the tiles that at least one projected image touches."""
-    region = read_header_file(region_hdr)
-    rows = tables.read_ipac(projected_tbl)
-    naxis1, naxis2 = int(region["NAXIS1"]), int(region["NAXIS2"])
-    return [name for name, *box in grid(naxis1, naxis2, size) if images_in_tile(rows, region, *box)]
+    return list(tiles_touched(tables.read_ipac(projected_tbl), read_header_file(region_hdr), size))
 
 
 def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method="mean"):
     """mAdd of the images that touch tile ``name`` onto the tile's header."""
-    from .stages import COADD_METHODS
-
     region = read_header_file(region_hdr)
-    box = tile(int(region["NAXIS1"]), int(region["NAXIS2"]), size, name)
+    box = tile(region.get("NAXIS1"), region.get("NAXIS2"), size, name)
     names = {row["fname"] for row in images_in_tile(tables.read_ipac(projected_tbl), region, *box)}
     if not names:
         raise StepError(f"no image touches tile {name}")
@@ -117,7 +106,7 @@ def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method
     with atomic.scratch_dir(output) as scratch:
         header = os.path.join(scratch, "tile.hdr")
         with open(header, "w", encoding="ascii") as handle:
-            handle.write(tile_header_text(region_hdr, *box))
+            handle.write(tile_header_text(region, *box))
         table = os.path.join(scratch, "images.tbl")
         tables.filter_ipac(projected_tbl, table, lambda row: row["fname"] in names)
         with atomic.fits_pair(output) as temp:
@@ -126,33 +115,13 @@ def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method
     return len(names)
 
 
-def _fits_layout(path):
-    """(header bytes, NAXIS1, NAXIS2, BITPIX) of a FITS file's primary HDU."""
-    with open(path, "rb") as handle:
-        header = b""
-        while True:
-            block = handle.read(BLOCK)
-            if len(block) < BLOCK:
-                raise StepError(f"{path}: no END card (truncated FITS header)")
-            header += block
-            cards = [block[i : i + CARD] for i in range(0, BLOCK, CARD)]
-            if any(card[:8] == b"END     " for card in cards):
-                break
-    values = {}
-    for i in range(0, len(header), CARD):
-        key = header[i : i + 8].decode("ascii", "replace").strip()
-        if key in ("NAXIS1", "NAXIS2", "BITPIX"):
-            values[key] = int(header[i + 10 : i + CARD].split(b"/")[0])
-    return header, values["NAXIS1"], values["NAXIS2"], values["BITPIX"]
-
-
 def _set_cards(header, replacements):
-    """``header`` bytes with the values of some cards replaced (fixed format)."""
+    """``header`` bytes with the values of some cards replaced."""
     cards = [header[i : i + CARD] for i in range(0, len(header), CARD)]
     for index, card in enumerate(cards):
         key = card[:8].decode("ascii", "replace").strip()
         if key in replacements:
-            cards[index] = f"{key:8s}= {replacements[key]:>20s}".ljust(CARD).encode("ascii")
+            cards[index] = format_card(key, replacements[key]).ljust(CARD).encode("ascii")
     return b"".join(cards)
 
 
@@ -184,20 +153,20 @@ def assemble(tile_files, region_hdr, size, output, area=False):
     pixel. Header: the first tile's, with the mosaic's size and CRPIX.
     """
     region = read_header_file(region_hdr)
-    naxis1, naxis2 = int(region["NAXIS1"]), int(region["NAXIS2"])
+    naxis1, naxis2 = region.get("NAXIS1"), region.get("NAXIS2")
     if not tile_files:
         raise StepError(f"no tiles to assemble into {output}")
     first = tile_files[sorted(tile_files)[0]]
-    header, _, _, bitpix = _fits_layout(first)
+    header, _, _, bitpix = fits_layout(first)
     if bitpix != -64:
         raise StepError(f"{first}: BITPIX {bitpix}, expected mAdd's -64")
     header = _set_cards(
         header,
         {
-            "NAXIS1": str(naxis1),
-            "NAXIS2": str(naxis2),
-            "CRPIX1": repr(float(region["CRPIX1"])),
-            "CRPIX2": repr(float(region["CRPIX2"])),
+            "NAXIS1": naxis1,
+            "NAXIS2": naxis2,
+            "CRPIX1": float(region.get("CRPIX1")),
+            "CRPIX2": float(region.get("CRPIX2")),
         },
     )
     blank = ZERO64 if area else NAN64
@@ -206,7 +175,7 @@ def assemble(tile_files, region_hdr, size, output, area=False):
     temp = atomic.temp_path_for(output)
     try:
         for name, path in tile_files.items():
-            tile_header, width, height, tile_bitpix = _fits_layout(path)
+            tile_header, width, height, tile_bitpix = fits_layout(path)
             expected = tile(naxis1, naxis2, size, name)
             if (width, height, tile_bitpix) != (expected[2], expected[3], -64):
                 raise StepError(f"{path}: {width} x {height} (BITPIX {tile_bitpix}), expected {expected[2:]} x -64")
