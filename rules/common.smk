@@ -14,8 +14,9 @@ from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
 from mosaicflow import fields as short_forms  # noqa: E402
 from mosaicflow import scheduling  # noqa: E402
 
-# Snakemake re-reads the size of every ready job's inputs after each finished
-# job; on a 200-image field that was a third of its own CPU (see the module).
+# Snakemake's scheduler did work per finished job that grows with the number
+# of waiting jobs (see the module); on a 200-image field that was half of its
+# own CPU, on the cores the Montage jobs need.
 scheduling.apply()
 
 SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
