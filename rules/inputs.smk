@@ -17,7 +17,9 @@ checkpoint image_table:
     priority: 5
     conda:
         "../envs/montage.yaml"
-    threads: 1
+    # Reading every pixel of every image is I/O and CPU: two processes
+    # overlap them (nothing else of this mosaic can run yet).
+    threads: 2
     resources:
         **PER_MOSAIC_RESOURCES,
     params:

@@ -18,6 +18,7 @@ def main(smk):
         recursive=smk.params.recursive,
         auto_frame=smk.params.frame,
         files=list(smk.input.images) if "images" in smk.input.keys() else None,
+        workers=smk.threads,
     )
     log = logging.getLogger("mosaicflow")
     log.info("%d images used, %d skipped", len(used), len(skipped))

@@ -168,6 +168,38 @@ def test_inspect_rejects_truncated_data(tmp_path, good_data):
         inputs.inspect_image(path)
 
 
+def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
+    """inspect_images with two processes: same headers, fingerprints and
+    reasons (for bad, unreadable and vanished files) as one process."""
+    paths = []
+    for i in range(20):
+        path = str(tmp_path / f"tile {i}.fits")
+        fits.PrimaryHDU(good_data + i, header(ra=83.8 + 0.01 * i)).writeto(path)
+        paths.append(path)
+    open(paths[3], "w").write("hello" * 1000)
+    fits.PrimaryHDU(np.full_like(good_data, np.nan), header()).writeto(paths[7], overwrite=True)
+    os.remove(paths[11])
+    with_inf = good_data.copy()
+    with_inf[5, 5] = np.inf
+    fits.PrimaryHDU(with_inf, header()).writeto(paths[15], overwrite=True)
+
+    def comparable(result):
+        if isinstance(result, Exception):
+            return type(result).__name__, str(result)
+        hdu, found, fingerprint, has_infinities = result
+        return hdu, found["CRVAL1"], fingerprint, has_infinities
+
+    serial = inputs.inspect_images(paths, workers=1)
+    parallel = inputs.inspect_images(paths, workers=2)
+    assert list(parallel) == paths
+    assert {p: comparable(r) for p, r in parallel.items()} == {p: comparable(r) for p, r in serial.items()}
+    assert isinstance(parallel[paths[3]], inputs.BadImage)
+    assert "NaN" in str(parallel[paths[7]])
+    assert isinstance(parallel[paths[11]], OSError)
+    assert parallel[paths[15]][3] is True and parallel[paths[0]][3] is False
+    assert len({parallel[p][2] for p in paths if p not in (paths[3], paths[7], paths[11])}) == 17
+
+
 # ---- geometry and projector choice ------------------------------------------
 
 

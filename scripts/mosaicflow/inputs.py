@@ -313,6 +313,7 @@ def build_image_table(
     recursive=False,
     auto_frame="equatorial",
     files=None,
+    workers=1,
 ):
     """Validate a folder of images and write the mosaic's image table.
 
@@ -321,6 +322,8 @@ def build_image_table(
     to the raw files, which Montage reads; the raw files are never written)
     and ``raw.tbl`` (Montage's image table of the links). Returns the rows.
     ``files`` (paths) replaces the folder scan, e.g. for downloaded images.
+    ``workers`` processes read the images (reading and checking every pixel
+    is most of the time, and nothing else runs at this point of a run).
     """
     region_header = None
     if region_header_path:
@@ -342,22 +345,23 @@ def build_image_table(
         candidates = [(path, os.path.basename(path)) for path in files]
     else:
         candidates = find_candidates(folder, recursive)
+    inspected = inspect_images([path for path, relative in candidates if not _is_area_image(relative)], workers)
     for path, relative in candidates:
         ident = image_id(relative)
         if ident in seen_ids:  # same sanitised name and hash: practically impossible
             ident = image_id(relative + "#" + str(len(seen_ids)))
         seen_ids[ident] = path
-        if relative.lower().endswith(("_area.fits", "_area.fit", "_area.fits.gz")):
+        if _is_area_image(relative):
             skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
             continue
-        try:
-            hdu, header, fingerprint, has_infinities = _inspect_for_table(path)
-        except BadImage as problem:
-            skipped.append({"path": path, "kind": "bad-input", "reason": str(problem)})
+        result = inspected[path]
+        if isinstance(result, BadImage):
+            skipped.append({"path": path, "kind": "bad-input", "reason": str(result)})
             continue
-        except OSError as error:
-            skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({error.strerror})"})
+        if isinstance(result, OSError):
+            skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
             continue
+        hdu, header, fingerprint, has_infinities = result
         if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
             skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
             continue
@@ -395,6 +399,32 @@ def build_image_table(
     write_raw_table(used, links_dir, os.path.join(out_dir, "raw.tbl"))
     tables.write_tsv(os.path.join(out_dir, "images.tsv"), IMAGE_COLUMNS, used)
     return used, skipped
+
+
+def _is_area_image(name):
+    return name.lower().endswith(("_area.fits", "_area.fit", "_area.fits.gz"))
+
+
+def _inspect_or_problem(path):
+    try:
+        return _inspect_for_table(path)
+    except (BadImage, OSError) as problem:
+        return problem
+
+
+def inspect_images(paths, workers=1):
+    """{path: _inspect_for_table(path), or the BadImage/OSError it raised}.
+
+    With ``workers`` > 1 the images are read by that many forked processes.
+    """
+    workers = min(workers, len(paths) // 8)  # a few images are not worth a fork
+    if workers <= 1:
+        return {path: _inspect_or_problem(path) for path in paths}
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        return dict(zip(paths, pool.map(_inspect_or_problem, paths, chunksize=4), strict=True))
 
 
 def _inspect_for_table(path):
