@@ -11,6 +11,7 @@ from snakemake.utils import validate
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
+from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
 from mosaicflow import scheduling  # noqa: E402
 
@@ -310,7 +311,7 @@ def fit_batch_inputs(wildcards):
     return {
         "plus": projected[0],
         "minus": projected[1:],
-        "areas": [p.replace(".fits", "_area.fits") for p in projected],
+        "areas": [area_name(p) for p in projected],
         "header": f"{base}/region.hdr",
     }
 
@@ -377,11 +378,7 @@ def projected_ids(wildcards):
 def with_areas(images):
     """Images and their _area companions: mAdd reads both (and temp() areas that
     no job lists as input would be deleted before it runs)."""
-    return [
-        path
-        for image in images
-        for path in (image, image[: -len(".fits")] + "_area.fits")
-    ]
+    return [path for image in images for path in (image, area_name(image))]
 
 
 def coadd_images(wildcards):

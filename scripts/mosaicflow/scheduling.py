@@ -39,7 +39,6 @@ async def update_input_sizes(self, jobs):
     async def get_size(path):
         return path, await path.size() if await path.exists() else None
 
-    jobs = list(jobs)
     # id -> job; holding the job keeps its id from being reused.
     sized = self.__dict__.setdefault("_mosaicflow_sized_jobs", {})
     if len(self._input_sizes) > FORGET_ABOVE:
