@@ -10,6 +10,12 @@ from snakemake.utils import validate
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
+from mosaicflow import bytecode  # noqa: E402
+
+# Hundreds of short jobs import the package; each would otherwise compile it
+# again where Python writes no bytecode itself (see the module).
+bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
+
 from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
 from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
