@@ -90,6 +90,41 @@ def test_pair_commits_image_and_area(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["x.fits", "x_area.fits"]
 
 
+def test_copy_file_copies_every_byte(tmp_path):
+    source = tmp_path / "a b.fits"
+    source.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    atomic.copy_file(str(source), str(tmp_path / "copy.fits"))
+    assert (tmp_path / "copy.fits").read_bytes() == source.read_bytes()
+
+
+def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path):
+    """steps.background copies the area itself; the files must be Montage's."""
+    import MontagePy.main as montage
+
+    from mosaicflow import steps
+
+    rng = np.random.default_rng(3)
+    raw = str(tmp_path / "raw.fits")
+    fits.writeto(raw, rng.normal(100, 5, (200, 100)).astype("float32"), header(nx=100, ny=200))
+    region_header = str(tmp_path / "region.hdr")
+    cards = {"SIMPLE": True, "BITPIX": -64, **header(ra=83.801, dec=-5.399, nx=140, ny=240)}
+    with open(region_header, "w") as handle:
+        for key, value in cards.items():
+            handle.write(f"{key:<8}= {fits.Card(key, value).image[10:].strip()}\n")
+        handle.write("END\n")
+    projected = str(tmp_path / "projected" / "p.fits")
+    steps.project(raw, 0, region_header, projected)
+    plane = (0.01, -0.02, 3.5)
+    ours = str(tmp_path / "ours" / "c.fits")
+    steps.background(projected, ours, *plane)
+    reference = str(tmp_path / "montage_c.fits")
+    assert montage.mBackground(projected, reference, *plane)["status"] == "0"
+    for mine, montages in ((ours, reference), (atomic.area_name(ours), atomic.area_name(reference))):
+        with open(mine, "rb") as a, open(montages, "rb") as b:
+            assert a.read() == b.read(), mine
+    assert sorted(os.listdir(tmp_path / "ours")) == ["c.fits", "c_area.fits"]
+
+
 # ---- image ids and candidates -----------------------------------------------
 
 
