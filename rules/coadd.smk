@@ -1,11 +1,13 @@
 # The coadd: mAdd of the corrected (or, without background matching, the
 # projected) images onto the region header; above coadd.tiles_above pixels,
-# one mAdd per tile of the mosaic's grid, then one file.
+# one mAdd per tile of the mosaic's grid, then one file. With
+# background.correct_jobs: coadd these jobs apply the corrections themselves.
 
 
 rule coadd_tile:
     input:
         images=tile_images,
+        corrections=coadd_corrections,
         fits=background_fits_table,
         table="results/{mosaic}/projected.tbl",
         header="results/{mosaic}/region.hdr",
@@ -27,10 +29,12 @@ rule coadd_tile:
         folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
         method=lambda wildcards: setting(wildcards, "coadd", "method"),
         size=coadd_tile_size,
+        corrections=coadd_corrections_option,
     shell:
         "{params.job} coadd-tile --images-dir {params.folder:q} --table {input.table:q}"
         " --header {input.header:q} --tile {wildcards.tile} --tile-size {params.size}"
-        " --out {output.image:q} --method {params.method:q} > {log:q} 2>&1"
+        " --out {output.image:q} --method {params.method:q} {params.corrections}"
+        " > {log:q} 2>&1"
 
 
 rule coadd:
@@ -55,12 +59,14 @@ rule coadd:
         job=MONTAGE_JOB,
         folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
         method=lambda wildcards: setting(wildcards, "coadd", "method"),
-        tiles=lambda wildcards, input: (
+        # assemble the coadded tiles, or mAdd the images (correcting them first
+        # with correct_jobs: coadd)
+        options=lambda wildcards, input: (
             f"--tiles-dir results/{wildcards.mosaic}/tiles --tile-size {coadd_tile_size(wildcards)}"
             if "tiles" in input.keys()
-            else ""
+            else coadd_corrections_option(wildcards)
         ),
     shell:
         "{params.job} coadd --images-dir {params.folder:q} --table {input.table:q}"
         " --header {input.header:q} --out {output.image:q} --method {params.method:q}"
-        " {params.tiles} > {log:q} 2>&1"
+        " {params.options} > {log:q} 2>&1"

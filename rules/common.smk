@@ -66,6 +66,21 @@ def refuse_absurd_regions():
 
 
 refuse_absurd_regions()
+
+
+def refuse_keeping_corrections_never_written():
+    if not config["keep_intermediates"]["corrected"]:
+        return
+    for name, mosaic in MOSAICS.items():
+        if mosaic["background"]["correct_jobs"] == "coadd":
+            raise WorkflowError(
+                f"configuration: mosaics.{name}.background.correct_jobs: coadd writes no "
+                "corrected images, but keep_intermediates.corrected is true; set one of them "
+                "differently"
+            )
+
+
+refuse_keeping_corrections_never_written()
 for _composite in COLORS.values():
     _composite.setdefault("stretch", "-1s max gaussian-log")
     _composite.setdefault("max_size", 2000)
@@ -322,10 +337,32 @@ def fit_batch_inputs(wildcards):
     }
 
 
+def corrections_in_coadd(wildcards):
+    """Whether the coadd applies the background corrections (correct_jobs: coadd)."""
+    return (
+        setting(wildcards, "background", "model") != "none"
+        and setting(wildcards, "background", "correct_jobs") == "coadd"
+    )
+
+
 def coadd_folder(wildcards):
+    """Where the coadd's images are: corrected/, or projected/ when it corrects
+    them itself or there is nothing to correct."""
     if setting(wildcards, "background", "model") == "none":
         return "projected"
-    return "corrected"
+    return "projected" if corrections_in_coadd(wildcards) else "corrected"
+
+
+def coadd_corrections(wildcards):
+    """corrections.tsv when the coadd applies the corrections itself."""
+    if corrections_in_coadd(wildcards):
+        return f"{mosaic_dir(wildcards.mosaic)}/corrections.tsv"
+    return []
+
+
+def coadd_corrections_option(wildcards):
+    corrections = coadd_corrections(wildcards)
+    return f"--corrections {shlex.quote(corrections)}" if corrections else ""
 
 
 def background_fits_table(wildcards):
@@ -355,13 +392,14 @@ def quality_report_inputs(wildcards):
         "projected": with_areas(projected),
     }
     if setting(wildcards, "background", "model") != "none":
-        corrected = [f"{base}/corrected/{i}.fits" for i in projected_ids(wildcards)]
         inputs.update(
             overlaps=f"{base}/overlaps.tbl",
             fits=fit_files(wildcards),
             corrections=f"{base}/corrections.tsv",
-            corrected=with_areas(corrected),
         )
+        if not corrections_in_coadd(wildcards):
+            corrected = [f"{base}/corrected/{i}.fits" for i in projected_ids(wildcards)]
+            inputs["corrected"] = with_areas(corrected)
     return inputs
 
 
@@ -437,6 +475,7 @@ def coadd_inputs(wildcards):
         inputs["tiles"] = coadd_tiles(wildcards)
     else:
         inputs["images"] = coadd_images(wildcards)
+        inputs["corrections"] = coadd_corrections(wildcards)
     return inputs
 
 

@@ -32,5 +32,6 @@ rule quality_report:
         background_model=lambda wildcards: setting(wildcards, "background", "model"),
         max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),
         fit_jobs=lambda wildcards: setting(wildcards, "background", "fit_jobs"),
+        correct_jobs=lambda wildcards: setting(wildcards, "background", "correct_jobs"),
     script:
         "../scripts/quality_report.py"

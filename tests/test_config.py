@@ -22,6 +22,17 @@ def test_invalid_config_is_reported_by_key(workflow, mosaic, expected):
     assert "Traceback" not in output
 
 
+def test_keeping_corrected_images_that_are_never_written_is_refused(workflow):
+    mosaic = {"source": {"type": "local", "path": "x"}, "region": small_region()}
+    mosaic["background"] = {"correct_jobs": "coadd"}
+    config = {"mosaics": {"m": mosaic}, "keep_intermediates": {"corrected": True}}
+    result = workflow.run("-n", config=config, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "mosaics.m.background.correct_jobs: coadd" in output and "keep_intermediates.corrected" in output
+    assert "Traceback" not in output
+
+
 def test_bad_mosaic_name_is_rejected(workflow):
     result = workflow.run(
         "-n",

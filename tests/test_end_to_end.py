@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 from conftest import small_field, small_region
-from mosaicflow import stages, truth
+from mosaicflow import stages, tables, truth
 
 
 def png_size(path):
@@ -38,6 +38,18 @@ def matched_and_unmatched(tmp_path_factory):
                 "region": small_region(),
                 "background": {"fit_jobs": "image"},
                 "coadd": {"tiles_above": 0, "tile_size": 700},
+            },
+            # corrections applied by the coadd jobs, in tiles and in one mAdd
+            "corrected_in_tiles": {
+                "source": small_field(),
+                "region": small_region(),
+                "background": {"fit_jobs": "image", "correct_jobs": "coadd"},
+                "coadd": {"tiles_above": 0, "tile_size": 700},
+            },
+            "corrected_in_coadd": {
+                "source": small_field(),
+                "region": small_region(),
+                "background": {"correct_jobs": "coadd"},
             },
         }
     }
@@ -104,6 +116,30 @@ def test_fits_per_image_and_a_tiled_coadd_give_the_same_mosaic(matched_and_unmat
     assert fits.getheader(os.path.join(per_overlap, "mosaic.fits")) == fits.getheader(
         os.path.join(batched, "mosaic.fits")
     )
+
+
+@pytest.mark.parametrize("mosaic", ["corrected_in_tiles", "corrected_in_coadd"])
+def test_corrections_applied_by_the_coadd_give_the_same_mosaic(matched_and_unmatched, mosaic):
+    # background.correct_jobs: coadd - no correction job per image and no
+    # corrected/ files; the coadd jobs subtract the same planes themselves.
+    wf = matched_and_unmatched
+    per_image, in_coadd = wf.path("results", "matched"), wf.path("results", mosaic)
+    assert not os.path.exists(os.path.join(in_coadd, "corrected"))
+    assert not os.path.exists(os.path.join(in_coadd, "benchmarks", "background_correct"))
+    assert os.listdir(os.path.join(per_image, "benchmarks", "background_correct"))
+    for name in ("mosaic.fits", "mosaic_area.fits"):
+        with fits.open(os.path.join(per_image, name)) as a, fits.open(os.path.join(in_coadd, name)) as b:
+            assert a[0].header == b[0].header, name
+            assert np.array_equal(a[0].data, b[0].data, equal_nan=True), name
+    # the quality report corrects the overlapping images itself: the same numbers
+    rows = {
+        folder: [r for r in tables.read_tsv(os.path.join(folder, "quality.tsv")) if r["metric"] != "name"]
+        for folder in (per_image, in_coadd)
+    }
+    assert rows[per_image] == rows[in_coadd]
+    assert any(r["metric"] == "rms_after" and r["value"] != "n/a" for r in rows[in_coadd])
+    leftovers = [name for _, _, names in os.walk(in_coadd) for name in names if name.startswith(".tmp-")]
+    assert leftovers == []
 
 
 def test_dry_run_and_graphs_work_before_any_data(workflow):

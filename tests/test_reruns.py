@@ -79,6 +79,19 @@ def test_switching_to_level_only_refits_without_reprojecting(field):
     field.run(config=field.config)
 
 
+def test_moving_the_corrections_into_the_coadd_redoes_only_the_coadd(field):
+    # background.correct_jobs image -> coadd: the same corrections, applied by
+    # the coadd job; nothing before the coadd is redone.
+    before = projected_mtimes(field)
+    settings = {**field.config["mosaics"]["field"], "background": {"correct_jobs": "coadd"}}
+    planned = field.planned_jobs(config={"mosaics": {"field": settings}})
+    # the coadd and what reads it (PNG), and the quality report (it corrects for itself now)
+    assert set(planned) == {"coadd", "preview", "quality_report", "all"}, planned
+    field.run()
+    assert projected_mtimes(field) == before
+    field.run(config=field.config)
+
+
 def test_changing_the_pixel_scale_reprojects_everything(field):
     before = projected_mtimes(field)
     region = small_region(pixel_scale=1.5)

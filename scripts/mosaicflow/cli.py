@@ -76,12 +76,12 @@ STEPS = {
     "coadd": (
         "mAdd, or (with --tiles-dir) the mosaic assembled from coadded tiles",
         {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean", "tiles-dir": "",
-         "tile-size": "0"},
+         "tile-size": "0", "corrections": ""},
     ),  # fmt: skip
     "coadd-tile": (
         "mAdd of the images that touch one tile of the mosaic",
         {"images-dir": None, "table": None, "header": None, "tile": None, "tile-size": None, "out": None,
-         "method": "mean"},
+         "method": "mean", "corrections": ""},
     ),  # fmt: skip
     "color": (
         "three-colour PNG of three mosaics with one header (mViewer)",
@@ -221,13 +221,14 @@ def run(step, o):
         else:
             from .stages import coadd
 
-            coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"])
+            coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"], o["corrections"])
     elif step == "coadd-tile":
         from .tiles import coadd_tile
 
         count = coadd_tile(
-            o["images_dir"], o["table"], o["header"], int(o["tile_size"]), o["tile"], o["out"], o["method"]
-        )
+            o["images_dir"], o["table"], o["header"], int(o["tile_size"]), o["tile"], o["out"], o["method"],
+            o["corrections"],
+        )  # fmt: skip
         print(f"tile {o['tile']}: {count} images")
     elif step == "color":
         from .stages import colour_composite

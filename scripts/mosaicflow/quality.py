@@ -84,13 +84,14 @@ with mOverlaps on projected.tbl (milliseconds) so that ``rms_before`` still
 measures the unmatched seams.
 """
 
+import contextlib
 import math
 import os
 import warnings
 
 import numpy as np
 
-from . import atomic, stages, tables
+from . import atomic, stages, steps, tables
 from .steps import _check, _montage
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
@@ -113,6 +114,7 @@ def write_quality_report(
     background_model=None,
     max_size=2000,
     fit_jobs="overlap",
+    correct_jobs="image",
 ):
     """Write ``quality_tsv``, ``depth_png`` (and ``depth_fits``) for ``mosaic_dir``.
 
@@ -123,7 +125,9 @@ def write_quality_report(
     explicit ``none`` is sure to ignore them.)
 
     ``fit_jobs`` is the ``background.fit_jobs`` setting: whether the fits are
-    in one file per overlap or one per image.
+    in one file per overlap or one per image; ``correct_jobs`` the
+    ``background.correct_jobs`` setting (``coadd``: there are no corrected
+    images, the report makes its own).
 
     Returns the rows written (list of dicts with the columns above).
     """
@@ -158,7 +162,14 @@ def write_quality_report(
 
     with atomic.scratch_dir(quality_tsv) as scratch:
         pairs = _overlap_pairs(paths, matched, scratch)
-        overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image")
+        if matched and correct_jobs == "coadd":
+            # no corrected/ folder: correct the overlapping images here, as the coadd does
+            overlapping = sorted({f"{ident}.fits" for pair in pairs for ident in pair})
+            corrected = steps.corrected_folder(paths.projected_dir, overlapping, paths.corrections, quality_tsv)
+        else:
+            corrected = contextlib.nullcontext(paths.corrected_dir)
+        with corrected as paths.corrected_dir:
+            overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image")
         _overlap_summary(rows, overlap_rows, matched)
         small = os.path.join(os.path.dirname(paths.images), "overlaps_skipped.tsv")
         if matched and os.path.exists(small):

@@ -9,7 +9,7 @@ import os
 import shutil
 
 from . import atomic, tables
-from .steps import StepError, _check, _montage
+from .steps import StepError, _check, _montage, corrected_folder
 
 
 def _id_of(fname):
@@ -199,14 +199,20 @@ def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, 
 COADD_METHODS = {"mean": 0, "median": 1, "count": 2}
 
 
-def coadd(images_dir, images_tbl, header, output, method="mean"):
+def coadd(images_dir, images_tbl, header, output, method="mean", corrections=None):
     """mAdd the images listed in ``images_tbl`` (found in ``images_dir``).
 
     Area-weighted; writes ``output`` and its ``_area`` companion atomically.
+    With ``corrections`` (corrections.tsv), ``images_dir`` holds the projected
+    images and their background corrections are applied here first.
     """
     montage = _montage()
-    with atomic.fits_pair(output) as temp:
-        result = montage.mAdd(images_dir, images_tbl, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
+    fnames = [row["fname"] for row in tables.read_ipac(images_tbl)] if corrections else []
+    with (
+        corrected_folder(images_dir, fnames, corrections, output) as folder,
+        atomic.fits_pair(output) as temp,
+    ):
+        result = montage.mAdd(folder, images_tbl, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
         _check(result, "mAdd")
 
 

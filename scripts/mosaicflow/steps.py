@@ -7,6 +7,7 @@ function makes the same MontagePy calls that Montage's own drivers
 mosaic equals the single-process chain's.
 """
 
+import contextlib
 import os
 
 from . import atomic, tables
@@ -263,12 +264,45 @@ def _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_dif
     return {"status": "failed", "message": message or "mDiffFit failed"}
 
 
+def read_corrections(corrections_tsv):
+    """{image id: (a, b, c)} from the corrections table written by the model step."""
+    return {row["id"]: (float(row["a"]), float(row["b"]), float(row["c"])) for row in tables.read_tsv(corrections_tsv)}
+
+
 def read_correction(corrections_tsv, ident):
     """(a, b, c) of one image from the corrections table written by the model step."""
-    for row in tables.read_tsv(corrections_tsv):
-        if row["id"] == ident:
-            return float(row["a"]), float(row["b"]), float(row["c"])
-    raise StepError(f"{corrections_tsv} has no correction for image {ident}")
+    planes = read_corrections(corrections_tsv)
+    if ident not in planes:
+        raise StepError(f"{corrections_tsv} has no correction for image {ident}")
+    return planes[ident]
+
+
+@contextlib.contextmanager
+def corrected_folder(projected_dir, fnames, corrections_tsv, near):
+    """A scratch folder of background-corrected copies of some projected images.
+
+    For ``background.correct_jobs: coadd``: the coadd (of a tile, or of the
+    whole mosaic) subtracts its own images' planes instead of reading the
+    files of one correction job per image. Each ``FNAME`` gets the same
+    mBackground call as in ``background``; its ``_area`` file, which
+    mBackground would copy unchanged, is a link to the projected one. With
+    no ``corrections_tsv`` this yields ``projected_dir`` itself.
+    """
+    if not corrections_tsv:
+        yield projected_dir
+        return
+    montage = _montage()
+    planes = read_corrections(corrections_tsv)
+    with atomic.scratch_dir(near) as folder:
+        for fname in fnames:
+            ident = fname[: -len(".fits")]
+            if ident not in planes:
+                raise StepError(f"{corrections_tsv} has no correction for image {ident}")
+            source = os.path.join(projected_dir, fname)
+            target = os.path.join(folder, fname)
+            _check(montage.mBackground(source, target, *planes[ident], noAreas=True), f"mBackground of {source}")
+            os.symlink(os.path.abspath(atomic.area_name(source)), atomic.area_name(target))
+        yield folder
 
 
 def background(projected_image, corrected_image, a, b, c):

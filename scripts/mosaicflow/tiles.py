@@ -16,7 +16,7 @@ import re
 from . import atomic, tables
 from .frames import format_card, read_header_file
 from .stages import COADD_METHODS, fits_layout
-from .steps import StepError, _check, _montage
+from .steps import StepError, _check, _montage, corrected_folder
 
 TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
 BLOCK = 2880
@@ -95,22 +95,29 @@ def tiles_with_images(projected_tbl, region_hdr, size):
     return list(tiles_touched(tables.read_ipac(projected_tbl), read_header_file(region_hdr), size))
 
 
-def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method="mean"):
-    """mAdd of the images that touch tile ``name`` onto the tile's header."""
+def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method="mean", corrections=None):
+    """mAdd of the images that touch tile ``name`` onto the tile's header.
+
+    With ``corrections`` (corrections.tsv), ``images_dir`` holds the projected
+    images and their background corrections are applied here first.
+    """
     region = read_header_file(region_hdr)
     box = tile(region.get("NAXIS1"), region.get("NAXIS2"), size, name)
     names = {row["fname"] for row in images_in_tile(tables.read_ipac(projected_tbl), region, *box)}
     if not names:
         raise StepError(f"no image touches tile {name}")
     montage = _montage()
-    with atomic.scratch_dir(output) as scratch:
+    with (
+        atomic.scratch_dir(output) as scratch,
+        corrected_folder(images_dir, sorted(names), corrections, output) as folder,
+    ):
         header = os.path.join(scratch, "tile.hdr")
         with open(header, "w", encoding="ascii") as handle:
             handle.write(tile_header_text(region, *box))
         table = os.path.join(scratch, "images.tbl")
         tables.filter_ipac(projected_tbl, table, lambda row: row["fname"] in names)
         with atomic.fits_pair(output) as temp:
-            result = montage.mAdd(images_dir, table, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
+            result = montage.mAdd(folder, table, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
             _check(result, f"mAdd of tile {name}")
     return len(names)
 
