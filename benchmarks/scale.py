@@ -17,8 +17,9 @@ full runs (--tiles, --dense)
     overlap in both directions, so each point lies in ~6 tiles and the difference fits dominate.
     Target: wall time workflow / chain <= 0.6. Like for like by default: the workflow is asked for
     mosaic.fits only (--target mosaic; --target all adds the PNG and the quality report, which the
-    chain does not make) with background.fit_jobs: image (--fit-jobs overlap: one job per overlap,
-    the workflow's own default); the settings are printed and recorded in the CSV's variant column.
+    chain does not make) with background.fit_jobs: image and correct_jobs: coadd (--fit-jobs overlap
+    and --correct-jobs image: one job per overlap and per image, the workflow's own defaults); the
+    settings are printed and recorded in the CSV's variant column.
 
 dry runs without pixels (--dry-run-images)
     A working folder that looks like a finished image table and projection of N images: zero-byte
@@ -70,7 +71,9 @@ CSV columns (--csv):
                            Chain stage: VmHWM of the chain process during the stage
   start_rss_mb             chain stage: the process's RSS when the stage began (part of its peak:
                            MontagePy does not give all memory back)
-  disk_mb                  du of the run's results/ (workflow) or of the chain's folder, MiB
+  disk_mb                  du of the run's results/ (workflow) or of the chain's folder at the end, MiB
+  peak_disk_mb             total: the most the filesystem's used space grew while the run lasted
+                           (statvfs every 0.2 s; includes temporary files deleted before the end), MiB
   ratio                    workflow / chain wall time
   target, meets_target     the issue's target; yes, no, or n/a when the target is for another size
                            and the result does not decide it
@@ -87,6 +90,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 
@@ -118,7 +122,7 @@ CHAIN_STAGE = {"background_correct": "background"}
 CSV_COLUMNS = [
     "date", "host", "cpus", "load1", "load5", "load15", "snakemake", "cores", "measurement", "field", "layout",
     "images", "overlaps", "system", "stage", "jobs", "wall_s", "cpu_s", "peak_rss_mb", "start_rss_mb", "disk_mb",
-    "ratio", "target", "meets_target", "variant",
+    "peak_disk_mb", "ratio", "target", "meets_target", "variant",
 ]  # fmt: skip
 MB = 2**20
 
@@ -133,6 +137,38 @@ class Run:
     peak_mb: float  # largest single process of the tree (rusage maxrss)
     returncode: int
     log: str
+    peak_disk_mb: float = math.nan  # growth of the filesystem's used space at its peak
+
+
+class DiskPeak:
+    """Peak growth of a filesystem's used space while a run lasts, sampled every 0.2 s.
+
+    statvfs is one system call (a du of thousands of files would load the machine being
+    measured); it counts every writer on that filesystem, so measure on an otherwise idle one.
+    The temporary files a run deletes before it ends are what this sees and a final du does not.
+    """
+
+    def __init__(self, folder, period=0.2):
+        self.folder, self.period = folder, period
+        self.start = self.peak = self._used()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    def _used(self):
+        stat = os.statvfs(self.folder)
+        return (stat.f_blocks - stat.f_bfree) * stat.f_frsize
+
+    def _sample(self):
+        while not self._stop.wait(self.period):
+            self.peak = max(self.peak, self._used())
+
+    def stop(self):
+        """Peak growth since the start, MiB."""
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._used())
+        return (self.peak - self.start) / MB
 
 
 def run_measured(command, cwd, log_path, env=None):
@@ -142,12 +178,15 @@ def run_measured(command, cwd, log_path, env=None):
     each run is measured on its own, unlike RUSAGE_CHILDREN, whose maxrss never goes down.
     """
     with open(log_path, "w") as log:
+        disk = DiskPeak(cwd)
         start = time.perf_counter()
         process = subprocess.Popen(command, cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=env)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - start
+        peak_disk = disk.stop()
     process.returncode = os.waitstatus_to_exitcode(status)
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, process.returncode, log_path)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Run(wall, cpu, usage.ru_maxrss / 1024, process.returncode, log_path, peak_disk)
 
 
 def snakemake_command(run_dir, cores, *extra, snakemake_args=()):
@@ -538,25 +577,28 @@ def measure_field(field, args, recorder, summary):
             rows.append({**common, "system": "chain", "stage": chain_name, "jobs": 1, "wall_s": chain_s,
                          "cpu_s": _or_blank(chain_cpu), "peak_rss_mb": _or_blank(chain_peak),
                          "start_rss_mb": _or_blank(chain_start)})  # fmt: skip
-    print(f"{'':20s} {'wall s':>9s} {'cpu s':>9s} {'peak MB':>9s} {'disk MB':>9s} {'jobs':>6s}")
+    print(f"{'':20s} {'wall s':>9s} {'cpu s':>9s} {'peak MB':>9s} {'disk MB':>9s} {'peak disk':>10s} {'jobs':>6s}")
     print(f"{'workflow':20s} {fmt(workflow.wall)} {fmt(workflow.cpu)} {fmt(workflow.peak_mb, 9, 1)} "
-          f"{fmt(workflow_disk, 9, 1)} {jobs:6d}")  # fmt: skip
+          f"{fmt(workflow_disk, 9, 1)} {fmt(workflow.peak_disk_mb, 10, 1)} {jobs:6d}")  # fmt: skip
     print(f"{'Montage chain':20s} {fmt(chain_wall)} {fmt(chain.cpu)} {fmt(chain.peak_mb, 9, 1)} "
-          f"{fmt(chain_disk, 9, 1)} {'1':>6s}")  # fmt: skip
+          f"{fmt(chain_disk, 9, 1)} {fmt(chain.peak_disk_mb, 10, 1)} {'1':>6s}")  # fmt: skip
     print(f"ratio workflow / chain: {ratio:.2f}   target <= {RATIO_TARGET}: {meets}")
     common = {"measurement": "full", "field": field["name"], "layout": field["layout"], "images": images,
               "overlaps": overlaps, "stage": "total", "target": f"ratio<={RATIO_TARGET}"}  # fmt: skip
     totals = [
         {**common, "system": "workflow", "jobs": jobs, "wall_s": workflow.wall, "cpu_s": workflow.cpu,
-         "peak_rss_mb": workflow.peak_mb, "disk_mb": workflow_disk, "ratio": ratio, "meets_target": meets},
+         "peak_rss_mb": workflow.peak_mb, "disk_mb": workflow_disk, "peak_disk_mb": workflow.peak_disk_mb,
+         "ratio": ratio, "meets_target": meets},
         {**common, "system": "chain", "jobs": 1, "wall_s": chain_wall, "cpu_s": chain.cpu,
-         "peak_rss_mb": chain.peak_mb, "disk_mb": chain_disk, "ratio": ratio, "meets_target": meets},
+         "peak_rss_mb": chain.peak_mb, "disk_mb": chain_disk, "peak_disk_mb": chain.peak_disk_mb,
+         "ratio": ratio, "meets_target": meets},
     ]  # fmt: skip
     recorder.add(totals + rows, loads)
     summary.append(
         f"{field['name']:12s} {images:6d} {overlaps:8d} {jobs:6d} {workflow.wall:9.1f} {chain_wall:9.1f} "
         f"{ratio:6.2f} {meets:>5s} {workflow.cpu:8.1f} {chain.cpu:8.1f} {workflow.peak_mb:8.0f} "
-        f"{chain.peak_mb:8.0f} {workflow_disk:8.0f} {chain_disk:8.0f} {loads[0]:5.2f} {chain_loads[0]:5.2f}"
+        f"{chain.peak_mb:8.0f} {workflow_disk:8.0f} {chain_disk:8.0f} {workflow.peak_disk_mb:8.0f} "
+        f"{chain.peak_disk_mb:8.0f} {loads[0]:5.2f} {chain_loads[0]:5.2f}"
     )
     return run_dir
 
@@ -1042,6 +1084,9 @@ def parse_args(argv=None):
     parser.add_argument("--fit-jobs", choices=["overlap", "image"], default="image",
                         help="the workflow's background.fit_jobs (default image, the setting for big fields; "
                              "overlap is the workflow's default)")  # fmt: skip
+    parser.add_argument("--correct-jobs", choices=["image", "coadd"], default="coadd",
+                        help="the workflow's background.correct_jobs (default coadd, the setting for big fields; "
+                             "image is the workflow's default)")  # fmt: skip
     parser.add_argument("--target", choices=["all", "mosaic"], default="mosaic",
                         help="mosaic (default): only mosaic.fits, what the chain makes; all: every output "
                              "(adds the PNG and the quality report)")  # fmt: skip
@@ -1065,7 +1110,7 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    VARIANT["background"] = {"fit_jobs": args.fit_jobs}
+    VARIANT["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs}
     VARIANT["target"] = args.target
     os.makedirs(args.workdir, exist_ok=True)
     recorder = Recorder(args.csv, args.cores)
@@ -1106,7 +1151,8 @@ def main(argv=None):
     if summary:
         print(f"{'field':12s} {'images':>6s} {'overlaps':>8s} {'jobs':>6s} {'wf wall':>9s} {'ch wall':>9s} "
               f"{'ratio':>6s} {'met':>5s} {'wf cpu':>8s} {'ch cpu':>8s} {'wf peak':>8s} {'ch peak':>8s} "
-              f"{'wf disk':>8s} {'ch disk':>8s} {'ld wf':>5s} {'ld ch':>5s}")  # fmt: skip
+              f"{'wf disk':>8s} {'ch disk':>8s} {'wf pkdsk':>8s} {'ch pkdsk':>8s} "
+              f"{'ld wf':>5s} {'ld ch':>5s}")  # fmt: skip
         for line in summary:
             print(line)
     for line in rerun_summary + dry_summary:

@@ -8,8 +8,8 @@ runs ``snakemake --cores N`` on it as a local source, then MontagePy's chain
 mImgtbl, mAdd) on the same files and header, and prints wall times, their
 ratio, the jobs run, per-stage time, and whether the two mosaics agree.
 By default the workflow makes what the chain makes, mosaic.fits, with
-background.fit_jobs: image; --target all and --fit-jobs overlap measure the
-workflow's own defaults.
+background.fit_jobs: image and correct_jobs: coadd; --target all,
+--fit-jobs overlap and --correct-jobs image measure the workflow's own defaults.
 Results are appended as CSV to ``--csv`` (default benchmarks/results/runs.csv).
 """
 
@@ -70,6 +70,9 @@ def main():
     parser.add_argument("--fit-jobs", choices=["overlap", "image"], default="image",
                         help="background.fit_jobs (default image, the setting for big fields; the workflow's own "
                              "default is overlap)")  # fmt: skip
+    parser.add_argument("--correct-jobs", choices=["image", "coadd"], default="coadd",
+                        help="background.correct_jobs (default coadd, the setting for big fields; the workflow's "
+                             "own default is image)")  # fmt: skip
     parser.add_argument("--tiles-above", type=int, help="coadd.tiles_above (pixels; default: the workflow's)")
     parser.add_argument("--target", choices=["all", "mosaic"], default="mosaic",
                         help="mosaic (default): only mosaic.fits, which is what the chain makes; all: every output "
@@ -81,7 +84,7 @@ def main():
     tiles_dir = os.path.join(workdir, "tiles")
     columns, rows = make_field(tiles_dir, args.tiles, args.seed)
     settings = {"source": {"type": "local", "path": "tiles"}, "region": {"auto": True}}
-    settings["background"] = {"fit_jobs": args.fit_jobs}
+    settings["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs}
     if args.tiles_above is not None:
         settings["coadd"] = {"tiles_above": args.tiles_above}
     config = {"mosaics": {"bench": settings}}
@@ -116,7 +119,8 @@ def main():
     print(f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
           f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "
           f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
-    settings_text = f"fit_jobs={args.fit_jobs} tiles_above={args.tiles_above} target={args.target}"
+    settings_text = (f"fit_jobs={args.fit_jobs} correct_jobs={args.correct_jobs} tiles_above={args.tiles_above} "
+                     f"target={args.target}")  # fmt: skip
     print(f"workflow --cores {args.cores}: {workflow_wall:7.1f} s  ({jobs} jobs; {settings_text})")
     print(f"Montage chain (1 process): {chain_wall:7.1f} s")
     print(f"ratio workflow / chain:    {workflow_wall / chain_wall:7.2f}")
