@@ -97,8 +97,11 @@ def test_copy_file_copies_every_byte(tmp_path):
     assert (tmp_path / "copy.fits").read_bytes() == source.read_bytes()
 
 
-def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path):
-    """steps.background copies the area itself; the files must be Montage's."""
+@pytest.mark.parametrize("method", ["mProjectPP", "mProject", "mProjectQL"])
+def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path, method):
+    """steps.background runs mBackground without areas (which keeps pixels whose area is 0
+    that mBackground with areas would blank: every projector leaves those NaN) and copies
+    the area itself; the files must be exactly Montage's."""
     import MontagePy.main as montage
 
     from mosaicflow import steps
@@ -113,7 +116,7 @@ def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path):
             handle.write(f"{key:<8}= {fits.Card(key, value).image[10:].strip()}\n")
         handle.write("END\n")
     projected = str(tmp_path / "projected" / "p.fits")
-    steps.project(raw, 0, region_header, projected)
+    steps.project(raw, 0, region_header, projected, method)
     plane = (0.01, -0.02, 3.5)
     ours = str(tmp_path / "ours" / "c.fits")
     steps.background(projected, ours, *plane)
