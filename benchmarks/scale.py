@@ -218,6 +218,39 @@ def load():
     return os.getloadavg()
 
 
+def _spin(count=20_000_000):
+    total = 0
+    for number in range(count):
+        total += number
+    return total
+
+
+def parallel_capacity(processes, rounds=5):
+    """How many times one process's pure-CPU work ``processes`` processes get done at once
+    (median of ``rounds``): 2.0 on two real cores, less where virtual CPUs share a core or a
+    busy host. The workflow's best possible ratio to the single-process chain is about its
+    inverse; printed with every run so the ratios can be read against it."""
+    import multiprocessing
+    import statistics
+
+    context = multiprocessing.get_context("fork")
+
+    def timed(count):
+        workers = [context.Process(target=_spin) for _ in range(count)]
+        start = time.perf_counter()
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        return time.perf_counter() - start
+
+    factors = []
+    for _ in range(rounds):
+        alone, together = timed(1), timed(processes)
+        factors.append(processes * alone / together)
+    return statistics.median(factors), min(factors), max(factors)
+
+
 def warm_page_cache(folder):
     """Read every file in ``folder`` once, so that the run measured next starts, as the
     chain after it does, with its inputs in memory (on this VM a cold 2 MB tile takes
@@ -1135,6 +1168,11 @@ def main(argv=None):
     print(f"scale benchmark on {platform.node()}: {os.cpu_count()} CPUs, {load_text(load())}, "
           f"snakemake {recorder.snakemake}, work folder {args.workdir}, "
           f"settings: {variant_text() or 'defaults'}")  # fmt: skip
+    if args.cores > 1:
+        median, low, high = parallel_capacity(args.cores)
+        print(f"parallel capacity: {args.cores} processes do x{median:.2f} the pure-CPU work of one "
+              f"(x{low:.2f}-x{high:.2f} over 5 rounds; x{args.cores} on free physical cores), so the best "
+              f"ratio to the single-process chain here is about {1 / median:.2f}")  # fmt: skip
 
     plan = [("grid", n) for n in args.tiles] + [("dense", n) for n in args.dense]
     if args.reruns is not None and ("grid", args.reruns) not in plan:
