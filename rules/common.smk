@@ -13,8 +13,10 @@ sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 from mosaicflow import bytecode  # noqa: E402
 
 # Hundreds of short jobs import the package; each would otherwise compile it
-# again where Python writes no bytecode itself (see the module).
-bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
+# again where Python writes no bytecode itself (see the module). Once, by the
+# main process: a pool node re-parsing this file for its job need not check.
+if not workflow.remote_exec:
+    bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
 
 from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
 from mosaicflow.atomic import area_name  # noqa: E402

@@ -10,7 +10,6 @@ when PYTHONDONTWRITEBYTECODE is set, and Python reads existing ones either way.
 
 import importlib.util
 import os
-import py_compile
 
 _HEADER = 16  # magic, flags, source mtime, source size (PEP 552)
 
@@ -47,6 +46,8 @@ def ensure(package_dir):
         cached = importlib.util.cache_from_source(source)
         if is_fresh(source, cached):
             continue
+        import py_compile  # ~9 ms to import, needed only when a module changed
+
         try:
             py_compile.compile(
                 source,

@@ -269,9 +269,10 @@ def read_corrections(corrections_tsv):
     return {row["id"]: (float(row["a"]), float(row["b"]), float(row["c"])) for row in tables.read_tsv(corrections_tsv)}
 
 
-def read_correction(corrections_tsv, ident):
-    """(a, b, c) of one image from the corrections table written by the model step."""
-    planes = read_corrections(corrections_tsv)
+def read_correction(corrections_tsv, ident, planes=None):
+    """(a, b, c) of one image from the corrections table written by the model step
+    (``planes``: that table already read with ``read_corrections``)."""
+    planes = read_corrections(corrections_tsv) if planes is None else planes
     if ident not in planes:
         raise StepError(f"{corrections_tsv} has no correction for image {ident}")
     return planes[ident]
@@ -295,12 +296,10 @@ def corrected_folder(projected_dir, fnames, corrections_tsv, near):
     planes = read_corrections(corrections_tsv)
     with atomic.scratch_dir(near) as folder:
         for fname in fnames:
-            ident = fname[: -len(".fits")]
-            if ident not in planes:
-                raise StepError(f"{corrections_tsv} has no correction for image {ident}")
+            plane = read_correction(corrections_tsv, fname[: -len(".fits")], planes)
             source = os.path.join(projected_dir, fname)
             target = os.path.join(folder, fname)
-            _check(montage.mBackground(source, target, *planes[ident], noAreas=True), f"mBackground of {source}")
+            _check(montage.mBackground(source, target, *plane, noAreas=True), f"mBackground of {source}")
             os.symlink(os.path.abspath(atomic.area_name(source)), atomic.area_name(target))
         yield folder
 
