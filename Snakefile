@@ -34,15 +34,7 @@ include: "rules/preview.smk"
 include: "rules/color.smk"
 include: "rules/quality.smk"
 include: "rules/performance.smk"
-
-
-# results/summary.tsv: every mosaic's status, also after failures (--keep-going).
-onsuccess:
-    write_summary()
-
-
-onerror:
-    write_summary()
+include: "rules/run_state.smk"
 
 
 rule all:

@@ -1,29 +1,6 @@
-# Background matching: which images overlap (checkpoint), one difference fit
-# per overlap (or per image: background.fit_jobs), the global model (mBgModel),
-# one correction job per image.
-
-
-checkpoint overlaps:
-    input:
-        "results/{mosaic}/projected.tbl",
-    output:
-        table="results/{mosaic}/overlaps.tbl",
-        skipped="results/{mosaic}/overlaps_skipped.tsv",
-    log:
-        "logs/{mosaic}/overlaps.log",
-    benchmark:
-        "results/{mosaic}/benchmarks/overlaps.tsv"
-    priority: 15
-    conda:
-        "../envs/montage.yaml"
-    threads: 1
-    resources:
-        **PER_MOSAIC_RESOURCES,
-    params:
-        job=MONTAGE_JOB,
-    shell:
-        "{params.job} overlaps --projected-table {input:q} --out {output.table:q}"
-        " --skipped {output.skipped:q} > {log:q} 2>&1"
+# Background matching: one difference fit per overlap (or per image:
+# background.fit_jobs) of the overlaps the projected-table checkpoint found,
+# the global model (mBgModel), one correction job per image.
 
 
 rule difference_fit:
@@ -128,7 +105,7 @@ rule gather_fits:
     shell:
         "{params.job} gather-fits --projected-table {input.projected_table:q}"
         " --overlaps {input.overlaps:q} --fits-dir {params.folder:q} --out {output:q}"
-        " {params.per_image} > {log:q} 2>&1"
+        " {params.per_image} --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"
 
 
 rule background_model:

@@ -59,6 +59,8 @@ rule coadd:
         job=MONTAGE_JOB,
         folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
         method=lambda wildcards: setting(wildcards, "coadd", "method"),
+        model=lambda wildcards: setting(wildcards, "background", "model"),
+        correct_jobs=lambda wildcards: setting(wildcards, "background", "correct_jobs"),
         # assemble the coadded tiles, or mAdd the images (correcting them first
         # with correct_jobs: coadd)
         options=lambda wildcards, input: (
@@ -69,4 +71,5 @@ rule coadd:
     shell:
         "{params.job} coadd --images-dir {params.folder:q} --table {input.table:q}"
         " --header {input.header:q} --out {output.image:q} --method {params.method:q}"
-        " {params.options} > {log:q} 2>&1"
+        " {params.options} --mosaic {wildcards.mosaic:q} --background-model {params.model}"
+        " --correct-jobs {params.correct_jobs} > {log:q} 2>&1"

@@ -3,12 +3,12 @@
 
 rule color_composite:
     input:
-        red=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['red']}/mosaic.fits",
-        green=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['green']}/mosaic.fits",
-        blue=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['blue']}/mosaic.fits",
-        red_header=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['red']}/region.hdr",
-        green_header=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['green']}/region.hdr",
-        blue_header=lambda wildcards: f"results/{COLORS[wildcards.color]['mosaics']['blue']}/region.hdr",
+        red=colour_channel_file("red", "mosaic.fits"),
+        green=colour_channel_file("green", "mosaic.fits"),
+        blue=colour_channel_file("blue", "mosaic.fits"),
+        red_header=colour_channel_file("red", "region.hdr"),
+        green_header=colour_channel_file("green", "region.hdr"),
+        blue_header=colour_channel_file("blue", "region.hdr"),
     output:
         report(
             "results/color/{color}.png",

@@ -110,7 +110,6 @@ localrules:
     performance,
     region_header,
     projected_table,
-    overlaps,
     gather_fits,
 
 
@@ -191,22 +190,6 @@ def final_outputs():
     return outputs
 
 
-def write_summary():
-    from mosaicflow.summary import write_summary as write
-
-    rows = write(MOSAICS, COLORS)
-    failed = [
-        f"{r['name']}: {r['reason'] or r['status']}"
-        for r in rows
-        if r["status"] == "failed"
-    ]
-    if failed:
-        print(
-            "Failed (see results/summary.tsv):\n  " + "\n  ".join(failed),
-            file=sys.stderr,
-        )
-
-
 def setting(wildcards, *keys):
     """A mosaic's config value, e.g. setting(w, "background", "model")."""
     value = MOSAICS[wildcards.mosaic]
@@ -239,6 +222,20 @@ def archive_images(wildcards):
         cache_path(ARCHIVE["cache"], source["survey"], source["band"], row["file_name"])
         for row in tables.read_tsv(listing)
     ]
+
+
+def source_state(wildcards):
+    """A digest of a local source folder's files (names, sizes, mtimes, ctimes,
+    inodes): a file overwritten in place reruns the image table, which the
+    folder's own mtime would not (see mosaicflow.manifest)."""
+    source = setting(wildcards, "source")
+    if source["type"] != "local" or not os.path.isdir(source["path"]):
+        return ""
+    from mosaicflow.inputs import find_candidates
+    from mosaicflow.manifest import state
+
+    candidates = find_candidates(source["path"], source.get("recursive", False))
+    return state(path for path, _ in candidates)
 
 
 def image_table_inputs(wildcards):
@@ -278,10 +275,6 @@ def image_record(wildcards):
     return image_records(wildcards)[wildcards.image]
 
 
-def raw_image(wildcards):
-    return image_record(wildcards)["path"]
-
-
 @functools.lru_cache(maxsize=None)
 def _read_pairs(path, mtime):
     from mosaicflow.stages import overlap_pairs
@@ -290,9 +283,25 @@ def _read_pairs(path, mtime):
 
 
 def overlap_pairs(wildcards):
-    """[(plus, minus)] image-id pairs (after the overlaps checkpoint)."""
-    path = checkpoints.overlaps.get(mosaic=wildcards.mosaic).output.table
+    """[(plus, minus)] image-id pairs (after the projected-table checkpoint)."""
+    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.overlaps
     return _read_pairs(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _retry_tokens(folder, mtime):
+    from mosaicflow.steps import retry_tokens
+
+    return retry_tokens(folder)
+
+
+def retry_token(wildcards):
+    folder = f"{mosaic_dir(wildcards.mosaic)}/projected"
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except FileNotFoundError:
+        return ""
+    return _retry_tokens(folder, mtime).get(wildcards.image, "")
 
 
 def projected_images(wildcards):
@@ -323,7 +332,7 @@ def _later_images(path, mtime):
 
 def overlapping_later_images(wildcards):
     """The images whose overlaps with image ``wildcards.image`` it fits (as plus)."""
-    path = checkpoints.overlaps.get(mosaic=wildcards.mosaic).output.table
+    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.overlaps
     return _later_images(path, os.stat(path).st_mtime_ns).get(wildcards.image, [])
 
 
@@ -367,18 +376,42 @@ def coadd_corrections_option(wildcards):
     return f"--corrections {shlex.quote(corrections)}" if corrections else ""
 
 
-def background_fits_table(wildcards):
-    """The fits table, reached through the overlaps checkpoint.
+def replanned(mosaic, path):
+    """``path``, asked for through the projected-table checkpoint of ``mosaic``.
 
-    Snakemake resolves a checkpoint at DAG-build time only when it is a
-    direct dependency of a job being updated. The coadd asks for the overlaps
-    checkpoint here so that, on reruns, the per-overlap fits are expanded
-    (and rerun when stale) instead of hiding behind the checkpoint.
+    A job whose input function asks for a checkpoint is planned anew (with
+    fresh rerun reasons) once that checkpoint has run. Without it, Snakemake
+    keeps the verdict of its first plan, made before the image table was
+    rebuilt, and reruns (or skips) the job for reasons that no longer hold.
     """
+    checkpoints.projected_table.get(mosaic=mosaic)
+    return path
+
+
+def mosaic_file(name):
+    """An input function: results/{mosaic}/NAME, re-planned after the checkpoint."""
+    return lambda wildcards: replanned(
+        wildcards.mosaic, f"{mosaic_dir(wildcards.mosaic)}/{name}"
+    )
+
+
+def colour_channel_file(channel, name):
+    """An input function: NAME of a composite's channel mosaic, re-planned likewise."""
+
+    def channel_file(wildcards):
+        mosaic = COLORS[wildcards.color]["mosaics"][channel]
+        return replanned(mosaic, f"{mosaic_dir(mosaic)}/{name}")
+
+    return channel_file
+
+
+def background_fits_table(wildcards):
+    """The fits table, reached through the projected-table checkpoint, so that
+    on reruns the per-overlap fits are expanded (and rerun when stale) instead
+    of hiding behind the checkpoint."""
     if setting(wildcards, "background", "model") == "none":
         return []
-    checkpoints.overlaps.get(mosaic=wildcards.mosaic)
-    return f"{mosaic_dir(wildcards.mosaic)}/fits.tbl"
+    return replanned(wildcards.mosaic, f"{mosaic_dir(wildcards.mosaic)}/fits.tbl")
 
 
 def quality_report_inputs(wildcards):
@@ -411,13 +444,9 @@ def _read_projected_ids(path, mtime):
 
 
 def projected_ids(wildcards):
-    """Images that were projected (failed ones, on_image_error: skip, are not).
-
-    Read from projected.tbl, which exists once the overlaps checkpoint has
-    run; asking for the checkpoint also makes Snakemake re-plan after it.
-    """
-    checkpoints.overlaps.get(mosaic=wildcards.mosaic)
-    path = f"{mosaic_dir(wildcards.mosaic)}/projected.tbl"
+    """Images that were projected (failed ones, on_image_error: skip, are not),
+    from the projected-table checkpoint (no mOverlaps without background matching)."""
+    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.table
     return _read_projected_ids(path, os.stat(path).st_mtime_ns)
 
 
@@ -447,7 +476,7 @@ def _tile_layout(table, header, mtimes, size):
 
 
 def tile_layout(wildcards):
-    # the region header and projected table exist once the overlaps checkpoint has run
+    # the region header and projected table exist once the projected-table checkpoint has run
     projected_ids(wildcards)
     base = mosaic_dir(wildcards.mosaic)
     table, header = f"{base}/projected.tbl", f"{base}/region.hdr"

@@ -26,6 +26,7 @@ checkpoint image_table:
         method=lambda wildcards: setting(wildcards, "projection", "method"),
         recursive=lambda wildcards: setting(wildcards, "source").get("recursive", False),
         frame=lambda wildcards: setting(wildcards, "region").get("frame", "equatorial"),
+        sources=source_state,
     script:
         "../scripts/image_table.py"
 

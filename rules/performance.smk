@@ -10,8 +10,8 @@ rule performance:
 rule performance_summary:
     input:
         # the finished mosaic: every job whose benchmark is summed has run
-        "results/{mosaic}/mosaic.png",
-        "results/{mosaic}/quality.tsv",
+        mosaic_file("mosaic.png"),
+        mosaic_file("quality.tsv"),
     output:
         table=report(
             "results/{mosaic}/performance.tsv",

@@ -3,7 +3,7 @@
 
 rule preview:
     input:
-        "results/{mosaic}/mosaic.fits",
+        mosaic_file("mosaic.fits"),
     output:
         report(
             "results/{mosaic}/mosaic.png",

@@ -5,7 +5,6 @@
 
 rule project:
     input:
-        raw=raw_image,
         header="results/{mosaic}/region.hdr",
     output:
         image=intermediate("results/{mosaic}/projected/{image}.fits", "projected"),
@@ -29,6 +28,13 @@ rule project:
         link="results/{mosaic}/inputs/{image}.fits",
         hdu=lambda wildcards: image_record(wildcards)["hdu"],
         method=lambda wildcards: image_record(wildcards)["method"],
+        # The raw file is not an input: a touch or a copy of the same bytes
+        # must not reproject. Its content digest (from the image table, which
+        # sees every change to the file) reruns the job when the bytes change.
+        content=lambda wildcards: image_record(wildcards)["content"],
+        # A projection that failed for good (on_image_error: skip) left a new
+        # token: the next run tries it again (see mosaicflow.steps.retry_tokens).
+        retry=retry_token,
         on_error=lambda wildcards: setting(wildcards, "on_image_error"),
         retries=config["image_retries"],
     shell:
@@ -38,13 +44,23 @@ rule project:
         " > {log:q} 2>&1"
 
 
-rule projected_table:
+checkpoint projected_table:
+    # Which images were projected (mImgtbl) and which of them overlap
+    # (mOverlaps): the per-overlap fits, the corrections and the coadd are
+    # planned from these two tables. One checkpoint, so that Snakemake re-plans
+    # once; it takes the image table's links folder (never checksum-compared,
+    # unlike images.tsv) so that it runs whenever the image table ran, and the
+    # jobs planned from it are always re-planned (Snakemake leaves jobs waiting
+    # on a checkpoint that it decides, after an earlier one ran, not to run).
     input:
         images="results/{mosaic}/images.tsv",
+        links="results/{mosaic}/inputs",
         projected=projected_images,
     output:
         table="results/{mosaic}/projected.tbl",
         failed="results/{mosaic}/failed_images.tsv",
+        overlaps="results/{mosaic}/overlaps.tbl",
+        overlaps_skipped="results/{mosaic}/overlaps_skipped.tsv",
     log:
         "logs/{mosaic}/projected_table.log",
     benchmark:
@@ -58,7 +74,14 @@ rule projected_table:
     params:
         job=MONTAGE_JOB,
         folder="results/{mosaic}/projected",
+        # without background matching nothing reads the overlaps: no mOverlaps
+        no_overlaps=lambda wildcards: (
+            "--no-overlaps"
+            if setting(wildcards, "background", "model") == "none"
+            else ""
+        ),
     shell:
         "{params.job} projected-table --images {input.images:q}"
         " --projected-dir {params.folder:q} --out {output.table:q} --failed {output.failed:q}"
-        " > {log:q} 2>&1"
+        " --overlaps {output.overlaps:q} --overlaps-skipped {output.overlaps_skipped:q}"
+        " {params.no_overlaps} --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"

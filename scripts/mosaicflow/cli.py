@@ -54,13 +54,14 @@ STEPS = {
         {"out": None, "timeout": "120", "retries": "5"},
     ),
     "projected-table": (
-        "mImgtbl of the projected images",
-        {"images": None, "projected-dir": None, "out": None, "failed": None},
+        "mImgtbl of the projected images, then mOverlaps (unless --no-overlaps)",
+        {"images": None, "projected-dir": None, "out": None, "failed": None, "mosaic": None, "overlaps": None,
+         "overlaps-skipped": None, "no-overlaps": False},  # fmt: skip
     ),
-    "overlaps": ("mOverlaps", {"projected-table": None, "out": None, "skipped": None}),
     "gather-fits": (
         "combine the per-overlap fits into the table mBgModel reads",
-        {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None, "per-image": False},
+        {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None, "per-image": False,
+         "mosaic": None},  # fmt: skip
     ),
     "model": (
         "mBgModel",
@@ -76,7 +77,8 @@ STEPS = {
     "coadd": (
         "mAdd, or (with --tiles-dir) the mosaic assembled from coadded tiles",
         {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean", "tiles-dir": "",
-         "tile-size": "0", "corrections": ""},
+         "tile-size": "0", "corrections": "", "mosaic": None, "background-model": "plane",
+         "correct-jobs": "image"},
     ),  # fmt: skip
     "coadd-tile": (
         "mAdd of the images that touch one tile of the mosaic",
@@ -189,21 +191,34 @@ def run(step, o):
         )
         print(f"{result['status']} {url} ({result['bytes']} bytes, {result['retries']} retries)")
     elif step == "projected-table":
-        from . import tables
+        from . import layout, tables
         from .stages import projected_table
 
-        failed = projected_table(tables.read_tsv(o["images"]), o["projected_dir"], o["out"], o["failed"])
+        images = tables.read_tsv(o["images"])
+        failed = projected_table(images, o["projected_dir"], o["out"], o["failed"])
         for row in failed:
             print(f"left out (projection failed): {row['path']}: {row['reason']}")
-    elif step == "overlaps":
-        from .stages import overlaps
+        current = {row["id"] for row in images}
+        removed = layout.prune(o["mosaic"], "image", current)
+        removed += layout.prune(o["mosaic"], "corrected", current - {row["id"] for row in failed})
+        print(f"removed {removed} files of images that are no longer inputs (or not projected)")
+        if o["no_overlaps"]:
+            from .stages import no_overlaps
 
-        kept, skipped = overlaps(o["projected_table"], o["out"], o["skipped"])
-        print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
+            no_overlaps(o["overlaps"], o["overlaps_skipped"])
+        else:
+            from .stages import overlaps
+
+            kept, skipped = overlaps(o["out"], o["overlaps"], o["overlaps_skipped"])
+            print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
+        from . import layout
         from .stages import gather_fits, overlap_pairs
 
         pairs = overlap_pairs(o["overlaps"])
+        items = {plus for plus, _ in pairs} if o["per_image"] else {f"{p}+{m}" for p, m in pairs}
+        removed = layout.prune(o["mosaic"], "fit", items)
+        print(f"removed {removed} files of overlaps that no longer exist (or of the other fit_jobs mode)")
         fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], o["per_image"])
         print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
     elif step == "model":
@@ -213,15 +228,27 @@ def run(step, o):
             o["projected_table"], o["fits"], o["out_tbl"], o["out_tsv"], int(o["iterations"]), o["level_only"]
         )
     elif step == "coadd":
-        if o["tiles_dir"]:
-            from .tiles import assemble_mosaic
+        from . import layout
 
-            count = assemble_mosaic(o["tiles_dir"], o["table"], o["header"], int(o["tile_size"]), o["out"])
+        if o["tiles_dir"]:
+            from .tiles import assemble_mosaic, tiles_with_images
+
+            size = int(o["tile_size"])
+            count = assemble_mosaic(o["tiles_dir"], o["table"], o["header"], size, o["out"])
             print(f"mosaic assembled from {count} tiles")
+            current = set(tiles_with_images(o["table"], o["header"], size))
         else:
             from .stages import coadd
 
             coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"], o["corrections"])
+            current = set()
+        # What this configuration does not make: tiles of another layout, and
+        # the files of background steps that no longer run.
+        layout.prune(o["mosaic"], "tile", current)
+        if o["background_model"] == "none":
+            layout.prune_background(o["mosaic"])
+        if o["background_model"] == "none" or o["correct_jobs"] == "coadd":
+            layout.prune(o["mosaic"], "corrected", set())
     elif step == "coadd-tile":
         from .tiles import coadd_tile
 

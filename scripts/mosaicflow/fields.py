@@ -20,6 +20,8 @@ from . import UserError
 
 FIELD_COLUMNS = ("name", "source", "center", "size", "survey", "bands", "path", "pixel_scale", "seed")
 CHANNELS = ("blue", "green", "red")
+# Names under results/ (and logs/) that the workflow uses itself.
+RESERVED_NAMES = {"color": "the colour composites", "summary.tsv": "the run summary"}
 
 
 def expand(config, workdir="."):
@@ -38,6 +40,10 @@ def expand(config, workdir="."):
         colours[name] = {**colour, "mosaics": {c: colour[c] for c in CHANNELS}}
     for name, colour in colours.items():
         check_composite(name, colour["mosaics"], mosaics)
+    reserved = sorted(set(mosaics) & RESERVED_NAMES.keys())
+    if reserved:
+        name = reserved[0]
+        raise UserError(f"mosaic name {name!r} is reserved: results/{name} holds {RESERVED_NAMES[name]}; rename it")
     if not mosaics:
         raise UserError("no mosaics configured: give mosaics: {NAME: {source: ..., region: ...}} or a fields table")
     clashes = sorted(set(mosaics) & set(colours))

@@ -20,7 +20,7 @@ FITS_SUFFIXES = (
     ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fits.bz2", ".fit.bz2",
 )  # fmt: skip
 IMAGE_COLUMNS = [
-    "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link", "scale",
+    "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link", "scale", "content",
 ]  # fmt: skip
 SKIPPED_COLUMNS = ["path", "kind", "reason"]
 
@@ -345,7 +345,11 @@ def build_image_table(
         candidates = [(path, os.path.basename(path)) for path in files]
     else:
         candidates = find_candidates(folder, recursive)
-    inspected = inspect_images([path for path, relative in candidates if not _is_area_image(relative)], workers)
+    inspected = inspect_images_cached(
+        [path for path, relative in candidates if not _is_area_image(relative)],
+        os.path.join(out_dir, INSPECTION_CACHE),
+        workers,
+    )
     for path, relative in candidates:
         ident = image_id(relative)
         if ident in seen_ids:  # same sanitised name and hash: practically impossible
@@ -361,7 +365,7 @@ def build_image_table(
         if isinstance(result, OSError):
             skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
             continue
-        hdu, header, fingerprint, has_infinities = result
+        hdu, header, fingerprint, has_infinities, content = result
         if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
             skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
             continue
@@ -384,6 +388,7 @@ def build_image_table(
             "method": projection_method(method, header, method_frame),
             "naxis1": header["NAXIS1"], "naxis2": header["NAXIS2"],
             "frame": frame, "projection": projection, "link": link, "scale": _pixel_scale(header),
+            "content": content,
         })  # fmt: skip
 
     used.sort(key=lambda row: row["id"])
@@ -429,12 +434,80 @@ def inspect_images(paths, workers=1):
 
 def _inspect_for_table(path):
     """inspect_image, plus a fingerprint of the pixels and WCS (to find the same
-    image under two names) and whether it holds infinite pixels."""
+    image under two names), whether it holds infinite pixels, and a digest of
+    the whole file (what its projection depends on)."""
     hdu, header, data = _inspect(path)
     digest = hashlib.sha1(np.ascontiguousarray(data).tobytes())
     for key in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CROTA2"):
         digest.update(repr(header.get(key)).encode())
-    return hdu, header, digest.hexdigest(), bool(np.isinf(data).any())
+    return hdu, header, digest.hexdigest(), bool(np.isinf(data).any()), _file_digest(path)
+
+
+def _file_digest(path):
+    digest = hashlib.sha1()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+# The image table's memory of what it found in each file, keyed by the file's
+# stat facts (``manifest.stat_key``): a rerun re-reads only files that changed.
+INSPECTION_CACHE = "inspection_cache.json"
+
+
+def inspect_images_cached(paths, cache_path, workers=1):
+    """``inspect_images``, reusing the results of files whose stat facts are unchanged.
+
+    The cache holds results only (never user data) and is rewritten
+    atomically; an unreadable cache is ignored. Read errors are not cached.
+    """
+    import json
+
+    from . import atomic, manifest
+
+    try:
+        with open(cache_path, encoding="utf-8") as handle:
+            cache = json.load(handle)
+    except (OSError, ValueError):
+        cache = {}
+    keys, results, missing = {}, {}, []
+    for path in paths:
+        try:
+            keys[path] = manifest.stat_key(path)
+        except OSError as problem:
+            results[path] = problem
+            continue
+        entry = cache.get(path)
+        if entry is not None and entry.get("key") == keys[path]:
+            results[path] = _from_cache(entry)
+        else:
+            missing.append(path)
+    results.update(inspect_images(missing, workers))
+    fresh = {}
+    for path in paths:
+        result = results[path]
+        if not isinstance(result, OSError):
+            fresh[path] = {"key": keys[path], **_to_cache(result)}
+    atomic.write_text(cache_path, json.dumps(fresh, sort_keys=True))
+    return {path: results[path] for path in paths}
+
+
+def _to_cache(result):
+    if isinstance(result, BadImage):
+        return {"bad": str(result)}
+    hdu, header, fingerprint, has_infinities, content = result
+    return {"hdu": hdu, "header": header.tostring(), "fingerprint": fingerprint, "infinite": has_infinities,
+            "content": content}  # fmt: skip
+
+
+def _from_cache(entry):
+    from astropy.io import fits
+
+    if "bad" in entry:
+        return BadImage(entry["bad"])
+    header = fits.Header.fromstring(entry["header"])
+    return entry["hdu"], header, entry["fingerprint"], entry["infinite"], entry["content"]
 
 
 def _write_blanked_copy(path, hdu, destination):
@@ -490,18 +563,21 @@ def write_raw_table(rows, links_dir, table_path):
     """Montage's image table (mImgtbl) of the chosen HDU of each image."""
     import MontagePy.main as montage
 
-    list_path = table_path + ".list"
-    names = [os.path.basename(row["link"]) for row in rows]
-    tables.write_ipac(list_path, ["fname"], [{"fname": n} for n in names])
-    temp = table_path + ".tmp"
-    # haveCubes=False: with cube columns mImgtbl prints uninitialised bytes for 2-D images.
-    result = montage.mImgtbl(links_dir, temp, imgListFile=list_path, showCorners=True, haveCubes=False)
-    os.remove(list_path)
-    if str(result["status"]) != "0":
-        raise RuntimeError(f"mImgtbl failed: {result.get('msg')}")
-    wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
-    tables.filter_ipac(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
-    os.remove(temp)
+    from . import atomic
+
+    list_path = atomic.temp_path_for(table_path, ".list")
+    temp = atomic.temp_path_for(table_path)
+    try:
+        names = [os.path.basename(row["link"]) for row in rows]
+        tables.write_ipac(list_path, ["fname"], [{"fname": n} for n in names])
+        # haveCubes=False: with cube columns mImgtbl prints uninitialised bytes for 2-D images.
+        result = montage.mImgtbl(links_dir, temp, imgListFile=list_path, showCorners=True, haveCubes=False)
+        if str(result["status"]) != "0":
+            raise RuntimeError(f"mImgtbl failed: {result.get('msg')}")
+        wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
+        tables.filter_ipac(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
+    finally:
+        atomic.discard(list_path, temp)
 
 
 def read_header_file(path):

@@ -5,10 +5,9 @@ size, or ``auto`` (mMakeHdr around all input images).
 """
 
 import math
-import os
 
 from . import UserError
-from .atomic import write_text
+from .atomic import discard, temp_path_for, write_text
 
 CELESTIAL_AXES = {
     "equatorial": ("RA", "DEC"),
@@ -110,7 +109,7 @@ def write_region_header(region, output, raw_table=None, max_pixels=400_000_000, 
 def _auto_header(region, output, raw_table, max_pixels, where):
     import MontagePy.main as montage
 
-    temp = output + ".tmp"
+    temp = temp_path_for(output)
     scale = region.get("pixel_scale", 0.0) / 3600.0
     result = montage.mMakeHdr(
         raw_table,
@@ -119,12 +118,12 @@ def _auto_header(region, output, raw_table, max_pixels, where):
         pixelScale=scale,
         northAligned=1 if region.get("north_aligned", True) else 0,
     )
-    if str(result["status"]) != "0":
-        raise UserError(f"{where}: mMakeHdr could not fit the images: {result.get('msg')}")
     try:
+        if str(result["status"]) != "0":
+            raise UserError(f"{where}: mMakeHdr could not fit the images: {result.get('msg')}")
         check_size(int(result["naxis1"]), int(result["naxis2"]), max_pixels, where)
         with open(temp, encoding="ascii") as handle:
             text = handle.read()
     finally:
-        os.remove(temp)
+        discard(temp)
     write_text(output, text)

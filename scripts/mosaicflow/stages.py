@@ -25,14 +25,13 @@ def projected_table(images, projected_dir, output, failed_output):
     Images whose projection failed for good (on_image_error: skip) are left
     out and listed in ``failed_output`` with the reason.
     """
-    from .steps import failure_note
+    from .steps import failure_note, failure_reason
 
     failed, ids = [], []
     for row in sorted(images, key=lambda r: r["id"]):
-        note = failure_note(os.path.join(projected_dir, row["id"] + ".fits"))
-        if os.path.exists(note):
-            with open(note, encoding="utf-8") as handle:
-                failed.append({"id": row["id"], "path": row["path"], "reason": handle.read().strip()})
+        projected = os.path.join(projected_dir, row["id"] + ".fits")
+        if os.path.exists(failure_note(projected)):
+            failed.append({"id": row["id"], "path": row["path"], "reason": failure_reason(projected)})
         else:
             ids.append(row["id"])
     tables.write_tsv(failed_output, ["id", "path", "reason"], failed)
@@ -90,6 +89,18 @@ def overlaps(projected_tbl, output, skipped_output):
     finally:
         atomic.discard(temp)
     return len(overlap_pairs(output)), len(skipped)
+
+
+OVERLAPS_HEADER = (
+    "| cntr1 | cntr2 |                      plus |                     minus |         diff             |\n"
+    "| int   | int   |                      char |                      char |         char             |\n"
+)
+
+
+def no_overlaps(output, skipped_output):
+    """The overlaps table without mOverlaps, for ``background.model: none``: no rows."""
+    atomic.write_text(output, "\\ background.model is none: overlaps not computed\n" + OVERLAPS_HEADER)
+    tables.write_tsv(skipped_output, ["plus", "minus", "box_pixels"], [])
 
 
 def _box_overlap(a, b):

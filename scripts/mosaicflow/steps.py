@@ -9,6 +9,7 @@ mosaic equals the single-process chain's.
 
 import contextlib
 import os
+import time
 
 from . import atomic, tables
 
@@ -40,6 +41,7 @@ TAN_APPROXIMATION_MAX_ERROR = 0.1
 
 
 FAILED_SUFFIX = ".failed"
+RECOVERED_SUFFIX = ".recovered"
 
 
 def failure_note(output_image):
@@ -52,21 +54,61 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error="fail
 
     Earlier attempts fail (so Snakemake retries the job). On the last one,
     with ``skip``, the image is recorded as failed: a note with the reason
-    and placeholder outputs (1 x 1 blank images, so Snakemake's bookkeeping
-    holds), which the projected table then leaves out. Returns the reason,
-    or None if the projection worked.
+    and a token unique to this failure, and placeholder outputs (1 x 1 blank
+    images, so Snakemake's bookkeeping holds), which the projected table then
+    leaves out. The token is a parameter of the projection job (see
+    ``retry_tokens``), so the next run tries the image again. Returns the
+    reason, or None if the projection worked.
     """
-    atomic.discard(failure_note(output_image))
+    note = failure_note(output_image)
     try:
         project(raw_image, hdu, header, output_image, method)
-        return None
     except StepError as problem:
         if on_error != "skip" or not last_attempt:
             raise
-        reason = str(problem)
+        reason = str(problem).splitlines()[0] if str(problem) else "projection failed"
+    else:
+        if os.path.exists(note):
+            # keep the token: the job's parameter stays what it was, so a
+            # recovered image is not projected yet again by the run after
+            os.replace(note, output_image + RECOVERED_SUFFIX)
+        return None
     _write_placeholder(output_image)
-    atomic.write_text(failure_note(output_image), reason + "\n")
+    token = f"{time.time_ns()}.{os.uname().nodename}.{os.getpid()}"
+    atomic.write_text(note, f"{reason}\n{token}\n")
+    atomic.discard(output_image + RECOVERED_SUFFIX)
     return reason
+
+
+def failure_reason(output_image):
+    """The reason in a projection's failure note (its first line)."""
+    with open(failure_note(output_image), encoding="utf-8") as handle:
+        return handle.readline().strip()
+
+
+def retry_tokens(projected_dir):
+    """{image id: token of its last failed projection} from the notes in ``projected_dir``.
+
+    A projection job takes its image's token as a parameter: a new failure
+    changes it, so the next run retries the image (a transient error, e.g.
+    an NFS glitch, must not become a permanent skip); a recovered image keeps
+    its last token, so it is not retried again.
+    """
+    tokens = {}
+    try:
+        names = os.listdir(projected_dir)
+    except FileNotFoundError:
+        return tokens
+    for name in names:
+        for suffix in (FAILED_SUFFIX, RECOVERED_SUFFIX):
+            if name.endswith(".fits" + suffix) and not name.startswith("."):
+                try:
+                    with open(os.path.join(projected_dir, name), encoding="utf-8") as handle:
+                        lines = handle.read().splitlines()
+                except OSError:
+                    continue
+                tokens[name[: -len(".fits" + suffix)]] = lines[1] if len(lines) > 1 else ""
+    return tokens
 
 
 def _write_placeholder(output_image):
@@ -95,6 +137,7 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
     the -tan and -rotated paths fall back to mProject for an image whose
     alternate header would not be accurate enough.
     """
+    _injected_fault(raw_image)
     montage = _montage()
     with atomic.fits_pair(output_image) as temp_image:
         if method == "mProject":
@@ -123,6 +166,19 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
             raise StepError(f"unknown projection method {method!r}")
         _check(result, f"{method} of {raw_image}")
     return result
+
+
+# Fault injection for the tests of failure handling: raw file names (as the
+# user named them; os.pathsep between names) whose projection fails as a read
+# error would. Reruns must retry such failures, so the tests need failures
+# that come and go without the file changing.
+FAULT_VARIABLE = "MOSAICFLOW_FAIL_PROJECTION"
+
+
+def _injected_fault(raw_image):
+    names = os.environ.get(FAULT_VARIABLE)
+    if names and os.path.basename(os.path.realpath(raw_image)) in names.split(os.pathsep):
+        raise StepError(f"cannot read {raw_image} (fault injected by {FAULT_VARIABLE})")
 
 
 def _tan_headers(montage, raw_image, hdu, header, scratch):

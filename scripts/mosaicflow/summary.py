@@ -1,58 +1,126 @@
 """The run summary: one row per mosaic and colour composite, with its status.
 
-Written by the workflow's onsuccess/onerror handlers, so that it also exists
-when some fields failed under --keep-going. Standard library only.
+Written when a run starts (mosaics with work to do are ``running``; a run
+killed before it ends leaves that word) and again when it ends, also after
+failures (--keep-going). The status comes from what Snakemake planned and
+did in this run, not from which files exist: a mosaic is ``complete`` only
+when every one of its outputs was checked by this run and no job of it is
+left undone, so a stale mosaic beside a failed rerun is never ``complete``.
+
+Statuses:
+  complete     every output is current and every usable image is in the mosaic
+  partial      current, but some images failed to project (see
+               failed_images.tsv); they are tried again on the next run
+  failed       a job of this mosaic failed; ``reason`` is the first error
+               line of its log
+  incomplete   work is left that did not fail (the run stopped early)
+  running      written at the start of a run; still there if it was killed
+  not-checked  this run did not build (all) its outputs, so it cannot say
+
+Standard library only.
 """
 
 import os
 
 from .atomic import write_text
-from .tables import format_tsv
+from .tables import format_tsv, read_tsv
 
-COLUMNS = ["name", "kind", "status", "outputs", "reason"]
-
-
-def mosaic_status(name, results="results", logs="logs"):
-    outputs = [os.path.join(results, name, f) for f in ("mosaic.fits", "mosaic_area.fits", "mosaic.png")]
-    return _status(outputs, os.path.join(logs, name))
+COLUMNS = ["name", "kind", "status", "outputs", "reason", "images_used", "images_skipped", "images_failed"]
+# Every output of a mosaic; a run that did not target all of them cannot call it complete.
+MOSAIC_OUTPUTS = ("mosaic.fits", "mosaic_area.fits", "mosaic.png", "skipped.tsv", "quality.tsv", "depth.png")
 
 
-def colour_status(name, results="results", logs="logs"):
-    return _status([os.path.join(results, "color", f"{name}.png")], os.path.join(logs, "color"), prefix=name)
+def mosaic_outputs(name, results="results"):
+    return [os.path.join(results, name, f) for f in MOSAIC_OUTPUTS]
 
 
-def _status(outputs, log_dir, prefix=""):
-    if all(os.path.exists(path) for path in outputs):
-        return "complete", outputs, ""
-    reason = _first_error(log_dir, prefix)
-    return ("failed" if reason else "incomplete"), [p for p in outputs if os.path.exists(p)], reason
+def colour_outputs(name, results="results"):
+    return [os.path.join(results, "color", f"{name}.png")]
 
 
-def _first_error(log_dir, prefix):
-    """The first 'error:' line of the most recent logs under ``log_dir``."""
-    found = []
-    for root, _, files in os.walk(log_dir):
-        for name in files:
-            if name.endswith(".log") and name.startswith(prefix):
-                path = os.path.join(root, name)
-                found.append((os.path.getmtime(path), path))
-    for _, path in sorted(found, reverse=True):
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            for line in handle:
-                if line.startswith("error:"):
-                    step = os.path.relpath(path, log_dir)
-                    return f"{step}: {line[len('error:') :].strip()}"[:500]
-    return ""
+class JobState:
+    """What one run knows of one mosaic's jobs: the files they make, the
+    logs of those left undone, and whether it is still to run them."""
+
+    def __init__(self):
+        self.outputs = set()
+        self.undone_logs = []
+        self.undone = 0
 
 
-def write_summary(mosaics, colours, path="results/summary.tsv"):
-    rows = []
-    for name in mosaics:
-        status, outputs, reason = mosaic_status(name)
-        rows.append({"name": name, "kind": "mosaic", "status": status, "outputs": " ".join(outputs), "reason": reason})
-    for name in colours:
-        status, outputs, reason = colour_status(name)
-        rows.append({"name": name, "kind": "colour", "status": status, "outputs": " ".join(outputs), "reason": reason})
+def status(outputs, state, started, running=False):
+    """(status, reason) of one mosaic or composite with final ``outputs``."""
+    if state is None or not set(outputs) <= state.outputs:
+        missing = [os.path.basename(p) for p in outputs if state is None or p not in state.outputs]
+        return "not-checked", "not a target of this run: " + ", ".join(missing)
+    if state.undone:
+        if running:
+            return "running", ""
+        reason = _first_error(state.undone_logs, started)
+        if reason is not None:
+            return "failed", reason
+        return "incomplete", f"{state.undone} jobs not run (the run stopped before them)"
+    return "complete", ""
+
+
+def _first_error(logs, started):
+    """The first 'error:' line of the logs written since ``started``; '' when a
+    log was written without one; None when no log of them was written."""
+    written = None
+    for path in sorted(logs):
+        try:
+            if os.path.getmtime(path) < started:
+                continue
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                lines = handle.read().splitlines()
+        except OSError:
+            continue
+        written = written or f"see {path}"
+        for line in lines:
+            if line.startswith("error:"):
+                return f"{path}: {line[len('error:') :].strip()}"[:500]
+    return written
+
+
+def _count_rows(path):
+    try:
+        return len(read_tsv(path))
+    except (OSError, ValueError, IndexError):
+        return ""
+
+
+def mosaic_row(name, state, started, running=False, results="results"):
+    outputs = mosaic_outputs(name, results)
+    label, reason = status(outputs, state, started, running)
+    base = os.path.join(results, name)
+    counts = {
+        "images_used": _count_rows(os.path.join(base, "images.tsv")),
+        "images_skipped": _count_rows(os.path.join(base, "skipped.tsv")),
+        "images_failed": _count_rows(os.path.join(base, "failed_images.tsv")),
+    }
+    if label == "complete" and counts["images_failed"]:
+        label = "partial"
+        reason = (
+            f"{counts['images_failed']} of {counts['images_used']} images failed to project and are "
+            f"left out (see {os.path.join(base, 'failed_images.tsv')}); the next run tries them again"
+        )
+    present = [p for p in outputs if os.path.exists(p)]
+    return {"name": name, "kind": "mosaic", "status": label, "outputs": " ".join(present), "reason": reason,
+            **counts}  # fmt: skip
+
+
+def colour_row(name, state, started, running=False, results="results"):
+    outputs = colour_outputs(name, results)
+    label, reason = status(outputs, state, started, running)
+    present = [p for p in outputs if os.path.exists(p)]
+    return {"name": name, "kind": "colour", "status": label, "outputs": " ".join(present), "reason": reason}
+
+
+def write_summary(mosaic_states, colour_states, started, running=False, path="results/summary.tsv"):
+    """Write the summary: one row per mosaic, then per composite, each given
+    as name -> its JobState in this run (None: no job of it in this run)."""
+    rows = [mosaic_row(name, state, started, running) for name, state in mosaic_states.items()]
+    rows += [colour_row(name, state, started, running) for name, state in colour_states.items()]
     os.makedirs(os.path.dirname(path), exist_ok=True)
     write_text(path, format_tsv(COLUMNS, rows))
     return rows

@@ -1,0 +1,85 @@
+# The run's own bookkeeping, done by the main Snakemake process: what killed
+# jobs left behind is removed before any job starts, results/summary.tsv is
+# written at the start and at the end from what this run planned and did.
+# None of it runs for dry runs (Snakemake calls no handler then).
+
+RUN = {"started": 0.0}
+
+
+def job_states():
+    """{(kind, name): JobState} from the DAG of this run (a public Snakemake API
+    since 8: DAG.jobs, needrun, finished)."""
+    from mosaicflow.summary import JobState
+
+    dag = workflow.dag
+    states = {}
+    for job in dag.jobs:
+        wildcards = dict(job.wildcards.items())
+        if "mosaic" in wildcards:
+            key = ("mosaic", wildcards["mosaic"])
+        elif "color" in wildcards:
+            key = ("colour", wildcards["color"])
+        else:
+            continue
+        state = states.setdefault(key, JobState())
+        state.outputs.update(str(path) for path in job.output)
+        if dag.needrun(job) and not dag.finished(job):
+            state.undone += 1
+            state.undone_logs.extend(str(path) for path in job.log)
+    return states
+
+
+def write_run_summary(running=False):
+    from mosaicflow.summary import write_summary
+
+    states = job_states()
+    return write_summary(
+        {name: states.get(("mosaic", name)) for name in MOSAICS},
+        {name: states.get(("colour", name)) for name in COLORS},
+        RUN["started"],
+        running=running,
+    )
+
+
+def report_failures(rows):
+    failed = [
+        f"{r['name']}: {r['reason'] or r['status']}"
+        for r in rows
+        if r["status"] in ("failed", "incomplete")
+    ]
+    if failed:
+        print(
+            "Not built (see results/summary.tsv):\n  " + "\n  ".join(failed),
+            file=sys.stderr,
+        )
+
+
+def start_run():
+    import time
+
+    from mosaicflow.layout import remove_debris
+
+    RUN["started"] = time.time()
+    removed = remove_debris("results")
+    if removed:
+        print(
+            f"Removed {len(removed)} temporary files of interrupted jobs",
+            file=sys.stderr,
+        )
+    write_run_summary(running=True)
+
+
+def end_run():
+    report_failures(write_run_summary())
+
+
+onstart:
+    start_run()
+
+
+onsuccess:
+    end_run()
+
+
+onerror:
+    end_run()
