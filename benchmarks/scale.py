@@ -785,7 +785,7 @@ def synthesise_tables(folder, images, layout, t0):
         by_cell[(r, c)] = ident
         records.append({"id": ident, "path": f"raw/{name}", "hdu": 0, "method": "mProjectPP",
                         "naxis1": TILE_WIDTH, "naxis2": TILE_HEIGHT, "frame": "equatorial", "projection": "SIN",
-                        "link": f"results/{DRY_MOSAIC}/inputs/{ident}.fits"})  # fmt: skip
+                        "link": f"results/{DRY_MOSAIC}/inputs/{ident}.fits", "content": ident})  # fmt: skip
     os.utime(raw_dir, (t0 + level, t0 + level))
 
     level = next(stamps)

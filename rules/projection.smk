@@ -1,6 +1,7 @@
-# One projection job per image, then Montage's table of the projected images.
-# A projection depends on its own raw image and the region header only, so
-# replacing or adding one image re-projects just that image.
+# One projection job per image, then Montage's tables of the projected images
+# and their overlaps. A projection depends on its own raw image's content and
+# the region header only, so replacing or adding one image re-projects just
+# that image.
 
 
 rule project:
@@ -20,8 +21,12 @@ rule project:
     threads: 1
     resources:
         **PER_ITEM_RESOURCES,
-        # lets the job tell a retry from its last attempt (on_image_error)
+        # How to handle a failure, not what the projection is: resources, not
+        # params, so that changing them does not reproject every image. The
+        # attempt number lets the job tell a retry from its last attempt.
         attempt_number=lambda wildcards, attempt: attempt,
+        on_image_error=lambda wildcards: setting(wildcards, "on_image_error"),
+        image_retries=config["image_retries"],
     params:
         job=MONTAGE_JOB,
         # Montage reads the raw file through the image table's ASCII-named link.
@@ -35,12 +40,11 @@ rule project:
         # A projection that failed for good (on_image_error: skip) left a new
         # token: the next run tries it again (see mosaicflow.steps.retry_tokens).
         retry=retry_token,
-        on_error=lambda wildcards: setting(wildcards, "on_image_error"),
-        retries=config["image_retries"],
     shell:
         "{params.job} project --raw {params.link:q} --hdu {params.hdu:q}"
         " --method {params.method:q} --header {input.header:q} --out {output.image:q}"
-        " --on-error {params.on_error} --attempt {resources.attempt_number} --retries {params.retries}"
+        " --on-error {resources.on_image_error} --attempt {resources.attempt_number}"
+        " --retries {resources.image_retries}"
         " > {log:q} 2>&1"
 
 

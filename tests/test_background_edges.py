@@ -142,7 +142,7 @@ def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):
     assert len(kept) >= 2
     fit_files = os.listdir(workflow.path("results", "corners", "fits"))
     assert len(fit_files) == len(kept)
-    assert "too small for the background model" in open(workflow.path("logs", "corners", "overlaps.log")).read()
+    assert "too small for the background model" in open(workflow.path("logs", "corners", "projected_table.log")).read()
 
 
 def test_box_overlap_of_cutouts_on_the_mosaic_grid():

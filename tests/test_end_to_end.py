@@ -158,7 +158,7 @@ def test_dry_run_and_graphs_work_before_any_data(workflow):
 
 def test_rulegraph_after_a_run_shows_every_stage(matched_and_unmatched):
     rulegraph = matched_and_unmatched.run("--rulegraph").stdout
-    for rule in ("project", "overlaps", "difference_fit", "background_model", "background_correct", "coadd"):
+    for rule in ("project", "projected_table", "difference_fit", "background_model", "background_correct", "coadd"):
         assert rule in rulegraph
 
 

@@ -11,6 +11,7 @@ import numpy as np
 from astropy.io import fits
 
 from conftest import SNAKEFILE, Workflow, small_field, small_region
+from mosaicflow import layout
 
 CONFIG = {"mosaics": {"killed": {"source": small_field(seed=12), "region": small_region()}}}
 
@@ -50,18 +51,26 @@ def test_sigkill_at_several_points_then_rerun_gives_the_same_mosaic(tmp_path):
         with fits.open(path) as hdul:
             assert hdul[0].data is not None and hdul[0].data.size == hdul[0].header["NAXIS1"] * hdul[0].header["NAXIS2"]
     assert wf.run("-n").returncode == 0 and wf.planned_jobs() == {}
+    # and nothing a killed job wrote under a temporary name is left
+    assert layout.debris(wf.path("results")) == []
 
 
 def break_one_image_after_validation(wf, config):
-    """Build the image table, then truncate one raw file keeping its mtime: the
-    table still trusts it and Montage's projection of it fails for real."""
+    """Build the image table, then replace the link through which Montage reads
+    one raw file with a truncated copy (the raw file itself stays as it is, so
+    the image table stays valid): Montage's projection of it fails for real."""
+    from mosaicflow import tables
+
     wf.run("--until", "image_table", config=config)
-    victim = sorted(glob.glob(wf.path("raw", "*.fits")))[1]
-    stat = os.stat(victim)
-    with open(victim, "r+b") as handle:
-        handle.truncate(2880 * 2 + 1000)
-    os.utime(victim, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-    return os.path.basename(victim)
+    (mosaic,) = config["mosaics"]
+    row = sorted(tables.read_tsv(wf.path("results", mosaic, "images.tsv")), key=lambda r: r["path"])[1]
+    link = wf.path(row["link"])
+    with open(link, "rb") as handle:
+        data = handle.read(2880 * 2 + 1000)
+    os.remove(link)
+    with open(link, "wb") as handle:
+        handle.write(data)
+    return os.path.basename(row["path"])
 
 
 def field_folder(wf):

@@ -201,10 +201,10 @@ def star_image(path, header, stars, sigma=1.5, sky=10.0):
     fits.PrimaryHDU(data.astype(np.float32), header).writeto(path, overwrite=True)
 
 
-def region_header(path, lon, lat, size, projection="TAN", scale=ARCSEC):
+def region_header(path, lon, lat, size, projection="TAN", scale=ARCSEC, axes=("GLON", "GLAT")):
     lines = [
         ("SIMPLE", "T"), ("BITPIX", "-64"), ("NAXIS", "2"), ("NAXIS1", str(size)), ("NAXIS2", str(size)),
-        ("CTYPE1", f"'GLON-{projection}'"), ("CTYPE2", f"'GLAT-{projection}'"),
+        ("CTYPE1", f"'{axes[0]:-<5}{projection}'"), ("CTYPE2", f"'{axes[1]:-<5}{projection}'"),
         ("CRVAL1", repr(float(lon))), ("CRVAL2", repr(float(lat))),
         ("CRPIX1", repr((size + 1) / 2)), ("CRPIX2", repr((size + 1) / 2)),
         ("CDELT1", repr(-scale)), ("CDELT2", repr(scale)), ("CROTA2", "0.0"),
@@ -367,6 +367,33 @@ def test_rotated_path_falls_back_to_mproject(tmp_path, capsys):
 
 
 # ---- the choice of method -------------------------------------------------------------
+
+
+def test_same_frame_tan_sip_takes_the_plane_to_plane_path(tmp_path):
+    """'RA---TAN-SIP' is a TAN projection: a SIP image (SDSS, HST, Spitzer) onto an
+    equatorial TAN header is projected by mProjectPP directly, not through mTANHdr
+    (whose approximation fails its tolerance) and mProject. Checked against
+    mProject (exact): star positions and fluxes, and the time taken."""
+    nx, ny = 300, 240
+    header = fits_header(83.8, -5.4, nx, ny, "TAN", sip=True)
+    assert inputs.frame_and_projection(header) == ("equatorial", "TAN")
+    region = region_header(str(tmp_path / "region.hdr"), 83.8, -5.4, 420, axes=("RA", "DEC"))
+    assert inputs.projection_method("auto", header, frames.read_header_file(region)) == "mProjectPP"
+    stars = random_stars(nx, ny)
+    raw = str(tmp_path / "raw.fits")
+    star_image(raw, header, stars)
+    out, seconds = project_both(tmp_path, raw, region, method="mProjectPP")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        world = WCS(header).all_pix2world([s[0] for s in stars], [s[1] for s in stars], 1)
+    fast_xy, fast_flux = measure(out["mProjectPP"], world)
+    exact_xy, exact_flux = measure(out["mProject"], world)
+    offset, flux = np.hypot(*(fast_xy - exact_xy).T).max(), np.abs(fast_flux / exact_flux - 1).max()
+    print(f"\nmProjectPP {seconds['mProjectPP']:.3f} s, mProject {seconds['mProject']:.3f} s; "
+          f"positions {offset:.2g} px apart, fluxes {flux:.2g}")  # fmt: skip
+    assert np.hypot(*(fast_xy - exact_xy).T).max() < 0.01
+    assert np.abs(fast_flux / exact_flux - 1).max() < 1e-3
+    assert seconds["mProjectPP"] < seconds["mProject"] / 3
 
 
 def test_projection_method_across_frames():

@@ -224,8 +224,8 @@ def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
     def comparable(result):
         if isinstance(result, Exception):
             return type(result).__name__, str(result)
-        hdu, found, fingerprint, has_infinities = result
-        return hdu, found["CRVAL1"], fingerprint, has_infinities
+        hdu, found, fingerprint, has_infinities, content = result
+        return hdu, found["CRVAL1"], fingerprint, has_infinities, content
 
     serial = inputs.inspect_images(paths, workers=1)
     parallel = inputs.inspect_images(paths, workers=2)
@@ -236,6 +236,23 @@ def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
     assert isinstance(parallel[paths[11]], OSError)
     assert parallel[paths[15]][3] is True and parallel[paths[0]][3] is False
     assert len({parallel[p][2] for p in paths if p not in (paths[3], paths[7], paths[11])}) == 17
+
+    # the cached inspection gives the same results, and re-reads only changed files
+    cache = str(tmp_path / "cache.json")
+    assert {p: comparable(r) for p, r in inputs.inspect_images_cached(paths, cache, 2).items()} == {
+        p: comparable(r) for p, r in serial.items()
+    }
+    fits.PrimaryHDU(good_data - 1, header(ra=83.8)).writeto(paths[0], overwrite=True)  # same size, new pixels
+    with open(paths[1], "r+b") as handle:  # truncated in place, mtime put back: ctime still tells
+        before = os.stat(paths[1])
+        handle.truncate(2880 + 100)
+    os.utime(paths[1], ns=(before.st_atime_ns, before.st_mtime_ns))
+    again = inputs.inspect_images_cached(paths, cache, 1)
+    assert again[paths[0]][2] != serial[paths[0]][2] and again[paths[0]][4] != serial[paths[0]][4]
+    assert isinstance(again[paths[1]], inputs.BadImage)
+    assert {p: comparable(again[p]) for p in paths[2:]} == {p: comparable(serial[p]) for p in paths[2:]}
+    open(cache, "w").write("{not json")  # a damaged cache is ignored, then rewritten
+    assert comparable(inputs.inspect_images_cached(paths, cache, 1)[paths[0]]) == comparable(again[paths[0]])
 
 
 # ---- geometry and projector choice ------------------------------------------

@@ -183,3 +183,62 @@ def run_sequence(tmp_path, pool, seed, steps):
         assert not problems, f"seed {seed}, step {step}, after: {history}\n" + "\n".join(problems)
         if fresh_result.returncode == 0:
             shutil.rmtree(fresh.workdir)
+
+
+# The README's table of what a rerun redoes, change after change on one field
+# (first column: the README's words; the steps apply the change).
+README_CHANGES = {
+    "nothing": lambda w, p: None,
+    "`touch` one file": lambda w, p: w.touch(p[0]),
+    "overwrite one file in place (new content)": lambda w, p: w.change_content(p[0]),
+    "replace one file by a rename": lambda w, p: w.replace_by_rename(p[1]),
+    "add a file": lambda w, p: w.add(w.names[6]),
+    "delete a file": lambda w, p: w.delete(p[2]),
+    "rename a file": lambda w, p: w.rename(p[3]),
+    "truncate a file in place": lambda w, p: w.truncate_in_place(p[4]),
+    "overwrite a file with a copy of another": lambda w, p: w.duplicate(p[5], p[0]),
+    "restore that file": lambda w, p: w.restore(p[5]),
+    "`background.model: level`": lambda w, p: w.settings.update(model="level"),
+    "`background.model: none`": lambda w, p: w.settings.update(model="none"),
+    "`background.model: plane`": lambda w, p: w.settings.update(model="plane"),
+    "`on_image_error: fail`": lambda w, p: w.settings.update(on_image_error="fail"),
+    "a smaller region": lambda w, p: w.settings.update(region="inner"),
+    "the region back": lambda w, p: w.settings.update(region="all"),
+    "another pixel scale": lambda w, p: w.settings.update(pixel_scale=1.5),
+}
+
+
+def readme_rerun_table():
+    readme = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "README.md")
+    with open(readme, encoding="utf-8") as handle:
+        text = handle.read()
+    table = text.split("<!-- rerun table -->")[1]
+    rows = []
+    for line in table.strip().splitlines():
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        if cells[0] in README_CHANGES or cells[0].startswith("a projection fails"):
+            rows.append((cells[0], int(cells[1]), int(cells[2]), int(cells[3])))
+    return rows
+
+
+def test_readme_rerun_table(tmp_path, pool):
+    rows = readme_rerun_table()
+    assert len(rows) == len(README_CHANGES) + 2
+    world = World(tmp_path, pool, seed=1)
+    assert world.rerun().returncode == 0
+    present = world.present()
+    measured = []
+    for change, *_ in rows[: len(README_CHANGES)]:
+        README_CHANGES[change](world, present)
+        result = world.rerun()
+        assert result.returncode == 0, change
+        ran = jobs_run(result)
+        measured.append((change, sum(ran.values()), ran.get("project", 0), ran.get("difference_fit", 0)))
+    world.settings["on_image_error"] = "skip"
+    world.settings["pixel_scale"] = 1.0
+    for change, transient in ((rows[-2][0], world.present()[0]), (rows[-1][0], None)):
+        ran = jobs_run(world.rerun(transient))
+        measured.append((change, sum(ran.values()), ran.get("project", 0), ran.get("difference_fit", 0)))
+    assert measured == rows

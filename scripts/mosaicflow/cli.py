@@ -55,13 +55,27 @@ STEPS = {
     ),
     "projected-table": (
         "mImgtbl of the projected images, then mOverlaps (unless --no-overlaps)",
-        {"images": None, "projected-dir": None, "out": None, "failed": None, "mosaic": None, "overlaps": None,
-         "overlaps-skipped": None, "no-overlaps": False},  # fmt: skip
+        {
+            "images": None,
+            "projected-dir": None,
+            "out": None,
+            "failed": None,
+            "mosaic": None,
+            "overlaps": None,
+            "overlaps-skipped": None,
+            "no-overlaps": False,
+        },  # fmt: skip
     ),
     "gather-fits": (
         "combine the per-overlap fits into the table mBgModel reads",
-        {"projected-table": None, "overlaps": None, "fits-dir": None, "out": None, "per-image": False,
-         "mosaic": None},  # fmt: skip
+        {
+            "projected-table": None,
+            "overlaps": None,
+            "fits-dir": None,
+            "out": None,
+            "per-image": False,
+            "mosaic": None,
+        },  # fmt: skip
     ),
     "model": (
         "mBgModel",
@@ -76,14 +90,32 @@ STEPS = {
     ),
     "coadd": (
         "mAdd, or (with --tiles-dir) the mosaic assembled from coadded tiles",
-        {"images-dir": None, "table": None, "header": None, "out": None, "method": "mean", "tiles-dir": "",
-         "tile-size": "0", "corrections": "", "mosaic": None, "background-model": "plane",
-         "correct-jobs": "image"},
+        {
+            "images-dir": None,
+            "table": None,
+            "header": None,
+            "out": None,
+            "method": "mean",
+            "tiles-dir": "",
+            "tile-size": "0",
+            "corrections": "",
+            "mosaic": None,
+            "background-model": "plane",
+            "correct-jobs": "image",
+        },
     ),  # fmt: skip
     "coadd-tile": (
         "mAdd of the images that touch one tile of the mosaic",
-        {"images-dir": None, "table": None, "header": None, "tile": None, "tile-size": None, "out": None,
-         "method": "mean", "corrections": ""},
+        {
+            "images-dir": None,
+            "table": None,
+            "header": None,
+            "tile": None,
+            "tile-size": None,
+            "out": None,
+            "method": "mean",
+            "corrections": "",
+        },
     ),  # fmt: skip
     "color": (
         "three-colour PNG of three mosaics with one header (mViewer)",

@@ -168,10 +168,11 @@ FRAMES = {"RA": "equatorial", "DEC": "equatorial", "GLON": "galactic", "GLAT": "
 
 
 def frame_and_projection(header):
-    """(frame, projection code) of a header's first celestial axis."""
-    ctype = str(header.get("CTYPE1", "")).upper()
-    axis, _, projection = ctype.partition("-")
-    return FRAMES.get(axis.strip(), "other"), ctype[-3:]
+    """(frame, projection code) of a header's first celestial axis ('TAN' for 'RA---TAN-SIP')."""
+    from .frames import projection_code
+
+    axis = str(header.get("CTYPE1", "")).upper().partition("-")[0]
+    return FRAMES.get(axis.strip(), "other"), projection_code(header)
 
 
 def projection_method(requested, image_header, region_header):

@@ -254,12 +254,9 @@ def _tan_approximation(montage, header, output):
 
 
 def _projection_of_header_file(path):
-    with open(path, encoding="ascii", errors="replace") as handle:
-        for line in handle:
-            if line.startswith("CTYPE1"):
-                value = line.split("=", 1)[1].split("/", 1)[0].strip().strip("'").strip()
-                return value[-3:].upper()
-    return ""
+    from . import frames
+
+    return frames.projection_code(frames.read_header_file(path))
 
 
 FIT_STATUS_COLUMNS = ["status", "message", *tables.FIT_FIELDS]
