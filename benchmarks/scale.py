@@ -196,8 +196,8 @@ def snakemake_command(run_dir, cores, *extra, snakemake_args=()):
             os.path.join(run_dir, "config.yaml"), "--cores", str(cores), *extra, *snakemake_args]  # fmt: skip
 
 
-def run_workflow(run_dir, cores, *extra, log_name="snakemake.log", snakemake_args=(), check=True):
-    target = "all" if VARIANT["target"] == "all" else f"results/{MOSAIC}/mosaic.fits"
+def run_workflow(run_dir, cores, *extra, log_name="snakemake.log", snakemake_args=(), check=True, mosaic=MOSAIC):
+    target = "all" if VARIANT["target"] == "all" else f"results/{mosaic}/mosaic.fits"
     # the target first: --quiet takes optional words and would swallow it
     command = snakemake_command(run_dir, cores, target, "--quiet", "all", *extra, snakemake_args=snakemake_args)
     run = run_measured(command, run_dir, os.path.join(run_dir, log_name))
@@ -967,7 +967,8 @@ def measure_dry_run(images, layout, args, recorder, summary):
     if left == 0:
         loads = load()
         before = benchmark_files(folder)
-        noop = run_workflow(folder, args.cores, log_name="noop-run.log", snakemake_args=args.snakemake_args)
+        noop = run_workflow(folder, args.cores, log_name="noop-run.log", snakemake_args=args.snakemake_args,
+                            mosaic=DRY_MOSAIC)  # fmt: skip
         ran = sum(e["jobs"] for e in per_rule(folder, before).values())
         noop_meets = verdict(noop.wall, NOOP_TARGET[1], len(ids), NOOP_TARGET[0])
         noop_text = f"{noop.wall:.2f} s ({ran} jobs run, target <= {NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: "

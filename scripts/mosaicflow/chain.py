@@ -13,7 +13,7 @@ from . import tables
 from .steps import _check, _montage
 
 
-def run_chain(inputs_dir, names, header, work_dir, iterations=10000, level_only=False, coadd=0):
+def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False, coadd=0):
     """Run the chain on ``names`` (files in ``inputs_dir``); return stage times.
 
     Writes ``work_dir/mosaic.fits``.

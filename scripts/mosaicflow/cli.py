@@ -84,7 +84,7 @@ STEPS = {
             "fits": None,
             "out-tbl": None,
             "out-tsv": None,
-            "iterations": "10000",
+            "iterations": None,
             "level-only": False,
         },
     ),
