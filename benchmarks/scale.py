@@ -394,7 +394,7 @@ CHAIN_CODE = r"""
 import json, resource, sys, time
 sys.path.insert(0, sys.argv[1])
 import mosaicflow.chain as chain
-from mosaicflow.steps import _montage
+from mosaicflow.steps import load_montage
 
 def status_mb(key):
     try:
@@ -432,8 +432,8 @@ class Watched:
 
 with open(sys.argv[2]) as handle:
     job = json.load(handle)
-watched = Watched(_montage())
-chain._montage = lambda: watched
+watched = Watched(load_montage())
+chain.load_montage = lambda: watched
 start = time.perf_counter()
 times = chain.run_chain(job["inputs"], job["names"], job["header"], job["work"], iterations=job["iterations"])
 wall = time.perf_counter() - start

@@ -338,8 +338,9 @@ def test_rotated_projection_of_other_projections(tmp_path, capsys):
         star_image(raw, header, stars)
         region = region_header(str(folder / "region.hdr"), centre.l.deg, centre.b.deg, 300, projection)
         expected = "mProjectPP-rotated" if name == "sip" else "mProject"  # see projection_method
-        assert inputs.projection_method("auto", header, inputs.read_header_file(region)) == expected
-        assert inputs.projection_method("mProjectPP", header, inputs.read_header_file(region)) == "mProjectPP-rotated"
+        template = inputs.read_header_template(region)
+        assert inputs.projection_method("auto", header, template) == expected
+        assert inputs.projection_method("mProjectPP", header, template) == "mProjectPP-rotated"
         out, _ = project_both(folder, raw, region)
         fell_back = "using mProject" in capsys.readouterr().out
         predicted = expected_positions(folder, header, stars)

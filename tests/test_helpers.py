@@ -289,7 +289,7 @@ def test_box_header_has_the_requested_geometry(tmp_path):
     out = str(tmp_path / "r.hdr")
     cfg = {"center": "83.82, -5.39", "width": 0.5, "height": 0.25, "pixel_scale": 2.0, "frame": "galactic"}
     region.write_region_header(cfg, out)
-    h = inputs.read_header_file(out)
+    h = inputs.read_header_template(out)
     assert (h["NAXIS1"], h["NAXIS2"]) == (900, 450)
     assert h["CTYPE1"] == "GLON-TAN" and h["CDELT2"] == pytest.approx(2 / 3600)
     assert h["CRPIX1"] == 450.5
@@ -312,7 +312,7 @@ def test_header_template_without_wcs_is_a_user_error(tmp_path):
     path = tmp_path / "bad.hdr"
     path.write_text("SIMPLE  = T\nNAXIS   = 2\nEND\n")
     with pytest.raises(UserError, match="lacks the keyword NAXIS1"):
-        inputs.read_header_file(str(path))
+        inputs.read_header_template(str(path))
 
 
 def test_disk_estimate_counts_projected_corrected_and_mosaic():

@@ -39,6 +39,7 @@ import zlib
 
 from . import UserError, tables
 from .atomic import commit, discard, temp_path_for, write_text
+from .fitsname import fits_suffix
 
 DEFAULT_ARCHIVE_URL = "http://montage.ipac.caltech.edu/cgi-bin/ArchiveList/nph-archivelist"
 ARCHIVE_URL_ENV = "MOSAIC_ARCHIVE_URL"
@@ -56,7 +57,6 @@ IMAGE_LIST_COLUMNS = ["file_name", "url", "size", "remote_name", "record"]
 # HTTP statuses worth retrying; every other 4xx/5xx fails at once.
 RETRY_STATUSES = (408, 429, 500, 502, 503, 504)
 _CHUNK = 1 << 16
-_FITS_SUFFIXES = (".fits", ".fit", ".fts", ".fz", ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz")
 _GZIP_MAGIC = b"\x1f\x8b"
 _BZIP2_MAGIC = b"BZh"
 _FITS_MAGIC = b"SIMPLE  ="
@@ -239,7 +239,7 @@ def local_name(remote_name, url, force_hash=False):
         name = name[:-4]
     ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
     clean = re.sub(r"[^A-Za-z0-9._-]+", "_", ascii_name).lstrip("._-")
-    suffix = next((s for s in sorted(_FITS_SUFFIXES, key=len, reverse=True) if clean.lower().endswith(s)), "")
+    suffix = fits_suffix(clean)
     stem = clean[: len(clean) - len(suffix)] if suffix else clean
     stem = stem.rstrip("._-")[:100]
     changed = clean != name or not suffix or not stem
@@ -600,11 +600,7 @@ def _slug(text):
 
 
 def _fits_suffix(path):
-    lower = path.lower()
-    for suffix in sorted(_FITS_SUFFIXES, key=len, reverse=True):
-        if lower.endswith(suffix):
-            return suffix
-    return ".fits"
+    return fits_suffix(path) or ".fits"
 
 
 # ---- workflow glue: where each cached image comes from, and offline reruns -------------------------------------

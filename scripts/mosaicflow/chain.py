@@ -10,7 +10,7 @@ import os
 import time
 
 from . import tables
-from .steps import _check, _montage
+from .steps import check_status, load_montage
 
 
 def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False, coadd=0):
@@ -18,7 +18,7 @@ def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False,
 
     Writes ``work_dir/mosaic.fits``.
     """
-    montage = _montage()
+    montage = load_montage()
     os.makedirs(work_dir, exist_ok=True)
     path = lambda name: os.path.join(work_dir, name)  # noqa: E731
     for sub in ("projected", "diffs", "corrected"):
@@ -27,7 +27,7 @@ def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False,
 
     def timed(stage, call, what):
         start = time.perf_counter()
-        result = _check(call(), what)
+        result = check_status(call(), what)
         times[stage] = times.get(stage, 0.0) + time.perf_counter() - start
         return result
 

@@ -34,8 +34,11 @@ import os
 # The frames related by a rotation, by Montage's name for them (coord.h).
 ROTATION_FRAMES = {"equatorial": "EQUJ", "galactic": "GAL", "ecliptic": "ECLJ"}
 AXES = {"equatorial": ("RA", "DEC"), "galactic": ("GLON", "GLAT"), "ecliptic": ("ELON", "ELAT")}
-# Projections for which the frame change is a rotation of the projection plane.
-ZENITHAL = {"TAN", "SIN", "ZEA", "STG", "ARC"}
+# The zenithal projections: mProjectPP projects them natively (Montage's
+# "intrinsic" list), and for them a frame change is a rotation of the plane.
+PLANE_PROJECTIONS = {"TAN", "SIN", "ZEA", "STG", "ARC"}
+# Frame of each first or second celestial axis name.
+FRAME_OF_AXIS = {axis: frame for frame, axes in AXES.items() for axis in axes}
 # A rotated header must reproduce its source this well (pixels), checked with Montage.
 MAX_ERROR_PIXELS = 0.01
 
@@ -141,12 +144,42 @@ def write_header_file(lines, path):
         handle.write("".join(line.rstrip() + "\n" for line in lines) + "END\n")
 
 
+FITS_BLOCK = 2880
+
+
+def fits_header_bytes(lines):
+    """A FITS header from card lines: END added, padded to whole 2880-byte blocks."""
+    block = "".join(line.rstrip()[:80].ljust(80) for line in lines) + "END".ljust(80)
+    return block.ljust(-(-len(block) // FITS_BLOCK) * FITS_BLOCK).encode("ascii")
+
+
 def write_header_only_fits(lines, path):
     """A FITS file holding only these header cards (enough for mCoord)."""
-    block = "".join(line.rstrip()[:80].ljust(80) for line in lines) + "END".ljust(80)
-    block = block.ljust(-(-len(block) // 2880) * 2880)
     with open(path, "wb") as handle:
-        handle.write(block.encode("ascii"))
+        handle.write(fits_header_bytes(lines))
+
+
+def read_fits_header(path):
+    """(header bytes, Header) of a FITS file's primary HDU, without astropy.
+
+    Raises ValueError when the header has no END card (a truncated file).
+    """
+    with open(path, "rb") as handle:
+        raw = b""
+        while True:
+            block = handle.read(FITS_BLOCK)
+            if len(block) < FITS_BLOCK:
+                raise ValueError(f"{path}: no END card (truncated FITS header)")
+            raw += block
+            if any(block[i : i + 8] == b"END     " for i in range(0, FITS_BLOCK, 80)):
+                break
+    cards = []
+    for i in range(0, len(raw), 80):
+        card = parse_card(raw[i : i + 80].decode("ascii", "replace"))
+        if card[0] == "END":
+            break
+        cards.append(card)
+    return raw, Header(cards)
 
 
 # ---- which frame ----------------------------------------------------------------
@@ -158,6 +191,12 @@ def _ctype_parts(header):
     if len(ctype1) not in (8, 12) or ctype1[4] != "-" or ctype1[8:] not in ("", "-SIP"):
         return None
     return ctype1[:4].rstrip("-"), ctype1[5:8], ctype1[8:] == "-SIP"
+
+
+def ctype(axis, projection):
+    """A CTYPE value: the axis name padded with '-' to five characters, then the
+    projection ('RA---TAN', 'GLON-CAR', 'RA---TAN-SIP')."""
+    return axis.ljust(5, "-") + projection
 
 
 def projection_code(header):
@@ -334,7 +373,7 @@ def rotated_cards(header, target_frame, convert):
     if parts is None or source_frame is None or target_frame not in AXES:
         raise FrameError("not a frame related to the target by a rotation")
     _, code, sip = parts
-    if code not in ZENITHAL or (sip and code != "TAN"):
+    if code not in PLANE_PROJECTIONS or (sip and code != "TAN"):
         raise FrameError(f"projection {code} is not zenithal")
     for key in header.values:
         if (key.startswith("PV") and key[2:3].isdigit()) or key in _UNSUPPORTED_KEYS:
@@ -362,8 +401,8 @@ def rotated_cards(header, target_frame, convert):
         format_card("NAXIS", 2),
         format_card("NAXIS1", naxis[0]),
         format_card("NAXIS2", naxis[1]),
-        format_card("CTYPE1", lon_axis + "-" * (5 - len(lon_axis)) + code + suffix),
-        format_card("CTYPE2", lat_axis + "-" * (5 - len(lat_axis)) + code + suffix),
+        format_card("CTYPE1", ctype(lon_axis, code + suffix)),
+        format_card("CTYPE2", ctype(lat_axis, code + suffix)),
     ]
     if target_frame != "galactic":
         lines.append(format_card("EQUINOX", 2000.0))
@@ -414,8 +453,8 @@ class MontageConverter:
                 format_card("NAXIS", 2),
                 format_card("NAXIS1", 361),
                 format_card("NAXIS2", 181),
-                format_card("CTYPE1", lon + "-" * (5 - len(lon)) + "CAR"),
-                format_card("CTYPE2", lat + "-" * (5 - len(lat)) + "CAR"),
+                format_card("CTYPE1", ctype(lon, "CAR")),
+                format_card("CTYPE2", ctype(lat, "CAR")),
             ]
             if frame != "galactic":
                 lines.append(format_card("EQUINOX", 2000.0))

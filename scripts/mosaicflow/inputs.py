@@ -14,11 +14,8 @@ import warnings
 import numpy as np
 
 from . import UserError, tables
+from .fitsname import fits_suffix
 
-FITS_SUFFIXES = (
-    ".fits", ".fit", ".fts", ".fz",
-    ".fits.gz", ".fit.gz", ".fts.gz", ".fits.fz", ".fits.bz2", ".fit.bz2",
-)  # fmt: skip
 IMAGE_COLUMNS = [
     "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link", "scale", "content",
 ]  # fmt: skip
@@ -34,11 +31,7 @@ def image_id(relative_path):
     stay valid.
     """
     name = os.path.basename(relative_path)
-    lower = name.lower()
-    for suffix in sorted(FITS_SUFFIXES, key=len, reverse=True):
-        if lower.endswith(suffix):
-            name = name[: -len(suffix)]
-            break
+    name = name[: len(name) - len(fits_suffix(name))]
     stem = re.sub(r"[^A-Za-z0-9_-]+", "_", name).strip("_-")[:40] or "image"
     digest = hashlib.sha1(relative_path.encode("utf-8", "surrogateescape")).hexdigest()
     return f"{stem}-{digest[:8]}"
@@ -52,7 +45,7 @@ def find_candidates(folder, recursive=False):
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith(".") or not name.lower().endswith(FITS_SUFFIXES):
+            if name.startswith(".") or not fits_suffix(name):
                 continue
             path = os.path.join(root, name)
             found.append((path, os.path.relpath(path, folder)))
@@ -163,16 +156,12 @@ def _short(error):
     return text[:200]
 
 
-FRAMES = {"RA": "equatorial", "DEC": "equatorial", "GLON": "galactic", "GLAT": "galactic",
-          "ELON": "ecliptic", "ELAT": "ecliptic"}  # fmt: skip
-
-
 def frame_and_projection(header):
     """(frame, projection code) of a header's first celestial axis ('TAN' for 'RA---TAN-SIP')."""
-    from .frames import projection_code
+    from .frames import FRAME_OF_AXIS, projection_code
 
     axis = str(header.get("CTYPE1", "")).upper().partition("-")[0]
-    return FRAMES.get(axis.strip(), "other"), projection_code(header)
+    return FRAME_OF_AXIS.get(axis.strip(), "other"), projection_code(header)
 
 
 def projection_method(requested, image_header, region_header):
@@ -195,7 +184,7 @@ def projection_method(requested, image_header, region_header):
     if requested not in ("auto", "mProjectPP"):
         return requested
     from . import frames
-    from .steps import PLANE_PROJECTIONS
+    from .frames import PLANE_PROJECTIONS
 
     image_frame, image_projection = frame_and_projection(image_header)
     region_frame, region_projection = frame_and_projection(region_header)
@@ -328,14 +317,13 @@ def build_image_table(
     """
     region_header = None
     if region_header_path:
-        region_header = read_header_file(region_header_path)
+        region_header = read_header_template(region_header_path)
         method_frame = region_header
     else:
         # An automatic region is made later by mMakeHdr, always as TAN.
-        from .region import CELESTIAL_AXES
+        from .frames import AXES, ctype
 
-        axis = CELESTIAL_AXES[auto_frame][0]
-        method_frame = {"CTYPE1": axis + "-" * (5 - len(axis)) + "TAN"}
+        method_frame = {"CTYPE1": ctype(AXES[auto_frame][0], "TAN")}
     links_dir = os.path.join(out_dir, "inputs")
     os.makedirs(links_dir, exist_ok=True)
     for stale in os.listdir(links_dir):
@@ -581,7 +569,7 @@ def write_raw_table(rows, links_dir, table_path):
         atomic.discard(list_path, temp)
 
 
-def read_header_file(path):
+def read_header_template(path):
     """A Montage header template (text, one keyword per line) as an astropy Header."""
     from astropy.io import fits
 

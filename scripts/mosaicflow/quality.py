@@ -92,7 +92,7 @@ import warnings
 import numpy as np
 
 from . import atomic, stages, steps, tables
-from .steps import _check, _montage
+from .steps import check_status, load_montage
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
 NA = "n/a"
@@ -250,16 +250,11 @@ def _format(value):
 
 
 def _read_region(path):
-    """NAXIS and CRPIX of a Montage header template (``KEY = value`` lines)."""
-    values = {}
-    with open(path, encoding="ascii", errors="replace") as handle:
-        for line in handle:
-            if "=" not in line:
-                continue
-            key, rest = line.split("=", 1)
-            key = key.strip().upper()
-            if key in ("NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2"):
-                values[key.lower()] = float(rest.split("/", 1)[0].strip().strip("'"))
+    """NAXIS and CRPIX of a Montage header template."""
+    from .frames import read_header_file
+
+    header = read_header_file(path)
+    values = {key.lower(): float(header.get(key)) for key in ("NAXIS1", "NAXIS2", "CRPIX1", "CRPIX2") if key in header}
     missing = {"naxis1", "naxis2", "crpix1", "crpix2"} - set(values)
     if missing:
         raise QualityError(f"{path}: no {', '.join(sorted(k.upper() for k in missing))}")
@@ -444,12 +439,12 @@ def _strips(path):
 
 def depth_map(projected_dir, projected_table, header, output):
     """mAdd in count mode: how many projected images have valid data at each mosaic pixel."""
-    montage = _montage()
+    montage = load_montage()
     with atomic.fits_pair(output, want_area=False) as temp:
         result = montage.mAdd(
             projected_dir, projected_table, header, temp, haveAreas=True, coadd=stages.COADD_METHODS["count"]
         )
-        _check(result, "mAdd (count) of the projected images")
+        check_status(result, "mAdd (count) of the projected images")
     return output
 
 

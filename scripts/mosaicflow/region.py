@@ -8,12 +8,8 @@ import math
 
 from . import UserError
 from .atomic import discard, temp_path_for, write_text
+from .frames import AXES, ctype
 
-CELESTIAL_AXES = {
-    "equatorial": ("RA", "DEC"),
-    "galactic": ("GLON", "GLAT"),
-    "ecliptic": ("ELON", "ELAT"),
-}
 MONTAGE_CSYS = {"equatorial": "EquJ", "galactic": "Galactic", "ecliptic": "EclJ"}
 
 
@@ -38,7 +34,7 @@ def header_text(center, width, height, pixel_scale, projection="TAN", frame="equ
     lon, lat = parse_center(center)
     scale_deg = pixel_scale / 3600.0
     naxis1, naxis2 = box_size(width, height, pixel_scale)
-    axis1, axis2 = CELESTIAL_AXES[frame]
+    axis1, axis2 = AXES[frame]
     code = projection.upper()
     lines = [
         ("SIMPLE", "T"),
@@ -46,8 +42,8 @@ def header_text(center, width, height, pixel_scale, projection="TAN", frame="equ
         ("NAXIS", "2"),
         ("NAXIS1", str(naxis1)),
         ("NAXIS2", str(naxis2)),
-        ("CTYPE1", f"'{axis1 + '-' * (5 - len(axis1)) + code}'"),
-        ("CTYPE2", f"'{axis2 + '-' * (5 - len(axis2)) + code}'"),
+        ("CTYPE1", f"'{ctype(axis1, code)}'"),
+        ("CTYPE2", f"'{ctype(axis2, code)}'"),
         ("EQUINOX", "2000"),
         ("CRVAL1", repr(lon)),
         ("CRVAL2", repr(lat)),
@@ -80,9 +76,9 @@ def write_region_header(region, output, raw_table=None, max_pixels=400_000_000, 
     """Write the header template for one mosaic's ``region`` config."""
     where = f"mosaics.{mosaic}.region"
     if "header" in region:
-        from .inputs import read_header_file
+        from .inputs import read_header_template
 
-        header = read_header_file(region["header"])
+        header = read_header_template(region["header"])
         check_size(header["NAXIS1"], header["NAXIS2"], max_pixels, where)
         with open(region["header"], encoding="ascii") as handle:
             text = handle.read()

@@ -9,7 +9,7 @@ import os
 import shutil
 
 from . import atomic, tables
-from .steps import StepError, _check, _montage, corrected_folder
+from .steps import StepError, check_status, corrected_folder, load_montage
 
 
 def _id_of(fname):
@@ -37,13 +37,13 @@ def projected_table(images, projected_dir, output, failed_output):
     tables.write_tsv(failed_output, ["id", "path", "reason"], failed)
     if not ids:
         raise StepError("no image could be projected; see " + failed_output)
-    montage = _montage()
+    montage = load_montage()
     list_path = atomic.temp_path_for(output, suffix=".list")
     temp = atomic.temp_path_for(output)
     try:
         names = [{"fname": f"{ident}.fits"} for ident in sorted(ids)]
         tables.write_ipac(list_path, ["fname"], names)
-        _check(montage.mImgtbl(projected_dir, temp, imgListFile=list_path), "mImgtbl of projected images")
+        check_status(montage.mImgtbl(projected_dir, temp, imgListFile=list_path), "mImgtbl of projected images")
         rows = tables.read_ipac(temp)
         if len(rows) != len(names):
             found = {row["fname"] for row in rows}
@@ -69,10 +69,10 @@ def overlaps(projected_tbl, output, skipped_output):
     most that box, would be ignored anyway. They are listed in
     ``skipped_output``. Returns (kept, skipped) counts.
     """
-    montage = _montage()
+    montage = load_montage()
     temp = atomic.temp_path_for(output)
     try:
-        _check(montage.mOverlaps(projected_tbl, temp), "mOverlaps")
+        check_status(montage.mOverlaps(projected_tbl, temp), "mOverlaps")
         images = {row["fname"]: row for row in tables.read_ipac(projected_tbl)}
         limit = BGMODEL_AREA_LIMIT * sum(int(r["naxis1"]) * int(r["naxis2"]) for r in images.values()) / len(images)
         skipped = []
@@ -189,11 +189,11 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, per_image=False):
 
 def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only):
     """mBgModel, then the corrections keyed by image id for the per-image jobs."""
-    montage = _montage()
+    montage = load_montage()
     temp = atomic.temp_path_for(corrections_tbl)
     try:
         result = montage.mBgModel(projected_tbl, fits_tbl, temp, noslope=level_only, niteration=iterations)
-        _check(result, "mBgModel")
+        check_status(result, "mBgModel")
         atomic.commit(temp, corrections_tbl)
     finally:
         atomic.discard(temp)
@@ -217,14 +217,14 @@ def coadd(images_dir, images_tbl, header, output, method="mean", corrections=Non
     With ``corrections`` (corrections.tsv), ``images_dir`` holds the projected
     images and their background corrections are applied here first.
     """
-    montage = _montage()
+    montage = load_montage()
     fnames = [row["fname"] for row in tables.read_ipac(images_tbl)] if corrections else []
     with (
         corrected_folder(images_dir, fnames, corrections, output) as folder,
         atomic.fits_pair(output) as temp,
     ):
         result = montage.mAdd(folder, images_tbl, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
-        _check(result, "mAdd")
+        check_status(result, "mAdd")
 
 
 def render_png(png, sources, command, max_size=2000):
@@ -236,7 +236,7 @@ def render_png(png, sources, command, max_size=2000):
     (shrunk) files' paths: mViewer parses that string, so only relative,
     space-free, workflow-made paths go into it. The PNG is written atomically.
     """
-    montage = _montage()
+    montage = load_montage()
     naxis1, naxis2 = _image_size(next(iter(sources.values())))
     factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
     with atomic.scratch_dir(png) as scratch:
@@ -246,14 +246,14 @@ def render_png(png, sources, command, max_size=2000):
             if factor > 1 or os.path.isabs(fits) or any(c.isspace() for c in fits):
                 path = os.path.relpath(os.path.join(scratch, f"{name}.fits"))
                 if factor > 1:
-                    _check(montage.mShrink(fits, path, factor), f"mShrink of {fits}")
+                    check_status(montage.mShrink(fits, path, factor), f"mShrink of {fits}")
                 else:
                     shutil.copyfile(fits, path)
             if any(c.isspace() for c in path):
                 raise StepError(f"cannot pass {path!r} to mViewer: the path contains white space")
             paths[name] = path
         temp = os.path.join(scratch, "image.png")
-        _check(montage.mViewer(command(paths), temp, mode=2), f"mViewer for {png}")
+        check_status(montage.mViewer(command(paths), temp, mode=2), f"mViewer for {png}")
         atomic.commit(temp, png)  # the scratch folder is next to png: a rename on one filesystem
     return factor
 
@@ -294,18 +294,10 @@ def _image_size(path):
 
 def fits_layout(path):
     """(header bytes, NAXIS1, NAXIS2, BITPIX) of a FITS file's primary HDU, without astropy."""
-    with open(path, "rb") as handle:
-        header = b""
-        while True:
-            block = handle.read(2880)
-            if len(block) < 2880:
-                raise StepError(f"{path}: no END card (truncated FITS header)")
-            header += block
-            if any(block[i : i + 8] == b"END     " for i in range(0, 2880, 80)):
-                break
-    values = {}
-    for i in range(0, len(header), 80):
-        key = header[i : i + 8].decode("ascii", "replace").strip()
-        if key in ("NAXIS1", "NAXIS2", "BITPIX"):
-            values[key] = int(header[i + 10 : i + 80].split(b"/")[0])
-    return header, values["NAXIS1"], values["NAXIS2"], values["BITPIX"]
+    from .frames import read_fits_header
+
+    try:
+        raw, header = read_fits_header(path)
+    except ValueError as problem:
+        raise StepError(str(problem)) from None
+    return raw, header.get("NAXIS1"), header.get("NAXIS2"), header.get("BITPIX")

@@ -11,21 +11,22 @@ import contextlib
 import os
 import time
 
-from . import atomic, tables
+from . import atomic, frames, tables
 
 
 class StepError(RuntimeError):
     """A Montage function reported an error for one item."""
 
 
-def _montage():
+def load_montage():
     # Imported on first use so that ``--help`` and table-only steps stay instant.
     import MontagePy.main as montage
 
     return montage
 
 
-def _check(result, what):
+def check_status(result, what):
+    """``result`` (a MontagePy return dict) if its status is 0, else a StepError naming ``what``."""
     if str(result.get("status")) != "0":
         message = result.get("msg", b"")
         if isinstance(message, bytes):
@@ -34,8 +35,6 @@ def _check(result, what):
     return result
 
 
-# Projections that mProjectPP handles natively (Montage's "intrinsic" list).
-PLANE_PROJECTIONS = {"TAN", "SIN", "ZEA", "STG", "ARC"}
 # mProjExec accepts a distorted-TAN approximation only if it is this good (pixels).
 TAN_APPROXIMATION_MAX_ERROR = 0.1
 
@@ -112,10 +111,9 @@ def retry_tokens(projected_dir):
 
 
 def _write_placeholder(output_image):
-    cards = ["SIMPLE  = T", "BITPIX  = -32", "NAXIS   = 2", "NAXIS1  = 1", "NAXIS2  = 1", "MOSFAIL = T", "END"]
-    header = "".join(card.ljust(80) for card in cards)
-    header = header.ljust(2880).encode("ascii")
-    blank = b"\x7f\xc0\x00\x00".ljust(2880, b"\x00")  # one big-endian float32 NaN
+    cards = [("SIMPLE", True), ("BITPIX", -32), ("NAXIS", 2), ("NAXIS1", 1), ("NAXIS2", 1), ("MOSFAIL", True)]
+    header = frames.fits_header_bytes([frames.format_card(key, value) for key, value in cards])
+    blank = b"\x7f\xc0\x00\x00".ljust(frames.FITS_BLOCK, b"\x00")  # one big-endian float32 NaN
     for path in (output_image, atomic.area_name(output_image)):
         temp = atomic.temp_path_for(path)
         with open(temp, "wb") as handle:
@@ -138,7 +136,7 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
     alternate header would not be accurate enough.
     """
     _injected_fault(raw_image)
-    montage = _montage()
+    montage = load_montage()
     with atomic.fits_pair(output_image) as temp_image:
         if method == "mProject":
             result = montage.mProject(raw_image, temp_image, header, hdu=hdu)
@@ -164,7 +162,7 @@ def project(raw_image, hdu, header, output_image, method="mProjectPP"):
                     )
         else:
             raise StepError(f"unknown projection method {method!r}")
-        _check(result, f"{method} of {raw_image}")
+        check_status(result, f"{method} of {raw_image}")
     return result
 
 
@@ -189,13 +187,13 @@ def _tan_headers(montage, raw_image, hdu, header, scratch):
     and the exact projector must be used (mProjExec's fallbacks).
     """
     altin = altout = ""
-    if _projection_of_header_file(header) not in PLANE_PROJECTIONS:
+    if _projection_of_header_file(header) not in frames.PLANE_PROJECTIONS:
         altout = os.path.join(scratch, "altout.hdr")
         if not _tan_approximation(montage, header, altout):
             return None, None
     original = os.path.join(scratch, "orig.hdr")
-    _check(montage.mGetHdr(raw_image, original, hdu=hdu), f"mGetHdr of {raw_image}")
-    if _projection_of_header_file(original) not in PLANE_PROJECTIONS:
+    check_status(montage.mGetHdr(raw_image, original, hdu=hdu), f"mGetHdr of {raw_image}")
+    if _projection_of_header_file(original) not in frames.PLANE_PROJECTIONS:
         altin = os.path.join(scratch, "altin.hdr")
         if not _tan_approximation(montage, original, altin):
             return None, None
@@ -218,15 +216,15 @@ def _rotated_headers(montage, raw_image, hdu, header, scratch):
     altout = ""
     target = frames.read_header_file(header)
     target_frame = frames.rotation_frame(target)
-    if frames.projection_code(target) not in PLANE_PROJECTIONS:
+    if frames.projection_code(target) not in frames.PLANE_PROJECTIONS:
         altout = os.path.join(scratch, "altout.hdr")
         if not _tan_approximation(montage, header, altout):
             print(f"{header}: no distorted-TAN approximation within tolerance; using mProject", flush=True)
             return None, None
     original = os.path.join(scratch, "orig.hdr")
-    _check(montage.mGetHdr(raw_image, original, hdu=hdu), f"mGetHdr of {raw_image}")
+    check_status(montage.mGetHdr(raw_image, original, hdu=hdu), f"mGetHdr of {raw_image}")
     source, source_image = original, raw_image
-    if frames.projection_code(frames.read_header_file(original)) not in PLANE_PROJECTIONS:
+    if frames.projection_code(frames.read_header_file(original)) not in frames.PLANE_PROJECTIONS:
         source, source_image = os.path.join(scratch, "tan.hdr"), None
         if not _tan_approximation(montage, original, source):
             print(f"{raw_image}: no distorted-TAN approximation within tolerance; using mProject", flush=True)
@@ -270,7 +268,7 @@ def difference_fit(plus_image, minus_image, header, output, level_only=False, ke
     A failed fit is a normal outcome (tiny or empty overlaps); mDiffFitExec
     counts it and leaves it out of the fits table, and so do we.
     """
-    montage = _montage()
+    montage = load_montage()
     with atomic.scratch_dir(output) as scratch:
         row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff)
     tables.write_tsv(output, FIT_STATUS_COLUMNS, [row])
@@ -285,7 +283,7 @@ def difference_fits(plus_image, minus_images, header, output, level_only=False, 
     the rows. One job per image instead of one per overlap: the fits take
     ~20 ms each, less than a job's fixed cost.
     """
-    montage = _montage()
+    montage = load_montage()
     plus = os.path.basename(plus_image)[: -len(".fits")]
     rows = []
     with atomic.scratch_dir(output) as scratch:
@@ -345,21 +343,21 @@ def corrected_folder(projected_dir, fnames, corrections_tsv, near):
     if not corrections_tsv:
         yield projected_dir
         return
-    montage = _montage()
+    montage = load_montage()
     planes = read_corrections(corrections_tsv)
     with atomic.scratch_dir(near) as folder:
         for fname in fnames:
             plane = read_correction(corrections_tsv, fname[: -len(".fits")], planes)
             source = os.path.join(projected_dir, fname)
             target = os.path.join(folder, fname)
-            _check(montage.mBackground(source, target, *plane, noAreas=True), f"mBackground of {source}")
+            check_status(montage.mBackground(source, target, *plane, noAreas=True), f"mBackground of {source}")
             os.symlink(os.path.abspath(atomic.area_name(source)), atomic.area_name(target))
         yield folder
 
 
 def background(projected_image, corrected_image, a, b, c):
     """Subtract the plane a*x + b*y + c from one projected image (mBackground)."""
-    montage = _montage()
+    montage = load_montage()
     with atomic.fits_pair(corrected_image) as temp_image:
         # mBackground's area output is a byte-for-byte copy of its input's, and
         # without areas it only stops blanking pixels whose area is 0, which
@@ -367,6 +365,6 @@ def background(projected_image, corrected_image, a, b, c):
         # The kernel copies the area in ~2 ms where Montage's FITS reader and
         # writer take ~10 ms, on each of hundreds of images.
         result = montage.mBackground(projected_image, temp_image, a, b, c, noAreas=True)
-        _check(result, f"mBackground of {projected_image}")
+        check_status(result, f"mBackground of {projected_image}")
         atomic.copy_file(atomic.area_name(projected_image), atomic.area_name(temp_image))
     return result

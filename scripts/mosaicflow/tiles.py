@@ -16,7 +16,7 @@ import re
 from . import atomic, tables
 from .frames import format_card, read_header_file
 from .stages import COADD_METHODS, fits_layout
-from .steps import StepError, _check, _montage, corrected_folder
+from .steps import StepError, check_status, corrected_folder, load_montage
 
 TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
 BLOCK = 2880
@@ -106,7 +106,7 @@ def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method
     names = {row["fname"] for row in images_in_tile(tables.read_ipac(projected_tbl), region, *box)}
     if not names:
         raise StepError(f"no image touches tile {name}")
-    montage = _montage()
+    montage = load_montage()
     with (
         atomic.scratch_dir(output) as scratch,
         corrected_folder(images_dir, sorted(names), corrections, output) as folder,
@@ -118,7 +118,7 @@ def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method
         tables.filter_ipac(projected_tbl, table, lambda row: row["fname"] in names)
         with atomic.fits_pair(output) as temp:
             result = montage.mAdd(folder, table, header, temp, haveAreas=True, coadd=COADD_METHODS[method])
-            _check(result, f"mAdd of tile {name}")
+            check_status(result, f"mAdd of tile {name}")
     return len(names)
 
 
