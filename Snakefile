@@ -24,6 +24,8 @@ if not config.get("mosaics") and not config.get("fields"):
 
 
 include: "rules/common.smk"
+include: "rules/resources.smk"
+include: "rules/input_functions.smk"
 include: "rules/sources.smk"
 include: "rules/archive.smk"
 include: "rules/inputs.smk"

@@ -11,7 +11,7 @@ full runs (--tiles, --dense)
     Synthetic fields of real-size tiles (512 x 1024 px, 1"/px; --stars-per-tile stars each) are made
     once and cached under WORKDIR/fields (generation is not timed). For each field the workflow runs
     from scratch (``snakemake --cores N``, a local source with an automatic region, in
-    WORKDIR/runs/FIELD), then Montage's chain (mosaicflow.chain.run_chain, --iterations as the
+    WORKDIR/runs/FIELD), then Montage's chain (benchmarks/montage_chain.py, --iterations as the
     workflow's default) on the same linked inputs and region header, in a separate Python process.
     Both start with the field's files read once into the page cache (as the chain, run second,
     would find them anyway).
@@ -392,8 +392,8 @@ def write_config(run_dir, mosaic, source_path):
 # give all its memory back.
 CHAIN_CODE = r"""
 import json, resource, sys, time
-sys.path.insert(0, sys.argv[1])
-import mosaicflow.chain as chain
+sys.path[:0] = [sys.argv[1], sys.argv[3]]
+import montage_chain as chain
 from mosaicflow.steps import load_montage
 
 def status_mb(key):
@@ -459,7 +459,7 @@ def run_chain_measured(run_dir, iterations):
     job_path = os.path.join(run_dir, "chain-job.json")
     with open(job_path, "w") as handle:
         json.dump(job, handle)
-    command = [sys.executable, "-c", CHAIN_CODE, SCRIPTS, job_path]
+    command = [sys.executable, "-c", CHAIN_CODE, SCRIPTS, job_path, HERE]
     run = run_measured(command, run_dir, os.path.join(run_dir, "chain.log"))
     if run.returncode != 0:
         fail(f"Montage chain failed ({run.returncode})", run.log)

@@ -32,8 +32,8 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
+from montage_chain import run_chain  # noqa: E402
 from mosaicflow import synth, tables  # noqa: E402
-from mosaicflow.chain import run_chain  # noqa: E402
 
 
 def make_field(folder, tiles, seed):

@@ -60,6 +60,7 @@ def start_run():
     from mosaicflow.layout import remove_debris
 
     RUN["started"] = time.time()
+    print(scheduling.describe(), file=sys.stderr)
     removed = remove_debris("results")
     if removed:
         print(

@@ -7,6 +7,7 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))  # montage_chain: Montage's own chain, the reference
 SNAKEFILE = os.path.join(REPO, "Snakefile")
 SHARED_DATA = os.environ.get("MOSAIC_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
+import truth
 from conftest import small_field, small_region
-from mosaicflow import stages, tables, truth
+from mosaicflow import stages, tables
 
 
 def png_size(path):

@@ -20,7 +20,7 @@ from astropy.io import fits
 from astropy.wcs import WCS
 
 from mosaicflow import frames, inputs, steps
-from mosaicflow.truth import _windowed_centroid
+from truth import _windowed_centroid
 
 ARCSEC = 1.0 / 3600.0
 
@@ -504,7 +504,7 @@ def test_workflow_galactic_mosaic_of_equatorial_tiles(tmp_path):
     # the truth's stars in Montage's Galactic frame, measured as the other end-to-end tests do
     import json
 
-    from mosaicflow import truth
+    import truth
 
     with open(wf.path("results", "fast", "synthetic", "truth.json"), encoding="utf-8") as handle:
         sky = json.load(handle)

@@ -329,3 +329,30 @@ def test_warns_when_the_disk_is_too_small(tmp_path, caplog):
     need, free = inputs.warn_if_disk_short([{"naxis1": 512, "naxis2": 1024, "scale": 1 / 3600}], huge, str(tmp_path))
     assert need > free == shutil.disk_usage(tmp_path).free
     assert "needs about 1440.0 GB" in caplog.text and "keep_intermediates" in caplog.text
+
+
+def test_scratch_goes_to_local_scratch_and_killed_jobs_scratch_is_found(tmp_path, monkeypatch):
+    from mosaicflow import atomic
+
+    local = tmp_path / "local"
+    local.mkdir()
+    monkeypatch.setenv("TMPDIR", str(local))
+    monkeypatch.delenv("_CONDOR_SCRATCH_DIR", raising=False)
+    with atomic.scratch_dir(str(tmp_path / "shared" / "out.fits")) as scratch:
+        assert os.path.dirname(scratch) == str(local)
+        open(os.path.join(scratch, "diff.fits"), "w").write("x")
+    assert os.listdir(local) == []
+    monkeypatch.setenv("_CONDOR_SCRATCH_DIR", str(tmp_path))
+    assert atomic.scratch_root("x/out.fits") == str(tmp_path)
+    # a folder that NFS keeps because a file in it is still open elsewhere
+    kept = local / ".tmp-scratch-x"
+    kept.mkdir()
+    (kept / ".nfs000123").write_text("")
+    atomic.remove_scratch(str(kept))  # no error: NFS clears it later
+    # a killed job's scratch (its process is gone) is stale; a live one's is not
+    host = os.uname().nodename
+    dead = local / f".tmp-scratch-{host}.999999999.0"
+    alive = local / f".tmp-scratch-{host}.{os.getpid()}.0"
+    dead.mkdir()
+    alive.mkdir()
+    assert atomic.stale_scratch(str(local)) == [str(dead)]

@@ -176,3 +176,17 @@ def test_a_real_run_takes_one_round_per_finished_job(tmp_path):
     if not {"update_input_sizes", "_schedule_reevalutation"} <= scheduling.apply():
         pytest.skip("the workarounds do not apply to this Snakemake")
     assert rounds <= 100, f"{rounds} scheduling rounds for 80 jobs"
+
+
+def test_only_ready_jobs_are_held():
+    a, b = job(CountingPath("a", 1)), job(CountingPath("b", 2))
+    scheduler = types.SimpleNamespace(_input_sizes={})
+    run_round(scheduler, [a, b])
+    run_round(scheduler, [b])  # a started: it is not held any more
+    assert list(scheduler._mosaicflow_sized_jobs.values()) == [b]
+
+
+def test_describe_names_the_active_workarounds():
+    line = scheduling.describe()
+    assert line.startswith("Snakemake ") and "\n" not in line
+    assert ("active (" in line) == bool(scheduling.applied)

@@ -37,17 +37,63 @@ def commit(temp_path, final_path):
     os.replace(temp_path, final_path)
 
 
+SCRATCH_PREFIX = ".tmp-scratch-"
+
+
+def scratch_root(near):
+    """Where a job's scratch goes: the job's local scratch on an HTCondor node,
+    else $TMPDIR (Snakemake sets it for every job), else next to ``near``.
+    Intermediate files then stay off the shared filesystem; only the final
+    rename of each output happens there."""
+    return os.environ.get("_CONDOR_SCRATCH_DIR") or os.environ.get("TMPDIR") or os.path.dirname(near) or "."
+
+
 @contextlib.contextmanager
 def scratch_dir(near):
-    """A private scratch folder next to ``near``, removed afterwards."""
-    directory = os.path.join(os.path.dirname(near) or ".", unique_name(".tmp-scratch-"))
+    """A private scratch folder (see ``scratch_root``), removed afterwards."""
+    directory = os.path.join(scratch_root(near), unique_name(SCRATCH_PREFIX))
     os.makedirs(directory)
     try:
         yield directory
     finally:
-        for name in os.listdir(directory):
+        remove_scratch(directory)
+
+
+def remove_scratch(directory):
+    """Remove a scratch folder and its files. On NFS a file still open somewhere
+    lingers as ``.nfsXXXX`` and keeps the folder: that is left for NFS to clear."""
+    for name in os.listdir(directory):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
             os.remove(os.path.join(directory, name))
+    try:
         os.rmdir(directory)
+    except OSError:
+        if not all(name.startswith(".nfs") for name in os.listdir(directory)):
+            raise
+
+
+def stale_scratch(root):
+    """Scratch folders in ``root`` made on this host by processes that are gone
+    (jobs that were killed), as paths."""
+    host = os.uname().nodename
+    stale = []
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return stale
+    for name in names:
+        if not name.startswith(SCRATCH_PREFIX):
+            continue
+        owner, _, pid = name[len(SCRATCH_PREFIX) :].rpartition(".")[0].rpartition(".")
+        if owner != host or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            stale.append(os.path.join(root, name))
+        except PermissionError:
+            pass  # alive, someone else's
+    return stale
 
 
 def discard(*paths):

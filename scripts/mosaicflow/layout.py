@@ -128,8 +128,13 @@ def debris(root="results"):
 
 
 def remove_debris(root="results"):
-    """Remove what ``debris`` finds; returns the paths removed."""
-    found = debris(root)
+    """Remove what ``debris`` finds, and the scratch folders that killed jobs of
+    this host left in the temporary folder; returns the paths removed."""
+    import tempfile
+
+    from .atomic import stale_scratch
+
+    found = debris(root) + stale_scratch(os.environ.get("TMPDIR") or tempfile.gettempdir())
     for path in found:
         if os.path.isdir(path) and not os.path.islink(path):
             shutil.rmtree(path, ignore_errors=True)

@@ -39,17 +39,19 @@ async def update_input_sizes(self, jobs):
     async def get_size(path):
         return path, await path.size() if await path.exists() else None
 
-    # id -> job; holding the job keeps its id from being reused.
-    sized = self.__dict__.setdefault("_mosaicflow_sized_jobs", {})
+    # id -> job of the ready jobs whose sizes are read; holding the job keeps its
+    # id from being reused. Only jobs still ready are held: a job leaves the
+    # ready set when it starts and never comes back, so what is held is bounded
+    # by the ready jobs, not by the run.
+    sized = self.__dict__.get("_mosaicflow_sized_jobs", {})
     if len(self._input_sizes) > FORGET_ABOVE:
         self._input_sizes.clear()
-        sized.clear()
+        sized = {}
     new = [job for job in jobs if id(job) not in sized]
     unknown = {path for job in new for path in job.input if self._input_sizes.get(path) is None}
     if unknown:
         self._input_sizes.update(await asyncio.gather(*[get_size(path) for path in unknown]))
-    for job in new:
-        sized[id(job)] = job
+    self._mosaicflow_sized_jobs = {id(job): job for job in jobs}
 
 
 def _schedule_reevalutation(self, delay):
@@ -73,8 +75,9 @@ def _schedule_reevalutation(self, delay):
     timer.start()
 
 
-# method name -> (sha256 of the dedented source replaced, as in Snakemake
-# 9.27.1; the replacement)
+# The Snakemake release the replaced methods come from (envs/requirements.txt pins it).
+SNAKEMAKE = "9.27.1"
+# method name -> (sha256 of the dedented source replaced, as in SNAKEMAKE; the replacement)
 REPLACEMENTS = {
     "update_input_sizes": ("a27e948a050e0add633bb98e5fd39cea60642ec9806206e7fdb464dc80187b0c", update_input_sizes),
     "_schedule_reevalutation": (
@@ -110,3 +113,15 @@ def apply():
             setattr(JobScheduler, name, replacement)
             applied.add(name)
     return applied
+
+
+def describe():
+    """One line for the start of a run: which workarounds are active, and why not."""
+    import snakemake
+
+    if applied:
+        return f"Snakemake {snakemake.__version__}: scheduler workarounds active ({', '.join(sorted(applied))})"
+    return (
+        f"Snakemake {snakemake.__version__}: scheduler workarounds not active (written for Snakemake {SNAKEMAKE}; "
+        "this version's methods differ), Snakemake's own scheduler runs"
+    )

@@ -21,7 +21,7 @@ import warnings
 
 import numpy as np
 
-from .synth import render_sky
+from mosaicflow.synth import render_sky
 
 BLOCK = 32
 

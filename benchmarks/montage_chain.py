@@ -9,8 +9,8 @@ workflow uses by default (area-weighted mean coadd).
 import os
 import time
 
-from . import tables
-from .steps import check_status, load_montage
+from mosaicflow import tables
+from mosaicflow.steps import check_status, load_montage
 
 
 def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False, coadd=0):

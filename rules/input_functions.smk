@@ -1,0 +1,320 @@
+# Input functions: which files each job reads, answered from the config and
+# from the checkpoints' tables (the image table, the projected table).
+
+# ---- sources and region -------------------------------------------------
+
+
+def source_folder(wildcards):
+    source = setting(wildcards, "source")
+    if source["type"] == "synthetic":
+        return f"{mosaic_dir(wildcards.mosaic)}/synthetic/tiles"
+    return source["path"]
+
+
+def is_auto_region(wildcards):
+    return bool(setting(wildcards, "region").get("auto"))
+
+
+def archive_images(wildcards):
+    """Cache paths of a mosaic's archive images (after the archive-query checkpoint)."""
+    from mosaicflow.archive import cache_path
+
+    listing = checkpoints.archive_query.get(mosaic=wildcards.mosaic).output[0]
+    source = setting(wildcards, "source")
+    return [
+        cache_path(ARCHIVE["cache"], source["survey"], source["band"], row["file_name"])
+        for row in tables.read_tsv(listing)
+    ]
+
+
+def source_state(wildcards):
+    """A digest of a local source folder's files (names, sizes, mtimes, ctimes,
+    inodes): a file overwritten in place reruns the image table, which the
+    folder's own mtime would not (see mosaicflow.manifest)."""
+    source = setting(wildcards, "source")
+    if source["type"] != "local" or not os.path.isdir(source["path"]):
+        return ""
+    from mosaicflow.inputs import find_candidates
+    from mosaicflow.manifest import state
+
+    candidates = find_candidates(source["path"], source.get("recursive", False))
+    return state(path for path, _ in candidates)
+
+
+def image_table_inputs(wildcards):
+    if setting(wildcards, "source")["type"] == "archive":
+        inputs = {"images": archive_images(wildcards)}
+    else:
+        inputs = {"source": source_folder(wildcards)}
+    if not is_auto_region(wildcards):
+        inputs["header"] = f"{mosaic_dir(wildcards.mosaic)}/region.hdr"
+    return inputs
+
+
+def region_header_inputs(wildcards):
+    region = setting(wildcards, "region")
+    if region.get("auto"):
+        return {"raw_table": f"{mosaic_dir(wildcards.mosaic)}/raw.tbl"}
+    if "header" in region:
+        return {"template": region["header"]}
+    return {}
+
+
+# ---- checkpoint helpers -------------------------------------------------
+
+
+@functools.lru_cache(maxsize=None)
+def _read_images(path, mtime):
+    return {row["id"]: row for row in tables.read_tsv(path)}
+
+
+def image_records(wildcards):
+    """The mosaic's usable images (after the image-table checkpoint)."""
+    path = checkpoints.image_table.get(mosaic=wildcards.mosaic).output.images
+    return _read_images(path, os.stat(path).st_mtime_ns)
+
+
+def image_record(wildcards):
+    return image_records(wildcards)[wildcards.image]
+
+
+@functools.lru_cache(maxsize=None)
+def _read_pairs(path, mtime):
+    from mosaicflow.stages import overlap_pairs
+
+    return overlap_pairs(path)
+
+
+def overlap_pairs(wildcards):
+    """[(plus, minus)] image-id pairs (after the projected-table checkpoint)."""
+    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.overlaps
+    return _read_pairs(path, os.stat(path).st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=None)
+def _retry_tokens(folder, mtime):
+    from mosaicflow.steps import retry_tokens
+
+    return retry_tokens(folder)
+
+
+def retry_token(wildcards):
+    folder = f"{mosaic_dir(wildcards.mosaic)}/projected"
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except FileNotFoundError:
+        return ""
+    return _retry_tokens(folder, mtime).get(wildcards.image, "")
+
+
+def projected_images(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    return [f"{base}/projected/{i}.fits" for i in sorted(image_records(wildcards))]
+
+
+def per_image_fits(wildcards):
+    return setting(wildcards, "background", "fit_jobs") == "image"
+
+
+def fit_files(wildcards):
+    """One file per overlap, or (fit_jobs: image) one per image with later neighbours."""
+    base = mosaic_dir(wildcards.mosaic)
+    pairs = overlap_pairs(wildcards)
+    if per_image_fits(wildcards):
+        return [f"{base}/fits/{p}.tsv" for p in sorted({p for p, _ in pairs})]
+    return [f"{base}/fits/{p}+{m}.tsv" for p, m in pairs]
+
+
+@functools.lru_cache(maxsize=None)
+def _later_images(path, mtime):
+    later = {}
+    for plus, minus in _read_pairs(path, mtime):
+        later.setdefault(plus, []).append(minus)
+    return later
+
+
+def overlapping_later_images(wildcards):
+    """The images whose overlaps with image ``wildcards.image`` it fits (as plus)."""
+    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.overlaps
+    return _later_images(path, os.stat(path).st_mtime_ns).get(wildcards.image, [])
+
+
+def fit_batch_inputs(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    images = [wildcards.image] + overlapping_later_images(wildcards)
+    projected = [f"{base}/projected/{i}.fits" for i in images]
+    return {
+        "plus": projected[0],
+        "minus": projected[1:],
+        "areas": [area_name(p) for p in projected],
+        "header": f"{base}/region.hdr",
+    }
+
+
+def corrections_in_coadd(wildcards):
+    """Whether the coadd applies the background corrections (correct_jobs: coadd)."""
+    return (
+        setting(wildcards, "background", "model") != "none"
+        and setting(wildcards, "background", "correct_jobs") == "coadd"
+    )
+
+
+def coadd_folder(wildcards):
+    """Where the coadd's images are: corrected/, or projected/ when it corrects
+    them itself or there is nothing to correct."""
+    if setting(wildcards, "background", "model") == "none":
+        return "projected"
+    return "projected" if corrections_in_coadd(wildcards) else "corrected"
+
+
+def coadd_corrections(wildcards):
+    """corrections.tsv when the coadd applies the corrections itself."""
+    if corrections_in_coadd(wildcards):
+        return f"{mosaic_dir(wildcards.mosaic)}/corrections.tsv"
+    return []
+
+
+def coadd_corrections_option(wildcards):
+    corrections = coadd_corrections(wildcards)
+    return f"--corrections {shlex.quote(corrections)}" if corrections else ""
+
+
+def replanned(mosaic, path):
+    """``path``, asked for through the projected-table checkpoint of ``mosaic``.
+
+    A job whose input function asks for a checkpoint is planned anew (with
+    fresh rerun reasons) once that checkpoint has run. Without it, Snakemake
+    keeps the verdict of its first plan, made before the image table was
+    rebuilt, and reruns (or skips) the job for reasons that no longer hold.
+    """
+    checkpoints.projected_table.get(mosaic=mosaic)
+    return path
+
+
+def mosaic_file(name):
+    """An input function: results/{mosaic}/NAME, re-planned after the checkpoint."""
+    return lambda wildcards: replanned(
+        wildcards.mosaic, f"{mosaic_dir(wildcards.mosaic)}/{name}"
+    )
+
+
+def colour_channel_file(channel, name):
+    """An input function: NAME of a composite's channel mosaic, re-planned likewise."""
+
+    def channel_file(wildcards):
+        mosaic = COLORS[wildcards.color]["mosaics"][channel]
+        return replanned(mosaic, f"{mosaic_dir(mosaic)}/{name}")
+
+    return channel_file
+
+
+def background_fits_table(wildcards):
+    """The fits table, reached through the projected-table checkpoint, so that
+    on reruns the per-overlap fits are expanded (and rerun when stale) instead
+    of hiding behind the checkpoint."""
+    if setting(wildcards, "background", "model") == "none":
+        return []
+    return replanned(wildcards.mosaic, f"{mosaic_dir(wildcards.mosaic)}/fits.tbl")
+
+
+def quality_report_inputs(wildcards):
+    """Everything the quality report reads, so that it reruns when any changes."""
+    base = mosaic_dir(wildcards.mosaic)
+    projected = projected_images(wildcards)
+    inputs = {
+        "images": f"{base}/images.tsv",
+        "skipped": f"{base}/skipped.tsv",
+        "header": f"{base}/region.hdr",
+        "projected_table": f"{base}/projected.tbl",
+        "failed": f"{base}/failed_images.tsv",
+        "projected": with_areas(projected),
+    }
+    if setting(wildcards, "background", "model") != "none":
+        inputs.update(
+            overlaps=f"{base}/overlaps.tbl",
+            fits=fit_files(wildcards),
+            corrections=f"{base}/corrections.tsv",
+        )
+        if not corrections_in_coadd(wildcards):
+            corrected = [f"{base}/corrected/{i}.fits" for i in projected_ids(wildcards)]
+            inputs["corrected"] = with_areas(corrected)
+    return inputs
+
+
+@functools.lru_cache(maxsize=None)
+def _read_projected_ids(path, mtime):
+    return sorted(row["fname"][: -len(".fits")] for row in tables.read_ipac(path))
+
+
+def projected_ids(wildcards):
+    """Images that were projected (failed ones, on_image_error: skip, are not),
+    from the projected-table checkpoint (no mOverlaps without background matching)."""
+    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.table
+    return _read_projected_ids(path, os.stat(path).st_mtime_ns)
+
+
+def with_areas(images):
+    """Images and their _area companions: mAdd reads both (and temp() areas that
+    no job lists as input would be deleted before it runs)."""
+    return [path for image in images for path in (image, area_name(image))]
+
+
+def coadd_images(wildcards):
+    base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
+    return with_areas([f"{base}/{i}.fits" for i in projected_ids(wildcards)])
+
+
+def coadd_tile_size(wildcards):
+    return setting(wildcards, "coadd", "tile_size")
+
+
+@functools.lru_cache(maxsize=None)
+def _tile_layout(table, header, mtimes, size):
+    """(region header, {tile: projected rows}) of the tiles some image touches."""
+    from mosaicflow.frames import read_header_file
+    from mosaicflow.tiles import tiles_touched
+
+    region = read_header_file(header)
+    return region, tiles_touched(tables.read_ipac(table), region, size)
+
+
+def tile_layout(wildcards):
+    # the region header and projected table exist once the projected-table checkpoint has run
+    projected_ids(wildcards)
+    base = mosaic_dir(wildcards.mosaic)
+    table, header = f"{base}/projected.tbl", f"{base}/region.hdr"
+    mtimes = (os.stat(table).st_mtime_ns, os.stat(header).st_mtime_ns)
+    return _tile_layout(table, header, mtimes, coadd_tile_size(wildcards))
+
+
+def coadd_in_tiles(wildcards):
+    """Whether the mosaic is big enough to coadd in tiles (coadd.tiles_above)."""
+    region = tile_layout(wildcards)[0]
+    pixels = region.get("NAXIS1") * region.get("NAXIS2")
+    return pixels > setting(wildcards, "coadd", "tiles_above")
+
+
+def coadd_tiles(wildcards):
+    base = mosaic_dir(wildcards.mosaic)
+    names = tile_layout(wildcards)[1]
+    return [
+        f"{base}/tiles/{name}{kind}.fits" for name in names for kind in ("", "_area")
+    ]
+
+
+def coadd_inputs(wildcards):
+    """The whole mosaic's images, or its coadded tiles (coadd_in_tiles)."""
+    inputs = {"fits": background_fits_table(wildcards)}
+    if coadd_in_tiles(wildcards):
+        inputs["tiles"] = coadd_tiles(wildcards)
+    else:
+        inputs["images"] = coadd_images(wildcards)
+        inputs["corrections"] = coadd_corrections(wildcards)
+    return inputs
+
+
+def tile_images(wildcards):
+    """The images (corrected or projected) that touch one coadd tile."""
+    folder = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
+    members = tile_layout(wildcards)[1].get(wildcards.tile, [])
+    return with_areas([f"{folder}/{row['fname']}" for row in members])
