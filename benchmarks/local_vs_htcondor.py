@@ -63,9 +63,20 @@ def main():
             with open(os.path.join(work, "config.yaml"), "w") as handle:
                 yaml.safe_dump(config, handle)
             pool.chown(os.path.join(pool.root, profile))
-            argv = [pool.python, "-m", "snakemake", "-s", snakefile, "-d", work, "--configfile",
-                    os.path.join(work, "config.yaml"), "--profile",
-                    os.path.join(os.path.dirname(snakefile), "profiles", profile), "--quiet"]  # fmt: skip
+            argv = [
+                pool.python,
+                "-m",
+                "snakemake",
+                "-s",
+                snakefile,
+                "-d",
+                work,
+                "--configfile",
+                os.path.join(work, "config.yaml"),
+                "--profile",
+                os.path.join(os.path.dirname(snakefile), "profiles", profile),
+                "--quiet",
+            ]
             if profile == "local":
                 argv += ["--cores", "2"]
             else:
@@ -81,8 +92,10 @@ def main():
         pool.stop()
     identical = np.array_equal(mosaics["local"], mosaics["htcondor"], equal_nan=True)
 
-    print(f"field: {args.columns} x {args.rows} synthetic tiles (512 x 1024 px); {os.cpu_count()} CPUs, "
-          f"personal pool on this machine; mosaics identical: {identical}")  # fmt: skip
+    print(
+        f"field: {args.columns} x {args.rows} synthetic tiles (512 x 1024 px); {os.cpu_count()} CPUs, "
+        f"personal pool on this machine; mosaics identical: {identical}"
+    )
     print(f"{'':22s} {'local':>18s} {'htcondor':>18s}")
     print(f"{'wall time (s)':22s} {results['local'][0]:18.1f} {results['htcondor'][0]:18.1f}")
     jobs = {p: sum(c for c, _ in r[1].values()) for p, r in results.items()}

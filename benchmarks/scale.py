@@ -117,15 +117,49 @@ DRY_RUN_TARGET = (1000, 10.0)  # images, seconds
 NOOP_TARGET = (300, 3.0)
 # Workflow rules and the chain's stages, in pipeline order; the chain's name where it differs.
 STAGES = [
-    "image_table", "region_header", "project", "projected_table", "overlaps", "difference_fit",
-    "gather_fits", "background_model", "background_correct", "corrected_table", "coadd_tile", "coadd", "preview",
-]  # fmt: skip
+    "image_table",
+    "region_header",
+    "project",
+    "projected_table",
+    "overlaps",
+    "difference_fit",
+    "gather_fits",
+    "background_model",
+    "background_correct",
+    "corrected_table",
+    "coadd_tile",
+    "coadd",
+    "preview",
+]
 CHAIN_STAGE = {"background_correct": "background"}
 CSV_COLUMNS = [
-    "date", "host", "cpus", "load1", "load5", "load15", "snakemake", "cores", "measurement", "field", "layout",
-    "images", "overlaps", "system", "stage", "jobs", "wall_s", "cpu_s", "peak_rss_mb", "start_rss_mb", "disk_mb",
-    "peak_disk_mb", "ratio", "target", "meets_target", "variant",
-]  # fmt: skip
+    "date",
+    "host",
+    "cpus",
+    "load1",
+    "load5",
+    "load15",
+    "snakemake",
+    "cores",
+    "measurement",
+    "field",
+    "layout",
+    "images",
+    "overlaps",
+    "system",
+    "stage",
+    "jobs",
+    "wall_s",
+    "cpu_s",
+    "peak_rss_mb",
+    "start_rss_mb",
+    "disk_mb",
+    "peak_disk_mb",
+    "ratio",
+    "target",
+    "meets_target",
+    "variant",
+]
 MB = 2**20
 
 
@@ -192,8 +226,21 @@ def run_measured(command, cwd, log_path, env=None):
 
 
 def snakemake_command(run_dir, cores, *extra, snakemake_args=()):
-    return [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", run_dir, "--configfile",
-            os.path.join(run_dir, "config.yaml"), "--cores", str(cores), *extra, *snakemake_args]  # fmt: skip
+    return [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        SNAKEFILE,
+        "-d",
+        run_dir,
+        "--configfile",
+        os.path.join(run_dir, "config.yaml"),
+        "--cores",
+        str(cores),
+        *extra,
+        *snakemake_args,
+    ]
 
 
 def run_workflow(run_dir, cores, *extra, log_name="snakemake.log", snakemake_args=(), check=True, mosaic=MOSAIC):
@@ -341,9 +388,16 @@ def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
             return json.load(handle)
     columns, rows = field_layout(tiles)
     settings = {
-        "columns": columns, "rows": rows, "seed": seed, "stars": stars_per_tile * tiles, "nebulae": 6,
-        "overlap": OVERLAP[layout], "tile_width": TILE_WIDTH, "tile_height": TILE_HEIGHT, "pixel_scale": 1.0,
-    }  # fmt: skip
+        "columns": columns,
+        "rows": rows,
+        "seed": seed,
+        "stars": stars_per_tile * tiles,
+        "nebulae": 6,
+        "overlap": OVERLAP[layout],
+        "tile_width": TILE_WIDTH,
+        "tile_height": TILE_HEIGHT,
+        "pixel_scale": 1.0,
+    }
     truth = synth.make_truth(settings)
     tiles_dir = os.path.join(folder, "tiles")
     os.makedirs(tiles_dir, exist_ok=True)
@@ -362,10 +416,17 @@ def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
         if number % 50 == 0 or number == len(chosen):
             print(f"  generating {name}: {number}/{len(chosen)} tiles", file=sys.stderr, flush=True)
     description = {
-        "name": name, "layout": layout, "tiles": len(chosen), "columns": columns, "rows": rows,
-        "overlap": OVERLAP[layout], "seed": seed, "stars": settings["stars"], "tiles_dir": tiles_dir,
+        "name": name,
+        "layout": layout,
+        "tiles": len(chosen),
+        "columns": columns,
+        "rows": rows,
+        "overlap": OVERLAP[layout],
+        "seed": seed,
+        "stars": settings["stars"],
+        "tiles_dir": tiles_dir,
         "generation_s": round(time.perf_counter() - start, 1),
-    }  # fmt: skip
+    }
     with open(marker + ".part", "w") as handle:
         json.dump(description, handle, indent=1)
     os.replace(marker + ".part", marker)
@@ -452,10 +513,13 @@ def run_chain_measured(run_dir, iterations):
     work = os.path.join(run_dir, "chain")
     shutil.rmtree(work, ignore_errors=True)
     job = {
-        "inputs": os.path.join(base, "inputs"), "names": [os.path.basename(row["link"]) for row in images],
-        "header": os.path.join(base, "region.hdr"), "work": work, "iterations": iterations,
+        "inputs": os.path.join(base, "inputs"),
+        "names": [os.path.basename(row["link"]) for row in images],
+        "header": os.path.join(base, "region.hdr"),
+        "work": work,
+        "iterations": iterations,
         "report": os.path.join(run_dir, "chain-report.json"),
-    }  # fmt: skip
+    }
     job_path = os.path.join(run_dir, "chain-job.json")
     with open(job_path, "w") as handle:
         json.dump(job, handle)
@@ -497,10 +561,16 @@ class Recorder:
                 writer.writeheader()
             for row in rows:
                 full = {
-                    "date": stamp, "host": self.host, "cpus": self.cpus, "load1": f"{loads[0]:.2f}",
-                    "load5": f"{loads[1]:.2f}", "load15": f"{loads[2]:.2f}", "snakemake": self.snakemake,
-                    "cores": self.cores, "variant": variant_text(),
-                }  # fmt: skip
+                    "date": stamp,
+                    "host": self.host,
+                    "cpus": self.cpus,
+                    "load1": f"{loads[0]:.2f}",
+                    "load5": f"{loads[1]:.2f}",
+                    "load15": f"{loads[2]:.2f}",
+                    "snakemake": self.snakemake,
+                    "cores": self.cores,
+                    "variant": variant_text(),
+                }
                 full.update({k: _csv_value(v) for k, v in row.items()})
                 writer.writerow(full)
 
@@ -599,11 +669,15 @@ def measure_field(field, args, recorder, summary):
     meets = verdict(ratio, RATIO_TARGET)
 
     depth = "~6 deep" if field["layout"] == "dense" else "1-4 deep"
-    print(f"\n{field['name']}: {images} tiles ({field['columns']} x {field['rows']} grid, overlap "
-          f"{field['overlap']:.2f}, {depth}), {overlaps} overlaps, mosaic {header.get('NAXIS1')} x "
-          f"{header.get('NAXIS2')} px; --cores {args.cores}; {load_text(loads)} at the start")  # fmt: skip
-    print(f"{'stage':20s} {'wf jobs':>7s} {'wf job-s':>9s} {'wf cpu-s':>9s} {'wf peakMB':>9s} | "
-          f"{'chain s':>9s} {'ch cpu-s':>9s} {'ch peakMB':>9s} {'ch startMB':>10s}")  # fmt: skip
+    print(
+        f"\n{field['name']}: {images} tiles ({field['columns']} x {field['rows']} grid, overlap "
+        f"{field['overlap']:.2f}, {depth}), {overlaps} overlaps, mosaic {header.get('NAXIS1')} x "
+        f"{header.get('NAXIS2')} px; --cores {args.cores}; {load_text(loads)} at the start"
+    )
+    print(
+        f"{'stage':20s} {'wf jobs':>7s} {'wf job-s':>9s} {'wf cpu-s':>9s} {'wf peakMB':>9s} | "
+        f"{'chain s':>9s} {'ch cpu-s':>9s} {'ch peakMB':>9s} {'ch startMB':>10s}"
+    )
     rows = []
     stage_names = ordered(set(rules) | {k for k in STAGES if CHAIN_STAGE.get(k, k) in report["stages"]})
     for stage in stage_names:
@@ -613,34 +687,88 @@ def measure_field(field, args, recorder, summary):
         chain_peak = report["peaks_mb"].get(chain_name)
         chain_start = report["start_rss_mb"].get(chain_name)
         chain_cpu = report["cpu_s"].get(chain_name)
-        print(f"{stage:20s} {fmt(entry and entry['jobs'], 7)} {fmt(entry and entry['s'])} "
-              f"{fmt(entry and entry['cpu'])} {fmt(entry and entry['rss'], 9, 1)} | {fmt(chain_s)} "
-              f"{fmt(chain_cpu)} {fmt(chain_peak, 9, 1)} {fmt(chain_start, 10, 1)}")  # fmt: skip
-        common = {"measurement": "full", "field": field["name"], "layout": field["layout"], "images": images,
-                  "overlaps": overlaps, "stage": stage}  # fmt: skip
+        print(
+            f"{stage:20s} {fmt(entry and entry['jobs'], 7)} {fmt(entry and entry['s'])} "
+            f"{fmt(entry and entry['cpu'])} {fmt(entry and entry['rss'], 9, 1)} | {fmt(chain_s)} "
+            f"{fmt(chain_cpu)} {fmt(chain_peak, 9, 1)} {fmt(chain_start, 10, 1)}"
+        )
+        common = {
+            "measurement": "full",
+            "field": field["name"],
+            "layout": field["layout"],
+            "images": images,
+            "overlaps": overlaps,
+            "stage": stage,
+        }
         if entry:
-            rows.append({**common, "system": "workflow", "jobs": entry["jobs"], "wall_s": entry["s"],
-                         "cpu_s": entry["cpu"], "peak_rss_mb": entry["rss"]})  # fmt: skip
+            rows.append(
+                {
+                    **common,
+                    "system": "workflow",
+                    "jobs": entry["jobs"],
+                    "wall_s": entry["s"],
+                    "cpu_s": entry["cpu"],
+                    "peak_rss_mb": entry["rss"],
+                }
+            )
         if chain_s is not None:
-            rows.append({**common, "system": "chain", "stage": chain_name, "jobs": 1, "wall_s": chain_s,
-                         "cpu_s": _or_blank(chain_cpu), "peak_rss_mb": _or_blank(chain_peak),
-                         "start_rss_mb": _or_blank(chain_start)})  # fmt: skip
+            rows.append(
+                {
+                    **common,
+                    "system": "chain",
+                    "stage": chain_name,
+                    "jobs": 1,
+                    "wall_s": chain_s,
+                    "cpu_s": _or_blank(chain_cpu),
+                    "peak_rss_mb": _or_blank(chain_peak),
+                    "start_rss_mb": _or_blank(chain_start),
+                }
+            )
     print(f"{'':20s} {'wall s':>9s} {'cpu s':>9s} {'peak MB':>9s} {'disk MB':>9s} {'peak disk':>10s} {'jobs':>6s}")
-    print(f"{'workflow':20s} {fmt(workflow.wall)} {fmt(workflow.cpu)} {fmt(workflow.peak_mb, 9, 1)} "
-          f"{fmt(workflow_disk, 9, 1)} {fmt(workflow.peak_disk_mb, 10, 1)} {jobs:6d}")  # fmt: skip
-    print(f"{'Montage chain':20s} {fmt(chain_wall)} {fmt(chain.cpu)} {fmt(chain.peak_mb, 9, 1)} "
-          f"{fmt(chain_disk, 9, 1)} {fmt(chain.peak_disk_mb, 10, 1)} {'1':>6s}")  # fmt: skip
+    print(
+        f"{'workflow':20s} {fmt(workflow.wall)} {fmt(workflow.cpu)} {fmt(workflow.peak_mb, 9, 1)} "
+        f"{fmt(workflow_disk, 9, 1)} {fmt(workflow.peak_disk_mb, 10, 1)} {jobs:6d}"
+    )
+    print(
+        f"{'Montage chain':20s} {fmt(chain_wall)} {fmt(chain.cpu)} {fmt(chain.peak_mb, 9, 1)} "
+        f"{fmt(chain_disk, 9, 1)} {fmt(chain.peak_disk_mb, 10, 1)} {'1':>6s}"
+    )
     print(f"ratio workflow / chain: {ratio:.2f}   target <= {RATIO_TARGET}: {meets}")
-    common = {"measurement": "full", "field": field["name"], "layout": field["layout"], "images": images,
-              "overlaps": overlaps, "stage": "total", "target": f"ratio<={RATIO_TARGET}"}  # fmt: skip
+    common = {
+        "measurement": "full",
+        "field": field["name"],
+        "layout": field["layout"],
+        "images": images,
+        "overlaps": overlaps,
+        "stage": "total",
+        "target": f"ratio<={RATIO_TARGET}",
+    }
     totals = [
-        {**common, "system": "workflow", "jobs": jobs, "wall_s": workflow.wall, "cpu_s": workflow.cpu,
-         "peak_rss_mb": workflow.peak_mb, "disk_mb": workflow_disk, "peak_disk_mb": workflow.peak_disk_mb,
-         "ratio": ratio, "meets_target": meets},
-        {**common, "system": "chain", "jobs": 1, "wall_s": chain_wall, "cpu_s": chain.cpu,
-         "peak_rss_mb": chain.peak_mb, "disk_mb": chain_disk, "peak_disk_mb": chain.peak_disk_mb,
-         "ratio": ratio, "meets_target": meets},
-    ]  # fmt: skip
+        {
+            **common,
+            "system": "workflow",
+            "jobs": jobs,
+            "wall_s": workflow.wall,
+            "cpu_s": workflow.cpu,
+            "peak_rss_mb": workflow.peak_mb,
+            "disk_mb": workflow_disk,
+            "peak_disk_mb": workflow.peak_disk_mb,
+            "ratio": ratio,
+            "meets_target": meets,
+        },
+        {
+            **common,
+            "system": "chain",
+            "jobs": 1,
+            "wall_s": chain_wall,
+            "cpu_s": chain.cpu,
+            "peak_rss_mb": chain.peak_mb,
+            "disk_mb": chain_disk,
+            "peak_disk_mb": chain.peak_disk_mb,
+            "ratio": ratio,
+            "meets_target": meets,
+        },
+    ]
     recorder.add(totals + rows, loads)
     summary.append(
         f"{field['name']:12s} {images:6d} {overlaps:8d} {jobs:6d} {workflow.wall:9.1f} {chain_wall:9.1f} "
@@ -704,8 +832,14 @@ def measure_reruns(field, run_dir, args, recorder, summary):
     base = os.path.join(run_dir, "results", MOSAIC)
     images = tables.read_tsv(os.path.join(base, "images.tsv"))
     overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
-    common = {"field": field["name"], "layout": field["layout"], "images": len(images), "overlaps": overlaps,
-              "system": "workflow", "target": f"noop<={NOOP_TARGET[1]:g}s@{NOOP_TARGET[0]}images"}  # fmt: skip
+    common = {
+        "field": field["name"],
+        "layout": field["layout"],
+        "images": len(images),
+        "overlaps": overlaps,
+        "system": "workflow",
+        "target": f"noop<={NOOP_TARGET[1]:g}s@{NOOP_TARGET[0]}images",
+    }
     print(f"\n{field['name']}: reruns after a full run ({len(images)} images, {overlaps} overlaps)")
 
     loads = load()
@@ -714,11 +848,26 @@ def measure_reruns(field, run_dir, args, recorder, summary):
     noop_rules = per_rule(run_dir, before)
     noop_jobs = sum(e["jobs"] for e in noop_rules.values())
     noop_meets = verdict(noop.wall, NOOP_TARGET[1], len(images), NOOP_TARGET[0])
-    print(f"  no-op rerun:            {noop.wall:7.2f} s, {noop_jobs} jobs run, cpu {noop.cpu:.1f} s, "
-          f"peak {noop.peak_mb:.0f} MB   target <= {NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: "
-          f"{noop_meets}   ({load_text(loads)})")  # fmt: skip
-    recorder.add([{**common, "measurement": "rerun-noop", "stage": "total", "jobs": noop_jobs, "wall_s": noop.wall,
-                   "cpu_s": noop.cpu, "peak_rss_mb": noop.peak_mb, "meets_target": noop_meets}], loads)  # fmt: skip
+    print(
+        f"  no-op rerun:            {noop.wall:7.2f} s, {noop_jobs} jobs run, cpu {noop.cpu:.1f} s, "
+        f"peak {noop.peak_mb:.0f} MB   target <= {NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: "
+        f"{noop_meets}   ({load_text(loads)})"
+    )
+    recorder.add(
+        [
+            {
+                **common,
+                "measurement": "rerun-noop",
+                "stage": "total",
+                "jobs": noop_jobs,
+                "wall_s": noop.wall,
+                "cpu_s": noop.cpu,
+                "peak_rss_mb": noop.peak_mb,
+                "meets_target": noop_meets,
+            }
+        ],
+        loads,
+    )
 
     changed = images[len(images) // 2]
     path = changed["path"] if os.path.isabs(changed["path"]) else os.path.join(run_dir, changed["path"])
@@ -733,19 +882,42 @@ def measure_reruns(field, run_dir, args, recorder, summary):
         restore_tile(path, original, stat)
     one_jobs = sum(e["jobs"] for e in one_rules.values())
     by_rule = ", ".join(f"{rule} {one_rules[rule]['jobs']}" for rule in ordered(one_rules))
-    print(f"  one image changed:      {one.wall:7.2f} s, {one_jobs} jobs run ({by_rule}), cpu {one.cpu:.1f} s, "
-          f"peak {one.peak_mb:.0f} MB   ({load_text(loads)})")  # fmt: skip
-    rows = [{**common, "measurement": "rerun-one-image", "stage": "total", "jobs": one_jobs, "wall_s": one.wall,
-             "cpu_s": one.cpu, "peak_rss_mb": one.peak_mb, "target": ""}]  # fmt: skip
+    print(
+        f"  one image changed:      {one.wall:7.2f} s, {one_jobs} jobs run ({by_rule}), cpu {one.cpu:.1f} s, "
+        f"peak {one.peak_mb:.0f} MB   ({load_text(loads)})"
+    )
+    rows = [
+        {
+            **common,
+            "measurement": "rerun-one-image",
+            "stage": "total",
+            "jobs": one_jobs,
+            "wall_s": one.wall,
+            "cpu_s": one.cpu,
+            "peak_rss_mb": one.peak_mb,
+            "target": "",
+        }
+    ]
     for rule in ordered(one_rules):
         entry = one_rules[rule]
-        rows.append({**common, "measurement": "rerun-one-image", "stage": rule, "jobs": entry["jobs"],
-                     "wall_s": entry["s"], "cpu_s": entry["cpu"], "peak_rss_mb": entry["rss"],
-                     "target": ""})  # fmt: skip
+        rows.append(
+            {
+                **common,
+                "measurement": "rerun-one-image",
+                "stage": rule,
+                "jobs": entry["jobs"],
+                "wall_s": entry["s"],
+                "cpu_s": entry["cpu"],
+                "peak_rss_mb": entry["rss"],
+                "target": "",
+            }
+        )
     recorder.add(rows, loads)
-    summary.append(f"{field['name']} reruns: no-op {noop.wall:.2f} s ({noop_jobs} jobs, target <= "
-                   f"{NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: {noop_meets}); one image changed "
-                   f"{one.wall:.2f} s ({one_jobs} jobs)")  # fmt: skip
+    summary.append(
+        f"{field['name']} reruns: no-op {noop.wall:.2f} s ({noop_jobs} jobs, target <= "
+        f"{NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: {noop_meets}); one image changed "
+        f"{one.wall:.2f} s ({one_jobs} jobs)"
+    )
 
 
 # ---- dry runs without pixels ------------------------------------------------------------------
@@ -783,9 +955,20 @@ def synthesise_tables(folder, images, layout, t0):
         touch(os.path.join(raw_dir, name), level)
         ident = inputs.image_id(name)
         by_cell[(r, c)] = ident
-        records.append({"id": ident, "path": f"raw/{name}", "hdu": 0, "method": "mProjectPP",
-                        "naxis1": TILE_WIDTH, "naxis2": TILE_HEIGHT, "frame": "equatorial", "projection": "SIN",
-                        "link": f"results/{DRY_MOSAIC}/inputs/{ident}.fits", "content": ident})  # fmt: skip
+        records.append(
+            {
+                "id": ident,
+                "path": f"raw/{name}",
+                "hdu": 0,
+                "method": "mProjectPP",
+                "naxis1": TILE_WIDTH,
+                "naxis2": TILE_HEIGHT,
+                "frame": "equatorial",
+                "projection": "SIN",
+                "link": f"results/{DRY_MOSAIC}/inputs/{ident}.fits",
+                "content": ident,
+            }
+        )
     os.utime(raw_dir, (t0 + level, t0 + level))
 
     level = next(stamps)
@@ -805,11 +988,19 @@ def synthesise_tables(folder, images, layout, t0):
         for row in records:
             r, c = position[row["id"]]
             # crpix places the image on the mosaic grid (the coadd's tiles are chosen from it)
-            result.append({"cntr": cntr[row["id"]], "ra": f"{83.82 + c * step * TILE_WIDTH / 3600:.7f}",
-                           "dec": f"{-5.39 + r * step * TILE_HEIGHT / 3600:.7f}", "naxis1": TILE_WIDTH,
-                           "naxis2": TILE_HEIGHT, "crpix1": mosaic_crpix[0] - round(c * step * TILE_WIDTH),
-                           "crpix2": mosaic_crpix[1] - round(r * step * TILE_HEIGHT), "hdu": 0,
-                           "fname": f"{row['id']}.fits"})  # fmt: skip
+            result.append(
+                {
+                    "cntr": cntr[row["id"]],
+                    "ra": f"{83.82 + c * step * TILE_WIDTH / 3600:.7f}",
+                    "dec": f"{-5.39 + r * step * TILE_HEIGHT / 3600:.7f}",
+                    "naxis1": TILE_WIDTH,
+                    "naxis2": TILE_HEIGHT,
+                    "crpix1": mosaic_crpix[0] - round(c * step * TILE_WIDTH),
+                    "crpix2": mosaic_crpix[1] - round(r * step * TILE_HEIGHT),
+                    "hdu": 0,
+                    "fname": f"{row['id']}.fits",
+                }
+            )
         columns = ["cntr", "ra", "dec", "naxis1", "naxis2", "crpix1", "crpix2", "hdu", "fname"]
         return tables.format_ipac(columns, result)
 
@@ -835,11 +1026,22 @@ def synthesise_tables(folder, images, layout, t0):
                 if other is not None and cntr[ident] < cntr[other]:
                     pairs.append((ident, other))
     pairs.sort(key=lambda pair: (cntr[pair[0]], cntr[pair[1]]))
-    overlap_rows = [{"cntr1": cntr[p], "cntr2": cntr[m], "plus": f"{p}.fits", "minus": f"{m}.fits",
-                     "diff": f"diff.{cntr[p]:06d}.{cntr[m]:06d}.fits"} for p, m in pairs]  # fmt: skip
+    overlap_rows = [
+        {
+            "cntr1": cntr[p],
+            "cntr2": cntr[m],
+            "plus": f"{p}.fits",
+            "minus": f"{m}.fits",
+            "diff": f"diff.{cntr[p]:06d}.{cntr[m]:06d}.fits",
+        }
+        for p, m in pairs
+    ]
     level = next(stamps)
-    touch(os.path.join(base, "overlaps.tbl"), level,
-          tables.format_ipac(["cntr1", "cntr2", "plus", "minus", "diff"], overlap_rows))  # fmt: skip
+    touch(
+        os.path.join(base, "overlaps.tbl"),
+        level,
+        tables.format_ipac(["cntr1", "cntr2", "plus", "minus", "diff"], overlap_rows),
+    )
     touch(os.path.join(base, "overlaps_skipped.tsv"), level, "plus\tminus\tbox_pixels\n")
     return [row["id"] for row in records], pairs
 
@@ -920,69 +1122,133 @@ def measure_dry_run(images, layout, args, recorder, summary):
     ids, pairs = synthesise_tables(folder, images, layout, t0)
     made = time.perf_counter() - start
     field = f"tables-{images}" if layout == "grid" else f"tables-dense-{images}"
-    common = {"field": field, "layout": layout, "images": len(ids), "overlaps": len(pairs), "system": "workflow",
-              "stage": "total"}  # fmt: skip
-    print(f"\n{field}: dry runs on synthesised tables ({len(ids)} images, {len(pairs)} overlaps, no pixels; "
-          f"tables made in {made:.1f} s)")  # fmt: skip
+    common = {
+        "field": field,
+        "layout": layout,
+        "images": len(ids),
+        "overlaps": len(pairs),
+        "system": "workflow",
+        "stage": "total",
+    }
+    print(
+        f"\n{field}: dry runs on synthesised tables ({len(ids)} images, {len(pairs)} overlaps, no pixels; "
+        f"tables made in {made:.1f} s)"
+    )
 
     rows = []
     loads = load()
-    dry = run_measured(snakemake_command(folder, args.cores, "-n", snakemake_args=args.snakemake_args), folder,
-                       os.path.join(folder, "dry-run.log"))  # fmt: skip
+    dry = run_measured(
+        snakemake_command(folder, args.cores, "-n", snakemake_args=args.snakemake_args),
+        folder,
+        os.path.join(folder, "dry-run.log"),
+    )
     if dry.returncode != 0:
         fail("snakemake -n failed", dry.log)
     listed = listed_jobs(dry.log)
     stats = job_stats(dry.log)
     fit_jobs = stats.get("difference_fit", 0) + stats.get("difference_fits_by_image", 0)
-    per_item = (f"difference_fit {fit_jobs} (overlaps {len(pairs)}), background_correct "
-                f"{stats.get('background_correct', 0)} (images {len(ids)})")  # fmt: skip
+    per_item = (
+        f"difference_fit {fit_jobs} (overlaps {len(pairs)}), background_correct "
+        f"{stats.get('background_correct', 0)} (images {len(ids)})"
+    )
     dry_meets = verdict(dry.wall, DRY_RUN_TARGET[1], len(ids), DRY_RUN_TARGET[0])
-    print(f"  snakemake -n:           {dry.wall:7.2f} s, {listed} jobs listed ({per_item}), "
-          f"cpu {dry.cpu:.1f} s, peak {dry.peak_mb:.0f} MB   target <= {DRY_RUN_TARGET[1]:g} s for "
-          f"{DRY_RUN_TARGET[0]} images: {dry_meets}   ({load_text(loads)})")  # fmt: skip
-    rows.append({**common, "measurement": "dry-run", "jobs": listed, "wall_s": dry.wall, "cpu_s": dry.cpu,
-                 "peak_rss_mb": dry.peak_mb, "target": f"dry<={DRY_RUN_TARGET[1]:g}s@{DRY_RUN_TARGET[0]}images",
-                 "meets_target": dry_meets})  # fmt: skip
+    print(
+        f"  snakemake -n:           {dry.wall:7.2f} s, {listed} jobs listed ({per_item}), "
+        f"cpu {dry.cpu:.1f} s, peak {dry.peak_mb:.0f} MB   target <= {DRY_RUN_TARGET[1]:g} s for "
+        f"{DRY_RUN_TARGET[0]} images: {dry_meets}   ({load_text(loads)})"
+    )
+    rows.append(
+        {
+            **common,
+            "measurement": "dry-run",
+            "jobs": listed,
+            "wall_s": dry.wall,
+            "cpu_s": dry.cpu,
+            "peak_rss_mb": dry.peak_mb,
+            "target": f"dry<={DRY_RUN_TARGET[1]:g}s@{DRY_RUN_TARGET[0]}images",
+            "meets_target": dry_meets,
+        }
+    )
 
-    dag = run_measured(snakemake_command(folder, args.cores, "--dag", snakemake_args=args.snakemake_args), folder,
-                       os.path.join(folder, "dag.dot"))  # fmt: skip
+    dag = run_measured(
+        snakemake_command(folder, args.cores, "--dag", snakemake_args=args.snakemake_args),
+        folder,
+        os.path.join(folder, "dag.dot"),
+    )
     nodes = dag_nodes(dag.log) if dag.returncode == 0 else None
-    print(f"  snakemake --dag:        {dag.wall:7.2f} s, {nodes} jobs in the DAG, cpu {dag.cpu:.1f} s, "
-          f"peak {dag.peak_mb:.0f} MB")  # fmt: skip
-    rows.append({**common, "measurement": "dag", "jobs": nodes, "wall_s": dag.wall, "cpu_s": dag.cpu,
-                 "peak_rss_mb": dag.peak_mb})  # fmt: skip
+    print(
+        f"  snakemake --dag:        {dag.wall:7.2f} s, {nodes} jobs in the DAG, cpu {dag.cpu:.1f} s, "
+        f"peak {dag.peak_mb:.0f} MB"
+    )
+    rows.append(
+        {
+            **common,
+            "measurement": "dag",
+            "jobs": nodes,
+            "wall_s": dag.wall,
+            "cpu_s": dag.cpu,
+            "peak_rss_mb": dag.peak_mb,
+        }
+    )
 
     # A finished run: every output present. The real no-op run only goes ahead if -n agrees
     # that nothing is to be done (a job started on these zero-byte files would fail).
     complete_from_dry_run(folder, dry.log, t0 + 30)
     loads = load()
-    noop_dry = run_measured(snakemake_command(folder, args.cores, "-n", snakemake_args=args.snakemake_args),
-                            folder, os.path.join(folder, "noop-dry-run.log"))  # fmt: skip
+    noop_dry = run_measured(
+        snakemake_command(folder, args.cores, "-n", snakemake_args=args.snakemake_args),
+        folder,
+        os.path.join(folder, "noop-dry-run.log"),
+    )
     left = listed_jobs(noop_dry.log) if noop_dry.returncode == 0 else None
-    print(f"  -n, all outputs there:  {noop_dry.wall:7.2f} s, {left} jobs listed, cpu {noop_dry.cpu:.1f} s, "
-          f"peak {noop_dry.peak_mb:.0f} MB")  # fmt: skip
-    rows.append({**common, "measurement": "noop-dry-run", "jobs": left, "wall_s": noop_dry.wall,
-                 "cpu_s": noop_dry.cpu, "peak_rss_mb": noop_dry.peak_mb})  # fmt: skip
+    print(
+        f"  -n, all outputs there:  {noop_dry.wall:7.2f} s, {left} jobs listed, cpu {noop_dry.cpu:.1f} s, "
+        f"peak {noop_dry.peak_mb:.0f} MB"
+    )
+    rows.append(
+        {
+            **common,
+            "measurement": "noop-dry-run",
+            "jobs": left,
+            "wall_s": noop_dry.wall,
+            "cpu_s": noop_dry.cpu,
+            "peak_rss_mb": noop_dry.peak_mb,
+        }
+    )
     noop_text = "skipped (the dry run listed jobs)"
     if left == 0:
         loads = load()
         before = benchmark_files(folder)
-        noop = run_workflow(folder, args.cores, log_name="noop-run.log", snakemake_args=args.snakemake_args,
-                            mosaic=DRY_MOSAIC)  # fmt: skip
+        noop = run_workflow(
+            folder, args.cores, log_name="noop-run.log", snakemake_args=args.snakemake_args, mosaic=DRY_MOSAIC
+        )
         ran = sum(e["jobs"] for e in per_rule(folder, before).values())
         noop_meets = verdict(noop.wall, NOOP_TARGET[1], len(ids), NOOP_TARGET[0])
         noop_text = f"{noop.wall:.2f} s ({ran} jobs run, target <= {NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: "
         noop_text += f"{noop_meets})"
-        print(f"  no-op run (--cores {args.cores}): {noop.wall:7.2f} s, {ran} jobs run, cpu {noop.cpu:.1f} s, "
-              f"peak {noop.peak_mb:.0f} MB   target <= {NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: "
-              f"{noop_meets}   ({load_text(loads)})")  # fmt: skip
-        rows.append({**common, "measurement": "noop-run", "jobs": ran, "wall_s": noop.wall, "cpu_s": noop.cpu,
-                     "peak_rss_mb": noop.peak_mb, "target": f"noop<={NOOP_TARGET[1]:g}s@{NOOP_TARGET[0]}images",
-                     "meets_target": noop_meets})  # fmt: skip
+        print(
+            f"  no-op run (--cores {args.cores}): {noop.wall:7.2f} s, {ran} jobs run, cpu {noop.cpu:.1f} s, "
+            f"peak {noop.peak_mb:.0f} MB   target <= {NOOP_TARGET[1]:g} s for {NOOP_TARGET[0]} images: "
+            f"{noop_meets}   ({load_text(loads)})"
+        )
+        rows.append(
+            {
+                **common,
+                "measurement": "noop-run",
+                "jobs": ran,
+                "wall_s": noop.wall,
+                "cpu_s": noop.cpu,
+                "peak_rss_mb": noop.peak_mb,
+                "target": f"noop<={NOOP_TARGET[1]:g}s@{NOOP_TARGET[0]}images",
+                "meets_target": noop_meets,
+            }
+        )
     recorder.add(rows, loads)
-    summary.append(f"{field}: {len(ids)} images, {len(pairs)} overlaps: -n {dry.wall:.2f} s ({listed} jobs listed, "
-                   f"target <= {DRY_RUN_TARGET[1]:g} s for {DRY_RUN_TARGET[0]}: {dry_meets}); --dag {dag.wall:.2f} s "
-                   f"({nodes} jobs); no-op -n {noop_dry.wall:.2f} s; no-op run {noop_text}")  # fmt: skip
+    summary.append(
+        f"{field}: {len(ids)} images, {len(pairs)} overlaps: -n {dry.wall:.2f} s ({listed} jobs listed, "
+        f"target <= {DRY_RUN_TARGET[1]:g} s for {DRY_RUN_TARGET[0]}: {dry_meets}); --dag {dag.wall:.2f} s "
+        f"({nodes} jobs); no-op -n {noop_dry.wall:.2f} s; no-op run {noop_text}"
+    )
     if not args.keep:
         shutil.rmtree(folder, ignore_errors=True)
 
@@ -1039,9 +1305,13 @@ def plot(csv_path, png_path, cores):
     ax.grid(True, which="both", alpha=0.3)
 
     ax = axes[2]
-    for measurement, label in (("dry-run", "snakemake -n (no pixels)"), ("dag", "snakemake --dag (no pixels)"),
-                               ("noop-run", "no-op run (no pixels)"), ("rerun-noop", "no-op rerun (real field)"),
-                               ("rerun-one-image", "one image changed (real field)")):  # fmt: skip
+    for measurement, label in (
+        ("dry-run", "snakemake -n (no pixels)"),
+        ("dag", "snakemake --dag (no pixels)"),
+        ("noop-run", "no-op run (no pixels)"),
+        ("rerun-noop", "no-op rerun (real field)"),
+        ("rerun-one-image", "one image changed (real field)"),
+    ):
         x, y, _ = series(measurement, "workflow")
         if x:
             ax.plot(x, y, marker="o", label=label)
@@ -1082,12 +1352,21 @@ def parse_args(argv=None):
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--tiles", type=int, nargs="*", metavar="N",
-                        help="plain fields (12%% overlap) of about N tiles each; default 50 200 800 when no other "
-                             "measurement is asked for, none with a bare --tiles")  # fmt: skip
-    parser.add_argument("--dense", type=int, nargs="*", metavar="N",
-                        help="dense fields (60%% overlap both ways, ~6 deep) of N tiles; "
-                             "a bare --dense is 200")  # fmt: skip
+    parser.add_argument(
+        "--tiles",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="plain fields (12%% overlap) of about N tiles each; default 50 200 800 when no other "
+        "measurement is asked for, none with a bare --tiles",
+    )
+    parser.add_argument(
+        "--dense",
+        type=int,
+        nargs="*",
+        metavar="N",
+        help="dense fields (60%% overlap both ways, ~6 deep) of N tiles; a bare --dense is 200",
+    )
     parser.add_argument(
         "--dry-run-images",
         type=int,
@@ -1095,13 +1374,24 @@ def parse_args(argv=None):
         metavar="N",
         help="time snakemake -n, --dag and a no-op run on synthesised tables of N images (no pixels)",
     )
-    parser.add_argument("--dry-run-layout", nargs="+", choices=["grid", "dense"], default=["grid"],
-                        help="overlap layout(s) of the synthesised tables: grid (~4 overlaps per image, default) "
-                             "and/or dense (~12 per image)")  # fmt: skip
-    parser.add_argument("--reruns", type=int, nargs="?", const=200, metavar="N",
-                        help="after the full run of the N-tile plain field (default 200; if N is not in --tiles "
-                             "it is measured like one first), time a no-op rerun and a one-image-changed "
-                             "rerun")  # fmt: skip
+    parser.add_argument(
+        "--dry-run-layout",
+        nargs="+",
+        choices=["grid", "dense"],
+        default=["grid"],
+        help="overlap layout(s) of the synthesised tables: grid (~4 overlaps per image, default) "
+        "and/or dense (~12 per image)",
+    )
+    parser.add_argument(
+        "--reruns",
+        type=int,
+        nargs="?",
+        const=200,
+        metavar="N",
+        help="after the full run of the N-tile plain field (default 200; if N is not in --tiles "
+        "it is measured like one first), time a no-op rerun and a one-image-changed "
+        "rerun",
+    )
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores (default 2)")
     parser.add_argument(
         "--iterations",
@@ -1130,15 +1420,27 @@ def parse_args(argv=None):
         help="plot of the latest results in --csv (default benchmarks/results/scale.png)",
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write --png")
-    parser.add_argument("--fit-jobs", choices=["overlap", "image"], default="image",
-                        help="the workflow's background.fit_jobs (default image, the setting for big fields; "
-                             "overlap is the workflow's default)")  # fmt: skip
-    parser.add_argument("--correct-jobs", choices=["image", "coadd"], default="coadd",
-                        help="the workflow's background.correct_jobs (default coadd, the setting for big fields; "
-                             "image is the workflow's default)")  # fmt: skip
-    parser.add_argument("--target", choices=["all", "mosaic"], default="mosaic",
-                        help="mosaic (default): only mosaic.fits, what the chain makes; all: every output "
-                             "(adds the PNG and the quality report)")  # fmt: skip
+    parser.add_argument(
+        "--fit-jobs",
+        choices=["overlap", "image"],
+        default="image",
+        help="the workflow's background.fit_jobs (default image, the setting for big fields; "
+        "overlap is the workflow's default)",
+    )
+    parser.add_argument(
+        "--correct-jobs",
+        choices=["image", "coadd"],
+        default="coadd",
+        help="the workflow's background.correct_jobs (default coadd, the setting for big fields; "
+        "image is the workflow's default)",
+    )
+    parser.add_argument(
+        "--target",
+        choices=["all", "mosaic"],
+        default="mosaic",
+        help="mosaic (default): only mosaic.fits, what the chain makes; all: every output "
+        "(adds the PNG and the quality report)",
+    )
     parser.add_argument(
         "--snakemake-args", default="", help="extra snakemake arguments, e.g. '--profile profiles/local'"
     )
@@ -1164,14 +1466,18 @@ def main(argv=None):
     os.makedirs(args.workdir, exist_ok=True)
     recorder = Recorder(args.csv, args.cores)
     fields_dir = os.path.join(args.workdir, "fields")
-    print(f"scale benchmark on {platform.node()}: {os.cpu_count()} CPUs, {load_text(load())}, "
-          f"snakemake {recorder.snakemake}, work folder {args.workdir}, "
-          f"settings: {variant_text() or 'defaults'}")  # fmt: skip
+    print(
+        f"scale benchmark on {platform.node()}: {os.cpu_count()} CPUs, {load_text(load())}, "
+        f"snakemake {recorder.snakemake}, work folder {args.workdir}, "
+        f"settings: {variant_text() or 'defaults'}"
+    )
     if args.cores > 1:
         median, low, high = parallel_capacity(args.cores)
-        print(f"parallel capacity: {args.cores} processes do x{median:.2f} the pure-CPU work of one "
-              f"(x{low:.2f}-x{high:.2f} over 5 rounds; x{args.cores} on free physical cores), so the best "
-              f"ratio to the single-process chain here is about {1 / median:.2f}")  # fmt: skip
+        print(
+            f"parallel capacity: {args.cores} processes do x{median:.2f} the pure-CPU work of one "
+            f"(x{low:.2f}-x{high:.2f} over 5 rounds; x{args.cores} on free physical cores), so the best "
+            f"ratio to the single-process chain here is about {1 / median:.2f}"
+        )
 
     plan = [("grid", n) for n in args.tiles] + [("dense", n) for n in args.dense]
     if args.reruns is not None and ("grid", args.reruns) not in plan:
@@ -1199,14 +1505,18 @@ def main(argv=None):
         for layout in args.dry_run_layout:
             measure_dry_run(images, layout, args, recorder, dry_summary)
 
-    print("\n== summary (times in s, memory and disk in MiB; targets: ratio <= "
-          f"{RATIO_TARGET}, dry run of {DRY_RUN_TARGET[0]:,} images <= {DRY_RUN_TARGET[1]:g} s, "
-          f"no-op rerun of {NOOP_TARGET[0]} images <= {NOOP_TARGET[1]:g} s)")  # fmt: skip
+    print(
+        "\n== summary (times in s, memory and disk in MiB; targets: ratio <= "
+        f"{RATIO_TARGET}, dry run of {DRY_RUN_TARGET[0]:,} images <= {DRY_RUN_TARGET[1]:g} s, "
+        f"no-op rerun of {NOOP_TARGET[0]} images <= {NOOP_TARGET[1]:g} s)"
+    )
     if summary:
-        print(f"{'field':12s} {'images':>6s} {'overlaps':>8s} {'jobs':>6s} {'wf wall':>9s} {'ch wall':>9s} "
-              f"{'ratio':>6s} {'met':>5s} {'wf cpu':>8s} {'ch cpu':>8s} {'wf peak':>8s} {'ch peak':>8s} "
-              f"{'wf disk':>8s} {'ch disk':>8s} {'wf pkdsk':>8s} {'ch pkdsk':>8s} "
-              f"{'ld wf':>5s} {'ld ch':>5s}")  # fmt: skip
+        print(
+            f"{'field':12s} {'images':>6s} {'overlaps':>8s} {'jobs':>6s} {'wf wall':>9s} {'ch wall':>9s} "
+            f"{'ratio':>6s} {'met':>5s} {'wf cpu':>8s} {'ch cpu':>8s} {'wf peak':>8s} {'ch peak':>8s} "
+            f"{'wf disk':>8s} {'ch disk':>8s} {'wf pkdsk':>8s} {'ch pkdsk':>8s} "
+            f"{'ld wf':>5s} {'ld ch':>5s}"
+        )
         for line in summary:
             print(line)
     for line in rerun_summary + dry_summary:

@@ -67,16 +67,26 @@ def main():
     parser.add_argument("--workdir", help="keep everything here (default: a temporary folder)")
     parser.add_argument("--csv", default=os.path.join(HERE, "results", "runs.csv"))
     parser.add_argument("--snakemake-args", default="", help="extra arguments, e.g. '--profile profiles/local'")
-    parser.add_argument("--fit-jobs", choices=["overlap", "image"], default="image",
-                        help="background.fit_jobs (default image, the setting for big fields; the workflow's own "
-                             "default is overlap)")  # fmt: skip
-    parser.add_argument("--correct-jobs", choices=["image", "coadd"], default="coadd",
-                        help="background.correct_jobs (default coadd, the setting for big fields; the workflow's "
-                             "own default is image)")  # fmt: skip
+    parser.add_argument(
+        "--fit-jobs",
+        choices=["overlap", "image"],
+        default="image",
+        help="background.fit_jobs (default image, the setting for big fields; the workflow's own default is overlap)",
+    )
+    parser.add_argument(
+        "--correct-jobs",
+        choices=["image", "coadd"],
+        default="coadd",
+        help="background.correct_jobs (default coadd, the setting for big fields; the workflow's own default is image)",
+    )
     parser.add_argument("--tiles-above", type=int, help="coadd.tiles_above (pixels; default: the workflow's)")
-    parser.add_argument("--target", choices=["all", "mosaic"], default="mosaic",
-                        help="mosaic (default): only mosaic.fits, which is what the chain makes; all: every output "
-                             "(adds the PNG and the quality report)")  # fmt: skip
+    parser.add_argument(
+        "--target",
+        choices=["all", "mosaic"],
+        default="mosaic",
+        help="mosaic (default): only mosaic.fits, which is what the chain makes; all: every output "
+        "(adds the PNG and the quality report)",
+    )
     args = parser.parse_args()
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="mosaic-bench-")
@@ -91,10 +101,23 @@ def main():
     with open(os.path.join(workdir, "config.yaml"), "w") as handle:
         yaml.safe_dump(config, handle)
 
-    command = [sys.executable, "-m", "snakemake", "-s", os.path.join(REPO, "Snakefile"), "-d", workdir,
-               "--configfile", os.path.join(workdir, "config.yaml"), "--cores", str(args.cores),
-               "all" if args.target == "all" else "results/bench/mosaic.fits", "--quiet", "all",
-               *args.snakemake_args.split()]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        os.path.join(REPO, "Snakefile"),
+        "-d",
+        workdir,
+        "--configfile",
+        os.path.join(workdir, "config.yaml"),
+        "--cores",
+        str(args.cores),
+        "all" if args.target == "all" else "results/bench/mosaic.fits",
+        "--quiet",
+        "all",
+        *args.snakemake_args.split(),
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workflow_wall = time.perf_counter() - start
@@ -103,8 +126,13 @@ def main():
     images = tables.read_tsv(os.path.join(base, "images.tsv"))
     names = [os.path.basename(row["link"]) for row in images]
     start = time.perf_counter()
-    stage_times = run_chain(os.path.join(base, "inputs"), names, os.path.join(base, "region.hdr"),
-                            os.path.join(workdir, "chain"), iterations=100000)  # fmt: skip
+    stage_times = run_chain(
+        os.path.join(base, "inputs"),
+        names,
+        os.path.join(base, "region.hdr"),
+        os.path.join(workdir, "chain"),
+        iterations=100000,
+    )
     chain_wall = time.perf_counter() - start
 
     ours = fits.getdata(os.path.join(base, "mosaic.fits")).astype(float)
@@ -116,19 +144,29 @@ def main():
     jobs = sum(count for count, _ in rules.values())
     overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
     header = fits.Header.fromtextfile(os.path.join(base, "region.hdr"))
-    print(f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
-          f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "
-          f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
-    settings_text = (f"fit_jobs={args.fit_jobs} correct_jobs={args.correct_jobs} tiles_above={args.tiles_above} "
-                     f"target={args.target}")  # fmt: skip
+    print(
+        f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
+        f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "
+        f"load {os.getloadavg()[0]:.2f}"
+    )
+    settings_text = (
+        f"fit_jobs={args.fit_jobs} correct_jobs={args.correct_jobs} tiles_above={args.tiles_above} target={args.target}"
+    )
     print(f"workflow --cores {args.cores}: {workflow_wall:7.1f} s  ({jobs} jobs; {settings_text})")
     print(f"Montage chain (1 process): {chain_wall:7.1f} s")
     print(f"ratio workflow / chain:    {workflow_wall / chain_wall:7.2f}")
     print(f"max |workflow - chain| pixel difference: {max_difference:.3g}")
     print("\nper stage: workflow jobs, summed job seconds | chain seconds")
-    chain_of = {"project": "project", "difference_fit": "difference_fit", "background_correct": "background",
-                "coadd": "coadd", "background_model": "background_model", "overlaps": "overlaps",
-                "image_table": "image_table", "projected_table": "projected_table"}  # fmt: skip
+    chain_of = {
+        "project": "project",
+        "difference_fit": "difference_fit",
+        "background_correct": "background",
+        "coadd": "coadd",
+        "background_model": "background_model",
+        "overlaps": "overlaps",
+        "image_table": "image_table",
+        "projected_table": "projected_table",
+    }
     for rule, (count, seconds) in sorted(rules.items(), key=lambda kv: -kv[1][1]):
         chain_seconds = stage_times.get(chain_of.get(rule, ""), float("nan"))
         print(f"  {rule:20s} {count:5d} {seconds:8.2f} s | {chain_seconds:8.2f} s")
@@ -142,8 +180,19 @@ def main():
             writer.writerow(columns)
         ratio = workflow_wall / chain_wall
         stamp = time.strftime("%Y-%m-%dT%H:%M:%S")
-        writer.writerow([stamp, len(images), overlaps, args.cores, f"{workflow_wall:.2f}", f"{chain_wall:.2f}",
-                         f"{ratio:.3f}", jobs, settings_text])  # fmt: skip
+        writer.writerow(
+            [
+                stamp,
+                len(images),
+                overlaps,
+                args.cores,
+                f"{workflow_wall:.2f}",
+                f"{chain_wall:.2f}",
+                f"{ratio:.3f}",
+                jobs,
+                settings_text,
+            ]
+        )
     print(f"\nwork folder: {workdir}")
 
 

@@ -145,8 +145,18 @@ class World:
         """Apply one random change; returns (description, transient fault or None)."""
         present = self.present()
         absent = [n for n in self.names if n not in present]
-        choices = ["overwrite", "replace", "touch", "restore", "region", "scale", "model", "policy",
-                   "transient", "permanent"]  # fmt: skip
+        choices = [
+            "overwrite",
+            "replace",
+            "touch",
+            "restore",
+            "region",
+            "scale",
+            "model",
+            "policy",
+            "transient",
+            "permanent",
+        ]
         if absent:
             choices += ["add", "add"]
         if len(present) > 3:
@@ -202,8 +212,20 @@ class World:
 
     def run(self, workflow, faults=(), *args):
         env = {**os.environ, FAULT_VARIABLE: os.pathsep.join(sorted(faults))}
-        command = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", workflow.workdir,
-                   "--configfile", workflow.write_config(self.config()), "--cores", "2", *args]  # fmt: skip
+        command = [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            SNAKEFILE,
+            "-d",
+            workflow.workdir,
+            "--configfile",
+            workflow.write_config(self.config()),
+            "--cores",
+            "2",
+            *args,
+        ]
         return subprocess.run(command, capture_output=True, text=True, cwd=workflow.workdir, env=env)
 
     def rerun(self, transient=None):
@@ -223,8 +245,11 @@ def jobs_run(result):
     counts = {}
     for line in (result.stdout + result.stderr).splitlines():
         words = line.split()
-        if len(words) == 2 and words[1].endswith(":") and words[0] in ("rule", "localrule", "checkpoint",
-                                                                        "localcheckpoint"):  # fmt: skip
+        if (
+            len(words) == 2
+            and words[1].endswith(":")
+            and words[0] in ("rule", "localrule", "checkpoint", "localcheckpoint")
+        ):
             rule = words[1][:-1]
             if rule != "all":
                 counts[rule] = counts.get(rule, 0) + 1
@@ -289,8 +314,15 @@ def differences(old, old_result, fresh, fresh_result):
     if fresh_result.returncode != 0:
         return problems
     base = os.path.join("results", MOSAIC)
-    for name in ("images.tsv", "skipped.tsv", "failed_images.tsv", "projected.tbl", "overlaps.tbl",
-                 "corrections.tsv", "quality.tsv"):  # fmt: skip
+    for name in (
+        "images.tsv",
+        "skipped.tsv",
+        "failed_images.tsv",
+        "projected.tbl",
+        "overlaps.tbl",
+        "corrections.tsv",
+        "quality.tsv",
+    ):
         if read_text(old.path(base, name)) != read_text(fresh.path(base, name)):
             problems.append(f"{name} differs")
     for name in ("mosaic.fits", "mosaic_area.fits"):

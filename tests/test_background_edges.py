@@ -44,8 +44,14 @@ def overlap_offset(wf, name, folder, plus, minus):
 
 
 def test_single_image_is_left_unchanged(workflow):
-    config = {"mosaics": {"one": {"source": {"type": "synthetic", "columns": 1, "rows": 1, "seed": 2},
-                                  "region": small_region(width=0.1, height=0.2)}}}  # fmt: skip
+    config = {
+        "mosaics": {
+            "one": {
+                "source": {"type": "synthetic", "columns": 1, "rows": 1, "seed": 2},
+                "region": small_region(width=0.1, height=0.2),
+            }
+        }
+    }
     workflow.run(config=config)
     assert list(corrections(workflow, "one").values()) == [[0.0, 0.0, 0.0]]
     assert tables.read_ipac(workflow.path("results", "one", "overlaps.tbl")) == []
@@ -119,8 +125,11 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):
     projected = tmp_path / "projected.tbl"
-    tables.write_ipac(str(projected), ["cntr", "fname"], [{"cntr": 0, "fname": "a-0000000a.fits"},
-                                                          {"cntr": 1, "fname": "b-0000000b.fits"}])  # fmt: skip
+    tables.write_ipac(
+        str(projected),
+        ["cntr", "fname"],
+        [{"cntr": 0, "fname": "a-0000000a.fits"}, {"cntr": 1, "fname": "b-0000000b.fits"}],
+    )
     empty = tmp_path / "a-0000000a+b-0000000b.tsv"
     empty.write_text("")
     with pytest.raises(stages.StepError, match="incomplete"):

@@ -58,15 +58,19 @@ CASES = [
     ("truncated.fits", truncated, "bad-input", "truncated"),
     ("wrong-naxis.fits", wrong_naxis, "bad-input", "truncated"),
     ("no-ctype.fits", without_ctype, "bad-input", "celestial WCS"),
-    ("bad-projection.fits", lambda p, d, h: write(p, d, _with(h, CTYPE1="RA---XYZ", CTYPE2="DEC--XYZ")), "bad-input",
-     "WCS"),
+    (
+        "bad-projection.fits",
+        lambda p, d, h: write(p, d, _with(h, CTYPE1="RA---XYZ", CTYPE2="DEC--XYZ")),
+        "bad-input",
+        "WCS",
+    ),
     ("zero-scale.fits", lambda p, d, h: write(p, d, _with(h, CDELT1=0.0, CDELT2=0.0)), "bad-input", "CDELT1 is zero"),
     ("all-nan.fits", lambda p, d, h: write(p, np.full_like(d, np.nan), h), "bad-input", "NaN"),
     ("empty.fits", lambda p, d, h: open(p, "wb").close(), "bad-input", "empty file"),
     ("notes.fits", text_file("these are my notes\n"), "bad-input", "not a readable FITS"),
     ("fake.fits.gz", text_file("plain text, not gzip\n"), "bad-input", "not a readable FITS"),
     ("html.fits", text_file("<!DOCTYPE html><html>503</html>\n"), "bad-input", "not a readable FITS"),
-]  # fmt: skip
+]
 
 
 def _with(header, **cards):
@@ -127,8 +131,14 @@ def test_duplicates_are_used_once(run):
 
 def test_good_images_make_the_mosaic_and_infinities_are_blanked(run):
     used = {os.path.basename(r["path"]) for r in tables.read_tsv(run.path("results", "bad", "images.tsv"))}
-    assert used == {"plain.fits", "with space.fits", "quote's \"double\".fits", "$(touch PWNED).fits",
-                    "ÅngströmΩ.fits", "blocks.fits"}  # fmt: skip
+    assert used == {
+        "plain.fits",
+        "with space.fits",
+        'quote\'s "double".fits',
+        "$(touch PWNED).fits",
+        "ÅngströmΩ.fits",
+        "blocks.fits",
+    }
     mosaic = fits.getdata(run.path("results", "bad", "mosaic.fits"))
     assert not np.isinf(mosaic).any()
     # the blanked blocks (200 x 200 NaN, 100 x 100 inf) are holes where no other tile covers them

@@ -27,8 +27,11 @@ def test_jobs_load_the_written_bytecode_even_when_python_writes_none(tmp_path):
     environment.pop("PYTHONPYCACHEPREFIX", None)
     verbose = subprocess.run(
         [sys.executable, "-v", "-c", "import mosaicflow.steps"],
-        env=environment, capture_output=True, text=True, check=True,
-    ).stderr  # fmt: skip
+        env=environment,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stderr
     steps_cache = str(folder / "__pycache__" / f"steps.{sys.implementation.cache_tag}.pyc")
     assert f"code object from '{steps_cache}'" in verbose
 

@@ -17,11 +17,23 @@ CONFIG = {"mosaics": {"killed": {"source": small_field(seed=12), "region": small
 
 
 def start(wf):
-    command = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", wf.workdir,
-               "--configfile", wf.configfile, "--cores", "2"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        SNAKEFILE,
+        "-d",
+        wf.workdir,
+        "--configfile",
+        wf.configfile,
+        "--cores",
+        "2",
+    ]
     # A session of its own, so the kill takes Snakemake and every job it started.
-    return subprocess.Popen(command, cwd=wf.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # fmt: skip
+    return subprocess.Popen(
+        command, cwd=wf.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
 
 
 def test_sigkill_at_several_points_then_rerun_gives_the_same_mosaic(tmp_path):
@@ -111,9 +123,14 @@ def test_failed_projection_stops_the_run_with_policy_fail(workflow):
     field_folder(workflow)
     config = {
         "image_retries": 0,
-        "mosaics": {"strict": {"source": {"type": "local", "path": "raw"}, "region": small_region(width=0.25),
-                               "on_image_error": "fail"}},
-    }  # fmt: skip
+        "mosaics": {
+            "strict": {
+                "source": {"type": "local", "path": "raw"},
+                "region": small_region(width=0.25),
+                "on_image_error": "fail",
+            }
+        },
+    }
     victim = break_one_image_after_validation(workflow, config)
     result = workflow.run(config=config, check=False)
     assert result.returncode != 0

@@ -25,8 +25,9 @@ from truth import _windowed_centroid
 ARCSEC = 1.0 / 3600.0
 
 
-def fits_header(lon, lat, nx, ny, projection="TAN", axes=("RA", "DEC"), scale=ARCSEC, rotation=0.0,
-                flip=False, form="cd", sip=False):  # fmt: skip
+def fits_header(
+    lon, lat, nx, ny, projection="TAN", axes=("RA", "DEC"), scale=ARCSEC, rotation=0.0, flip=False, form="cd", sip=False
+):
     """An astropy header of a test image (FK5 J2000 when equatorial)."""
     h = fits.Header()
     h["SIMPLE"], h["BITPIX"], h["NAXIS"], h["NAXIS1"], h["NAXIS2"] = True, -32, 2, nx, ny
@@ -94,10 +95,17 @@ CASES = [
     (150.0, 2.0, "STG", 5.0, False, "cd", False),
     (45.0, 60.0, "ARC", 120.0, False, "pc", True),
 ] + [
-    (rng.uniform(0, 360), np.degrees(np.arcsin(rng.uniform(-1, 1))), str(rng.choice(["TAN", "SIN"])),
-     rng.uniform(-180, 180), bool(rng.integers(2)), str(rng.choice(["cd", "crota", "pc"])), bool(rng.integers(2)))
+    (
+        rng.uniform(0, 360),
+        np.degrees(np.arcsin(rng.uniform(-1, 1))),
+        str(rng.choice(["TAN", "SIN"])),
+        rng.uniform(-180, 180),
+        bool(rng.integers(2)),
+        str(rng.choice(["cd", "crota", "pc"])),
+        bool(rng.integers(2)),
+    )
     for _ in range(8)
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]:.1f},{c[1]:.2f},{c[2]}" for c in CASES])
@@ -148,8 +156,13 @@ def test_rotated_header_other_directions():
 
 def test_headers_that_are_not_rotated():
     convert = astropy_conversion("fk5", "galactic")
-    for change in [{"CTYPE1": "RA---CAR", "CTYPE2": "DEC--CAR"}, {"LONPOLE": 170.0}, {"PV2_1": 0.1},
-                   {"CRVAL2": 90.0}, {"RADESYS": "FK4", "EQUINOX": 1950.0}]:  # fmt: skip
+    for change in [
+        {"CTYPE1": "RA---CAR", "CTYPE2": "DEC--CAR"},
+        {"LONPOLE": 170.0},
+        {"PV2_1": 0.1},
+        {"CRVAL2": 90.0},
+        {"RADESYS": "FK4", "EQUINOX": 1950.0},
+    ]:
         header = fits_header(83.8, -5.4, 100, 100)
         header.update(change)
         with pytest.raises(frames.FrameError):
@@ -203,12 +216,21 @@ def star_image(path, header, stars, sigma=1.5, sky=10.0):
 
 def region_header(path, lon, lat, size, projection="TAN", scale=ARCSEC, axes=("GLON", "GLAT")):
     lines = [
-        ("SIMPLE", "T"), ("BITPIX", "-64"), ("NAXIS", "2"), ("NAXIS1", str(size)), ("NAXIS2", str(size)),
-        ("CTYPE1", f"'{axes[0]:-<5}{projection}'"), ("CTYPE2", f"'{axes[1]:-<5}{projection}'"),
-        ("CRVAL1", repr(float(lon))), ("CRVAL2", repr(float(lat))),
-        ("CRPIX1", repr((size + 1) / 2)), ("CRPIX2", repr((size + 1) / 2)),
-        ("CDELT1", repr(-scale)), ("CDELT2", repr(scale)), ("CROTA2", "0.0"),
-    ]  # fmt: skip
+        ("SIMPLE", "T"),
+        ("BITPIX", "-64"),
+        ("NAXIS", "2"),
+        ("NAXIS1", str(size)),
+        ("NAXIS2", str(size)),
+        ("CTYPE1", f"'{axes[0]:-<5}{projection}'"),
+        ("CTYPE2", f"'{axes[1]:-<5}{projection}'"),
+        ("CRVAL1", repr(float(lon))),
+        ("CRVAL2", repr(float(lat))),
+        ("CRPIX1", repr((size + 1) / 2)),
+        ("CRPIX2", repr((size + 1) / 2)),
+        ("CDELT1", repr(-scale)),
+        ("CDELT2", repr(scale)),
+        ("CROTA2", "0.0"),
+    ]
     with open(path, "w", encoding="ascii") as handle:
         handle.write("".join(f"{k:<8}= {v}\n" for k, v in lines) + "END\n")
     return path
@@ -306,9 +328,11 @@ def test_rotated_projection_matches_mproject(tmp_path, where):
     predicted = expected_positions(tmp_path, header, stars)
     fast_xy, fast_flux = measure(out["mProjectPP-rotated"], predicted)
     exact_xy, exact_flux = measure(out["mProject"], predicted)
-    print(f"positions: rotated - mProject {np.hypot(*(fast_xy - exact_xy).T).max():.2g} px, "
-          f"mProject - predicted {np.hypot(*exact_xy.T).max():.2g} px, "
-          f"flux {np.abs(fast_flux / exact_flux - 1).max():.2g}")  # fmt: skip
+    print(
+        f"positions: rotated - mProject {np.hypot(*(fast_xy - exact_xy).T).max():.2g} px, "
+        f"mProject - predicted {np.hypot(*exact_xy.T).max():.2g} px, "
+        f"flux {np.abs(fast_flux / exact_flux - 1).max():.2g}"
+    )
     assert np.hypot(*(fast_xy - exact_xy).T).max() < 0.01
     # against the prediction, resampling's pixel-phase bias of the centroids (~0.015 px) dominates
     assert np.hypot(*exact_xy.T).max() < 0.03
@@ -346,8 +370,10 @@ def test_rotated_projection_of_other_projections(tmp_path, capsys):
         predicted = expected_positions(folder, header, stars)
         exact_xy, exact_flux = measure(out["mProject"], predicted)
         fast_xy, fast_flux = measure(out["mProjectPP-rotated"], predicted)
-        print(f"{name}: rotated - mProject {np.hypot(*(fast_xy - exact_xy).T).max():.2g} px, "
-              f"flux {np.abs(fast_flux / exact_flux - 1).max():.2g}, fell back to mProject: {fell_back}")  # fmt: skip
+        print(
+            f"{name}: rotated - mProject {np.hypot(*(fast_xy - exact_xy).T).max():.2g} px, "
+            f"flux {np.abs(fast_flux / exact_flux - 1).max():.2g}, fell back to mProject: {fell_back}"
+        )
         assert np.hypot(*(fast_xy - exact_xy).T).max() < tolerance, name
         assert np.abs(fast_flux / exact_flux - 1).max() < 1e-2, name
         if name == "sip":
@@ -390,8 +416,10 @@ def test_same_frame_tan_sip_takes_the_plane_to_plane_path(tmp_path):
     fast_xy, fast_flux = measure(out["mProjectPP"], world)
     exact_xy, exact_flux = measure(out["mProject"], world)
     offset, flux = np.hypot(*(fast_xy - exact_xy).T).max(), np.abs(fast_flux / exact_flux - 1).max()
-    print(f"\nmProjectPP {seconds['mProjectPP']:.3f} s, mProject {seconds['mProject']:.3f} s; "
-          f"positions {offset:.2g} px apart, fluxes {flux:.2g}")  # fmt: skip
+    print(
+        f"\nmProjectPP {seconds['mProjectPP']:.3f} s, mProject {seconds['mProject']:.3f} s; "
+        f"positions {offset:.2g} px apart, fluxes {flux:.2g}"
+    )
     assert np.hypot(*(fast_xy - exact_xy).T).max() < 0.01
     assert np.abs(fast_flux / exact_flux - 1).max() < 1e-3
     assert seconds["mProjectPP"] < seconds["mProject"] / 3
@@ -475,8 +503,13 @@ def test_workflow_galactic_mosaic_of_equatorial_tiles(tmp_path):
     from conftest import Workflow, small_field
 
     centre = SkyCoord(83.82 * u.deg, -5.39 * u.deg, frame="fk5").galactic
-    region = {"center": f"{centre.l.deg:.6f} {centre.b.deg:.6f}", "frame": "galactic",
-              "width": 0.3, "height": 0.3, "pixel_scale": 1.0}  # fmt: skip
+    region = {
+        "center": f"{centre.l.deg:.6f} {centre.b.deg:.6f}",
+        "frame": "galactic",
+        "width": 0.3,
+        "height": 0.3,
+        "pixel_scale": 1.0,
+    }
     wf = Workflow(tmp_path)
     config = {
         "mosaics": {

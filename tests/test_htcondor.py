@@ -74,9 +74,21 @@ class PoolRun:
 
     def argv(self):
         profile = os.path.join(os.path.dirname(self.snakefile), "profiles", "htcondor")
-        return [self.pool.python, "-m", "snakemake", "-s", self.snakefile, "-d", self.work,
-                "--configfile", self.configfile, "--profile", profile,
-                "--seconds-between-status-checks", "1"]  # fmt: skip
+        return [
+            self.pool.python,
+            "-m",
+            "snakemake",
+            "-s",
+            self.snakefile,
+            "-d",
+            self.work,
+            "--configfile",
+            self.configfile,
+            "--profile",
+            profile,
+            "--seconds-between-status-checks",
+            "1",
+        ]
 
     def mosaic(self):
         return fits.getdata(os.path.join(self.work, "results", "pooled", "mosaic.fits"))

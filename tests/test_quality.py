@@ -50,7 +50,7 @@ def field(tmp_path_factory):
             "mosaics": {
                 "q": {"source": FIELD, "region": REGION},
                 "qn": {"source": FIELD, "region": REGION, "background": {"model": "none"}},
-            }
+            },
         }
     )
     matched = report(wf.path("results", "q"))

@@ -41,8 +41,10 @@ def test_statuses(tmp_path, monkeypatch):
         "elsewhere": None,
         "half": state(summary.mosaic_outputs("half")[:1]),
     }
-    colours = {"rgb": state(summary.colour_outputs("rgb")), "rgb2": state(summary.colour_outputs("rgb2"), 1,
-                                                                        ["logs/color/rgb2.log"])}  # fmt: skip
+    colours = {
+        "rgb": state(summary.colour_outputs("rgb")),
+        "rgb2": state(summary.colour_outputs("rgb2"), 1, ["logs/color/rgb2.log"]),
+    }
     rows = {r["name"]: r for r in summary.write_summary(states, colours, started)}
     assert rows["done"]["status"] == "complete" and rows["done"]["images_used"] == 2
     assert rows["partial"]["status"] == "partial" and "1 of 2 images failed" in rows["partial"]["reason"]

@@ -27,7 +27,7 @@ STEPS = {
             "on-error": "fail",
             "attempt": "1",
             "retries": "0",
-        },  # fmt: skip
+        },
     ),
     "fit": (
         "fit the difference of one overlap (mDiffFit)",
@@ -64,7 +64,7 @@ STEPS = {
             "overlaps": None,
             "overlaps-skipped": None,
             "no-overlaps": False,
-        },  # fmt: skip
+        },
     ),
     "gather-fits": (
         "combine the per-overlap fits into the table mBgModel reads",
@@ -75,7 +75,7 @@ STEPS = {
             "out": None,
             "per-image": False,
             "mosaic": None,
-        },  # fmt: skip
+        },
     ),
     "model": (
         "mBgModel",
@@ -103,7 +103,7 @@ STEPS = {
             "background-model": "plane",
             "correct-jobs": "image",
         },
-    ),  # fmt: skip
+    ),
     "coadd-tile": (
         "mAdd of the images that touch one tile of the mosaic",
         {
@@ -116,7 +116,7 @@ STEPS = {
             "method": "mean",
             "corrections": "",
         },
-    ),  # fmt: skip
+    ),
     "color": (
         "three-colour PNG of three mosaics with one header (mViewer)",
         {
@@ -130,7 +130,7 @@ STEPS = {
             "stretch": "-1s max gaussian-log",
             "max-size": "2000",
         },
-    ),  # fmt: skip
+    ),
     "preview": (
         "mShrink + mViewer PNG",
         {"mosaic": None, "out": None, "max-size": "2000", "stretch": "-2s max gaussian-log", "colour-table": "0"},
@@ -285,9 +285,15 @@ def run(step, o):
         from .tiles import coadd_tile
 
         count = coadd_tile(
-            o["images_dir"], o["table"], o["header"], int(o["tile_size"]), o["tile"], o["out"], o["method"],
+            o["images_dir"],
+            o["table"],
+            o["header"],
+            int(o["tile_size"]),
+            o["tile"],
+            o["out"],
+            o["method"],
             o["corrections"],
-        )  # fmt: skip
+        )
         print(f"tile {o['tile']}: {count} images")
     elif step == "color":
         from .stages import colour_composite

@@ -17,8 +17,18 @@ from . import UserError, tables
 from .fitsname import fits_suffix
 
 IMAGE_COLUMNS = [
-    "id", "path", "hdu", "method", "naxis1", "naxis2", "frame", "projection", "link", "scale", "content",
-]  # fmt: skip
+    "id",
+    "path",
+    "hdu",
+    "method",
+    "naxis1",
+    "naxis2",
+    "frame",
+    "projection",
+    "link",
+    "scale",
+    "content",
+]
 SKIPPED_COLUMNS = ["path", "kind", "reason"]
 
 
@@ -372,13 +382,21 @@ def build_image_table(
             hdu = 0
         else:
             os.symlink(os.path.abspath(path), link)
-        used.append({
-            "id": ident, "path": path, "hdu": hdu,
-            "method": projection_method(method, header, method_frame),
-            "naxis1": header["NAXIS1"], "naxis2": header["NAXIS2"],
-            "frame": frame, "projection": projection, "link": link, "scale": _pixel_scale(header),
-            "content": content,
-        })  # fmt: skip
+        used.append(
+            {
+                "id": ident,
+                "path": path,
+                "hdu": hdu,
+                "method": projection_method(method, header, method_frame),
+                "naxis1": header["NAXIS1"],
+                "naxis2": header["NAXIS2"],
+                "frame": frame,
+                "projection": projection,
+                "link": link,
+                "scale": _pixel_scale(header),
+                "content": content,
+            }
+        )
 
     used.sort(key=lambda row: row["id"])
     tables.write_tsv(os.path.join(out_dir, "skipped.tsv"), SKIPPED_COLUMNS, skipped)
@@ -486,8 +504,13 @@ def _to_cache(result):
     if isinstance(result, BadImage):
         return {"bad": str(result)}
     hdu, header, fingerprint, has_infinities, content = result
-    return {"hdu": hdu, "header": header.tostring(), "fingerprint": fingerprint, "infinite": has_infinities,
-            "content": content}  # fmt: skip
+    return {
+        "hdu": hdu,
+        "header": header.tostring(),
+        "fingerprint": fingerprint,
+        "infinite": has_infinities,
+        "content": content,
+    }
 
 
 def _from_cache(entry):
@@ -543,8 +566,10 @@ def warn_if_disk_short(images, region_header, out_dir):
         logging.getLogger("mosaicflow").warning(
             "warning: %s needs about %.1f GB of disk at its peak (projected and corrected images and the "
             "mosaic), but only %.1f GB are free there. Free space, or set keep_intermediates.projected: false.",
-            out_dir, need / 1e9, free / 1e9,
-        )  # fmt: skip
+            out_dir,
+            need / 1e9,
+            free / 1e9,
+        )
     return need, free
 
 

@@ -34,11 +34,17 @@ def summarise(benchmarks_dir):
     rows = []
     for stage, entry in sorted(stages.items(), key=lambda kv: -sum(kv[1]["walls"])):
         walls = entry["walls"]
-        rows.append({
-            "stage": stage, "jobs": len(walls), "wall_total_s": f"{sum(walls):.3f}",
-            "wall_mean_s": f"{sum(walls) / len(walls):.3f}", "wall_max_s": f"{max(walls):.3f}",
-            "cpu_total_s": f"{entry['cpu']:.2f}", "max_rss_mb": f"{entry['rss']:.1f}",
-        })  # fmt: skip
+        rows.append(
+            {
+                "stage": stage,
+                "jobs": len(walls),
+                "wall_total_s": f"{sum(walls):.3f}",
+                "wall_mean_s": f"{sum(walls) / len(walls):.3f}",
+                "wall_max_s": f"{max(walls):.3f}",
+                "cpu_total_s": f"{entry['cpu']:.2f}",
+                "max_rss_mb": f"{entry['rss']:.1f}",
+            }
+        )
     return rows
 
 

@@ -105,8 +105,7 @@ def mosaic_row(name, state, started, running=False, results="results"):
             f"left out (see {os.path.join(base, 'failed_images.tsv')}); the next run tries them again"
         )
     present = [p for p in outputs if os.path.exists(p)]
-    return {"name": name, "kind": "mosaic", "status": label, "outputs": " ".join(present), "reason": reason,
-            **counts}  # fmt: skip
+    return {"name": name, "kind": "mosaic", "status": label, "outputs": " ".join(present), "reason": reason, **counts}
 
 
 def colour_row(name, state, started, running=False, results="results"):

@@ -57,7 +57,7 @@ def tile_header_text(region, x0, y0, width, height):
         "NAXIS2": height,
         "CRPIX1": float(region.get("CRPIX1")) - x0,
         "CRPIX2": float(region.get("CRPIX2")) - y0,
-    }  # fmt: skip
+    }
     lines = [format_card(key, shifted[key]) if key in shifted else text for key, _, text in region.cards]
     return "".join(line.rstrip() + "\n" for line in lines) + "END\n"
 
