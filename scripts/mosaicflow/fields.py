@@ -18,7 +18,6 @@ import os
 
 from . import UserError
 
-FIELD_COLUMNS = ("name", "source", "center", "size", "survey", "bands", "path", "pixel_scale", "seed")
 CHANNELS = ("blue", "green", "red")
 # Names under results/ (and logs/) that the workflow uses itself.
 RESERVED_NAMES = {"color": "the colour composites", "summary.tsv": "the run summary"}
@@ -116,42 +115,85 @@ def check_composite(name, channels, mosaics):
         )
 
 
-def read_fields_table(path):
+FIELDS_SCHEMA = os.path.join(os.path.dirname(__file__), "..", "..", "config", "fields.schema.yaml")
+
+
+def read_fields_table(path, schema_path=FIELDS_SCHEMA):
     """Mosaic configs from a field table: one row per target.
 
-    Tab-separated, a header line naming the columns (any order, unknown
-    columns are an error): ``name``, ``source`` (archive, local or
-    synthetic; default archive when ``survey`` is given, else local),
-    ``center`` ("lon lat", degrees), ``size`` (degrees, a square),
-    ``survey`` and ``bands`` (comma-separated; three bands also make a colour
-    composite) for archives, ``path`` (may contain ``{band}``) for local
-    folders, ``pixel_scale`` (arcsec, default 1), ``seed`` (synthetic only).
-    Empty lines and lines starting with ``#`` are ignored.
+    Tab-separated, a header line naming the columns (any order), read with
+    pandas and each row validated against ``config/fields.schema.yaml`` (the
+    columns, their types and defaults are described there). Lines starting
+    with ``#`` and empty lines are ignored; errors name the line.
     """
+    import io
+
+    import pandas as pd
+
     try:
         with open(path, encoding="utf-8") as handle:
-            lines = [line.rstrip("\n") for line in handle if line.strip() and not line.startswith("#")]
+            numbered = [(n, line.rstrip("\n")) for n, line in enumerate(handle, start=1)]
     except OSError as error:
         raise UserError(f"cannot read the fields table {path!r}: {error.strerror}") from None
-    if not lines:
+    numbered = [(n, line) for n, line in numbered if line.strip() and not line.startswith("#")]
+    if not numbered:
         raise UserError(f"fields table {path!r} is empty")
-    columns = [c.strip() for c in lines[0].split("\t")]
-    unknown = [c for c in columns if c not in FIELD_COLUMNS]
+    schema = _load_schema(schema_path)
+    columns = [c.strip() for c in numbered[0][1].split("\t")]
+    unknown = [c for c in columns if c not in schema["properties"]]
     if unknown or "name" not in columns:
         raise UserError(
-            f"fields table {path!r}: unknown columns {unknown} (known: {', '.join(FIELD_COLUMNS)}; 'name' is required)"
+            f"fields table {path!r}: unknown columns {unknown} "
+            f"(known: {', '.join(schema['properties'])}; 'name' is required)"
         )
+    for number, line in numbered[1:]:
+        if line.count("\t") + 1 != len(columns):
+            raise UserError(
+                f"fields table {path!r} line {number}: {line.count(chr(9)) + 1} cells for {len(columns)} columns"
+            )
+    text = "\n".join(line for _, line in numbered)
+    strings = {c: str for c in columns if schema["properties"][c]["type"] == "string"}
+    table = pd.read_csv(io.StringIO(text), sep="\t", dtype=strings, skipinitialspace=True)
+    table.columns = columns
     fields = {}
-    for number, line in enumerate(lines[1:], start=2):
-        cells = [c.strip() for c in line.split("\t")]
-        if len(cells) != len(columns):
-            raise UserError(f"fields table {path!r} line {number}: {len(cells)} cells for {len(columns)} columns")
-        row = {k: v for k, v in zip(columns, cells, strict=True) if v != ""}
-        name = row.get("name", "")
-        if name in fields:
-            raise UserError(f"fields table {path!r} line {number}: field {name!r} appears twice")
-        fields[name] = _field_mosaic(row, f"fields table {path!r} line {number}")
+    for (number, _), record in zip(numbered[1:], table.to_dict("records"), strict=True):
+        where = f"fields table {path!r} line {number}"
+        row = {key: value.strip() if isinstance(value, str) else value for key, value in record.items()}
+        row = {key: value for key, value in row.items() if not pd.isna(value) and value != ""}
+        _validate_row(row, schema, where)
+        if row["name"] in fields:
+            raise UserError(f"{where}: field {row['name']!r} appears twice")
+        fields[row["name"]] = _field_mosaic(row, where)
     return fields
+
+
+def _load_schema(path):
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def _validate_row(row, schema, where):
+    """Check a row against the schema (filling its defaults), naming the cell at fault."""
+    import jsonschema
+
+    for key, spec in schema["properties"].items():
+        if "default" in spec:
+            row.setdefault(key, spec["default"])
+    if isinstance(row.get("seed"), float) and row["seed"].is_integer():
+        row["seed"] = int(row["seed"])  # pandas reads a column with empty cells as floats
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(row))
+    if error is None:
+        return
+    cell = error.path[0] if error.path else None
+    if cell is not None and error.validator == "type" and _is_number_column(schema, cell):
+        raise UserError(f"{where}: {cell} {row[cell]!r} is not a number")
+    raise UserError(f"{where}: {cell + ': ' if cell else ''}{error.message}")
+
+
+def _is_number_column(schema, key):
+    return schema["properties"].get(key, {}).get("type") in ("number", "integer")
 
 
 def _field_mosaic(row, where):
@@ -160,23 +202,15 @@ def _field_mosaic(row, where):
             raise UserError(f"{where}: column {key!r} is empty")
         return row[key]
 
-    def number(key, default=None):
-        if key not in row and default is not None:
-            return default
-        try:
-            return float(need(key))
-        except ValueError:
-            raise UserError(f"{where}: {key} {row[key]!r} is not a number") from None
-
     kind = row.get("source") or ("archive" if "survey" in row else "local")
-    size = number("size")
-    region = {"center": need("center"), "width": size, "height": size, "pixel_scale": number("pixel_scale", 1.0)}
+    size = float(need("size"))
+    region = {"center": need("center"), "width": size, "height": size, "pixel_scale": float(row["pixel_scale"])}
     if kind == "archive":
         source = {"type": "archive", "survey": need("survey"), "location": need("center"), "size": size}
     elif kind == "local":
         source = {"type": "local", "path": need("path")}
     elif kind == "synthetic":
-        source = {"type": "synthetic", "center": need("center"), "seed": int(number("seed", 1))}
+        source = {"type": "synthetic", "center": need("center"), "seed": int(row.get("seed", 1))}
     else:
         raise UserError(f"{where}: source {kind!r} is not archive, local or synthetic")
     mosaic = {"source": source, "region": region}
