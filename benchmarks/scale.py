@@ -1008,7 +1008,11 @@ def synthesise_tables(folder, images, layout, t0):
     os.utime(links, (t0 + level, t0 + level))
 
     level = next(stamps)
-    touch(os.path.join(base, "region.hdr"), level, region.header_text("83.82 -5.39", width, height, 1.0))
+    touch(
+        os.path.join(base, "region.hdr"),
+        level,
+        region.header_text("83.82 -5.39", width, height, 1.0, "TAN", "equatorial", 0.0),
+    )
 
     level = next(stamps)
     for row in records:

@@ -61,9 +61,7 @@ def refuse_absurd_regions():
     for name, mosaic in MOSAICS.items():
         box = mosaic["region"]
         if "width" in box:
-            size = region.box_size(
-                box["width"], box["height"], box.get("pixel_scale", 1.0)
-            )
+            size = region.box_size(box["width"], box["height"], box["pixel_scale"])
             try:
                 region.check_size(*size, config["max_pixels"], f"mosaics.{name}.region")
             except UserError as problem:
@@ -86,9 +84,8 @@ def refuse_keeping_corrections_never_written():
 
 
 refuse_keeping_corrections_never_written()
-for _composite in COLORS.values():
-    _composite.setdefault("stretch", "-1s max gaussian-log")
-    _composite.setdefault("max_size", 2000)
+# Composites made from `bands` get their defaults (stretch, size) from the schema too.
+validate({"colors": COLORS}, schema=SCHEMA)
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda

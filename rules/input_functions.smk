@@ -11,6 +11,12 @@ def source_folder(wildcards):
     return source["path"]
 
 
+def source_is_recursive(wildcards):
+    """Whether a local source's subfolders count (other sources have none)."""
+    source = setting(wildcards, "source")
+    return source["type"] == "local" and source["recursive"]
+
+
 def is_auto_region(wildcards):
     return bool(setting(wildcards, "region").get("auto"))
 
@@ -37,7 +43,7 @@ def source_state(wildcards):
     from mosaicflow.inputs import find_candidates
     from mosaicflow.manifest import state
 
-    candidates = find_candidates(source["path"], source.get("recursive", False))
+    candidates = find_candidates(source["path"], source["recursive"])
     return state(path for path, _ in candidates)
 
 
@@ -202,7 +208,7 @@ def colour_channel_file(channel, name):
     """An input function: NAME of a composite's channel mosaic, re-planned likewise."""
 
     def channel_file(wildcards):
-        mosaic = COLORS[wildcards.color]["mosaics"][channel]
+        mosaic = COLORS[wildcards.color][channel]
         return replanned(mosaic, f"{mosaic_dir(mosaic)}/{name}")
 
     return channel_file

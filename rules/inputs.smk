@@ -24,8 +24,9 @@ checkpoint image_table:
         **PER_MOSAIC_RESOURCES,
     params:
         method=lambda wildcards: setting(wildcards, "projection", "method"),
-        recursive=lambda wildcards: setting(wildcards, "source").get("recursive", False),
-        frame=lambda wildcards: setting(wildcards, "region").get("frame", "equatorial"),
+        recursive=source_is_recursive,
+        # the frame of an automatic region (a template or box region has its own)
+        frame=lambda wildcards: setting(wildcards, "region").get("frame"),
         sources=source_state,
     script:
         "../scripts/image_table.py"

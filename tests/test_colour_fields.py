@@ -28,7 +28,7 @@ def test_bands_expand_to_mosaics_and_a_composite():
     assert sorted(mosaics) == ["carina_H", "carina_J", "carina_K"]
     assert mosaics["carina_K"]["source"]["band"] == "K"
     assert all(m["region"] == region for m in mosaics.values())
-    assert colours == {"carina": {"mosaics": {"blue": "carina_J", "green": "carina_H", "red": "carina_K"}}}
+    assert colours == {"carina": {"blue": "carina_J", "green": "carina_H", "red": "carina_K"}}
 
 
 def test_local_band_paths_need_a_placeholder():

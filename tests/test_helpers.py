@@ -146,13 +146,13 @@ def test_candidates_skip_hidden_and_non_fits(tmp_path):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.fit").write_bytes(b"")
-    assert [rel for _, rel in inputs.find_candidates(str(tmp_path))] == ["a.FITS.gz", "b.fits", "c.fz"]
+    assert [rel for _, rel in inputs.find_candidates(str(tmp_path), False)] == ["a.FITS.gz", "b.fits", "c.fz"]
     assert "sub/d.fit" in [rel for _, rel in inputs.find_candidates(str(tmp_path), recursive=True)]
 
 
 def test_missing_source_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        inputs.find_candidates(str(tmp_path / "nope"))
+        inputs.find_candidates(str(tmp_path / "nope"), False)
 
 
 # ---- validation -------------------------------------------------------------
@@ -288,7 +288,8 @@ def test_projection_method_follows_mprojexec():
 def test_box_header_has_the_requested_geometry(tmp_path):
     out = str(tmp_path / "r.hdr")
     cfg = {"center": "83.82, -5.39", "width": 0.5, "height": 0.25, "pixel_scale": 2.0, "frame": "galactic"}
-    region.write_region_header(cfg, out)
+    cfg.update(projection="TAN", rotation=0.0)
+    region.write_region_header(cfg, out, max_pixels=400_000_000)
     h = inputs.read_header_template(out)
     assert (h["NAXIS1"], h["NAXIS2"]) == (900, 450)
     assert h["CTYPE1"] == "GLON-TAN" and h["CDELT2"] == pytest.approx(2 / 3600)
@@ -298,7 +299,7 @@ def test_box_header_has_the_requested_geometry(tmp_path):
 def test_absurd_region_is_refused_with_its_size(tmp_path):
     cfg = {"center": "10 10", "width": 100.0, "height": 100.0, "pixel_scale": 0.1}
     with pytest.raises(UserError, match=r"3600000 x 3600000 = 12,960,000,000,000 pixels"):
-        region.write_region_header(cfg, str(tmp_path / "r.hdr"))
+        region.write_region_header(cfg, str(tmp_path / "r.hdr"), max_pixels=400_000_000)
     assert not os.path.exists(tmp_path / "r.hdr")
 
 

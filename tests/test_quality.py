@@ -210,6 +210,7 @@ def make_folder(root, images, skipped=()):
         os.path.join(root, "projected.tbl"),
         os.path.join(root, "region.hdr"),
         os.path.join(root, "mosaic.fits"),
+        "mean",
     )
 
 

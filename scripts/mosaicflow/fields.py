@@ -36,9 +36,9 @@ def expand(config, workdir="."):
     for name, colour in config.get("colors", {}).items():
         if name in colours:
             raise UserError(f"colors.{name}: a composite of that name is already made from `bands`")
-        colours[name] = {**colour, "mosaics": {c: colour[c] for c in CHANNELS}}
+        colours[name] = dict(colour)
     for name, colour in colours.items():
-        check_composite(name, colour["mosaics"], mosaics)
+        check_composite(name, {c: colour[c] for c in CHANNELS}, mosaics)
     reserved = sorted(set(mosaics) & RESERVED_NAMES.keys())
     if reserved:
         name = reserved[0]
@@ -71,7 +71,7 @@ def _add(mosaics, colours, name, mosaic, where):
         mosaics[band_name] = concrete
         per_band[band] = band_name
     if len(bands) == 3:
-        colours[name] = {"mosaics": dict(zip(CHANNELS, (per_band[b] for b in bands), strict=True))}
+        colours[name] = dict(zip(CHANNELS, (per_band[b] for b in bands), strict=True))
 
 
 def _source_for_band(source, band, where):

@@ -47,7 +47,7 @@ def image_id(relative_path):
     return f"{stem}-{digest[:8]}"
 
 
-def find_candidates(folder, recursive=False):
+def find_candidates(folder, recursive):
     """FITS-named files in ``folder``, sorted, as (path, path relative to folder)."""
     if not os.path.isdir(folder):
         raise UserError(f"source folder {folder!r} does not exist or is not a folder")
@@ -308,10 +308,11 @@ MIN_OVERLAP_PIXELS = 1.0
 def build_image_table(
     folder,
     out_dir,
-    region_header_path=None,
-    method="auto",
-    recursive=False,
-    auto_frame="equatorial",
+    *,
+    region_header_path,
+    method,
+    recursive,
+    auto_frame,
     files=None,
     workers=1,
 ):

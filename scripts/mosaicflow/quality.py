@@ -490,7 +490,7 @@ def _depth_rows(rows, histogram):
         rows.add("depth_histogram", "pixels", int(histogram[depth]), "pixels", item=str(int(depth)))
 
 
-def depth_preview(depth_fits, png, max_depth, max_size=2000, colour_table=4):
+def depth_preview(depth_fits, png, max_depth, max_size, colour_table=4):
     """A PNG of the depth map: mShrink to at most ``max_size`` a side, then mViewer, linear 0..max_depth."""
     return stages.render_png(
         png,

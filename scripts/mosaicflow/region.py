@@ -25,7 +25,7 @@ def parse_center(text, where="region.center"):
     return lon % 360.0, lat
 
 
-def header_text(center, width, height, pixel_scale, projection="TAN", frame="equatorial", rotation=0.0):
+def header_text(center, width, height, pixel_scale, projection, frame, rotation):
     """A Montage header template for a rectangular region.
 
     ``width``/``height`` in degrees, ``pixel_scale`` in arcsec per pixel,
@@ -72,7 +72,7 @@ def check_size(naxis1, naxis2, max_pixels, where):
         )
 
 
-def write_region_header(region, output, raw_table=None, max_pixels=400_000_000, mosaic="mosaic"):
+def write_region_header(region, output, max_pixels, raw_table=None, mosaic="mosaic"):
     """Write the header template for one mosaic's ``region`` config."""
     where = f"mosaics.{mosaic}.region"
     if "header" in region:
@@ -88,16 +88,16 @@ def write_region_header(region, output, raw_table=None, max_pixels=400_000_000, 
     elif region.get("auto"):
         _auto_header(region, output, raw_table, max_pixels, where)
     else:
-        naxis = box_size(region["width"], region["height"], region.get("pixel_scale", 1.0))
+        naxis = box_size(region["width"], region["height"], region["pixel_scale"])
         check_size(*naxis, max_pixels, where)
         text = header_text(
             region["center"],
             region["width"],
             region["height"],
-            region.get("pixel_scale", 1.0),
-            region.get("projection", "TAN"),
-            region.get("frame", "equatorial"),
-            region.get("rotation", 0.0),
+            region["pixel_scale"],
+            region["projection"],
+            region["frame"],
+            region["rotation"],
         )
         write_text(output, text)
 
@@ -106,13 +106,13 @@ def _auto_header(region, output, raw_table, max_pixels, where):
     import MontagePy.main as montage
 
     temp = temp_path_for(output)
-    scale = region.get("pixel_scale", 0.0) / 3600.0
+    scale = region["pixel_scale"] / 3600.0
     result = montage.mMakeHdr(
         raw_table,
         temp,
-        csys=MONTAGE_CSYS[region.get("frame", "equatorial")],
+        csys=MONTAGE_CSYS[region["frame"]],
         pixelScale=scale,
-        northAligned=1 if region.get("north_aligned", True) else 0,
+        northAligned=1 if region["north_aligned"] else 0,
     )
     try:
         if str(result["status"]) != "0":

@@ -210,7 +210,7 @@ def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, 
 COADD_METHODS = {"mean": 0, "median": 1, "count": 2}
 
 
-def coadd(images_dir, images_tbl, header, output, method="mean", corrections=None):
+def coadd(images_dir, images_tbl, header, output, method, corrections=None):
     """mAdd the images listed in ``images_tbl`` (found in ``images_dir``).
 
     Area-weighted; writes ``output`` and its ``_area`` companion atomically.
@@ -227,7 +227,7 @@ def coadd(images_dir, images_tbl, header, output, method="mean", corrections=Non
         check_status(result, "mAdd")
 
 
-def render_png(png, sources, command, max_size=2000):
+def render_png(png, sources, command, max_size):
     """An mViewer PNG of one or more FITS images; returns the shrink factor.
 
     ``sources`` maps names to FITS files of one size; each is shrunk with
@@ -258,14 +258,14 @@ def render_png(png, sources, command, max_size=2000):
     return factor
 
 
-def preview(mosaic, png, max_size=2000, stretch="-2s max gaussian-log", colour_table=0):
+def preview(mosaic, png, max_size, stretch, colour_table):
     """A PNG of the mosaic: mShrink to at most ``max_size`` pixels, then mViewer."""
     return render_png(
         png, {"mosaic": mosaic}, lambda p: f"-ct {int(colour_table)} -gray {p['mosaic']} {stretch}", max_size
     )
 
 
-def colour_composite(channels, headers, png, stretch="-1s max gaussian-log", max_size=2000):
+def colour_composite(channels, headers, png, stretch, max_size):
     """A three-colour PNG (mViewer) of three mosaics that share one header.
 
     ``channels`` and ``headers`` map red/green/blue to mosaic FITS files and

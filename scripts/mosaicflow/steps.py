@@ -48,7 +48,7 @@ def failure_note(output_image):
     return output_image + FAILED_SUFFIX
 
 
-def project_or_skip(raw_image, hdu, header, output_image, method, on_error="fail", last_attempt=True):
+def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last_attempt=True):
     """``project``, with the on_image_error policy applied on the last attempt.
 
     Earlier attempts fail (so Snakemake retries the job). On the last one,
@@ -121,7 +121,7 @@ def _write_placeholder(output_image):
         atomic.commit(temp, path)
 
 
-def project(raw_image, hdu, header, output_image, method="mProjectPP"):
+def project(raw_image, hdu, header, output_image, method):
     """Reproject one image onto the mosaic header, writing image and area.
 
     ``method`` is one of ``mProjectPP`` (plane to plane, same frame),

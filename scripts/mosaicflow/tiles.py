@@ -95,7 +95,7 @@ def tiles_with_images(projected_tbl, region_hdr, size):
     return list(tiles_touched(tables.read_ipac(projected_tbl), read_header_file(region_hdr), size))
 
 
-def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method="mean", corrections=None):
+def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method, corrections=None):
     """mAdd of the images that touch tile ``name`` onto the tile's header.
 
     With ``corrections`` (corrections.tsv), ``images_dir`` holds the projected
