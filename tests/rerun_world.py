@@ -12,6 +12,7 @@ import random
 import shutil
 import subprocess
 import sys
+import zlib
 
 from astropy.io import fits
 
@@ -80,7 +81,8 @@ class World:
     # ---- changes to the inputs ------------------------------------------------
 
     def content(self, name, alt=False):
-        base = name if name in self.names else self.names[hash(name) % len(self.names)]
+        # a renamed file takes a pool tile's content by a stable function of its name
+        base = name if name in self.names else self.names[zlib.crc32(name.encode()) % len(self.names)]
         path = os.path.join(self.pool, base.replace(".fits", ".alt.fits") if alt else base)
         with open(path, "rb") as handle:
             return handle.read()
@@ -298,7 +300,11 @@ def differences(old, old_result, fresh, fresh_result):
     """What differs between a rerun (old) and a fresh run; [] when the invariant holds."""
     problems = []
     if (old_result.returncode == 0) != (fresh_result.returncode == 0):
-        problems.append(f"exit codes differ: rerun {old_result.returncode}, fresh {fresh_result.returncode}")
+        failed = old_result if old_result.returncode else fresh_result
+        problems.append(
+            f"exit codes differ: rerun {old_result.returncode}, fresh {fresh_result.returncode}; the failed run's "
+            f"output ends:\n{(failed.stdout + failed.stderr)[-4000:]}"
+        )
         return problems
     old_rows, fresh_rows = summary_rows(old), summary_rows(fresh)
     if fresh_result.returncode != 0:
