@@ -1,7 +1,15 @@
 # Archive sources: ask Montage's archive list service which images cover the
 # region (checkpoint), then one download job per image into a cache shared by
 # all mosaics and runs. A dry run does not query or download (it stops at the
-# checkpoint).
+# checkpoint). The query also keeps its image list in the cache
+# (CACHE/SURVEY/BAND/queries/), read only when the service cannot be reached:
+# a fallback for offline reruns, deliberately not an input.
+
+
+# The service address, resolved once here (config, else $MOSAIC_ARCHIVE_URL,
+# else IPAC's): a parameter of the query, so a new address reruns it, and no
+# job reads the environment.
+ARCHIVE_URL = archive_url(ARCHIVE.get("url"))
 
 
 checkpoint archive_query:
@@ -22,7 +30,7 @@ checkpoint archive_query:
         band=lambda wildcards: setting(wildcards, "source")["band"],
         location=lambda wildcards: setting(wildcards, "source")["location"],
         size=lambda wildcards: setting(wildcards, "source")["size"],
-        url=ARCHIVE.get("url"),
+        url=ARCHIVE_URL,
         cache=ARCHIVE["cache"],
         timeout=ARCHIVE["timeout"],
         retries=ARCHIVE["retries"],
@@ -31,6 +39,11 @@ checkpoint archive_query:
 
 
 rule archive_download:
+    input:
+        # where to download the image from, written by the query: {"url", "size"}
+        source=os.path.join(
+            ARCHIVE["cache"], "{survey}", "{band}", "{file}.source.json"
+        ),
     output:
         os.path.join(ARCHIVE["cache"], "{survey}", "{band}", "{file}"),
     log:
@@ -52,5 +65,5 @@ rule archive_download:
         timeout=ARCHIVE["timeout"],
         retries=ARCHIVE["retries"],
     shell:
-        "{params.job} download --out {output:q} --timeout {params.timeout}"
+        "{params.job} download --source {input.source:q} --out {output:q} --timeout {params.timeout}"
         " --retries {params.retries} > {log:q} 2>&1"

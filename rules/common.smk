@@ -22,6 +22,7 @@ if not workflow.remote_exec:
     bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
 
 from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
+from mosaicflow.archive import archive_url  # noqa: E402
 from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
 from mosaicflow import scheduling  # noqa: E402

@@ -627,8 +627,9 @@ def write_source_records(images, cache_dir, survey, band):
     return paths
 
 
-def read_source_record(image_path):
-    with open(source_record_path(image_path), encoding="utf-8") as handle:
+def read_source_record(record_path):
+    """(url, size or None) from an image's source record (``source_record_path``)."""
+    with open(record_path, encoding="utf-8") as handle:
         record = json.load(handle)
     return record["url"], record.get("size")
 

@@ -50,8 +50,8 @@ STEPS = {
         {"projected": None, "corrections": None, "id": None, "out": None},
     ),
     "download": (
-        "download one archive image into the cache (URL from its .source.json)",
-        {"out": None, "timeout": None, "retries": None},
+        "download one archive image into the cache (URL from its --source record)",
+        {"source": None, "out": None, "timeout": None, "retries": None},
     ),
     "projected-table": (
         "mImgtbl of the projected images, then mOverlaps (unless --no-overlaps)",
@@ -217,7 +217,7 @@ def run(step, o):
     elif step == "download":
         from . import archive
 
-        url, size = archive.read_source_record(o["out"])
+        url, size = archive.read_source_record(o["source"])
         result = archive.download(
             url, o["out"], expected_size=size, timeout=(10, float(o["timeout"])), retries=int(o["retries"])
         )
