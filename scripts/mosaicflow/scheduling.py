@@ -24,6 +24,7 @@ its own.
 import asyncio
 import hashlib
 import inspect
+import os
 import textwrap
 import threading
 
@@ -75,6 +76,7 @@ def _schedule_reevalutation(self, delay):
     timer.start()
 
 
+SWITCH = "MOSAICFLOW_SCHEDULER_WORKAROUNDS"
 # The Snakemake release the replaced methods come from (envs/requirements.txt pins it).
 SNAKEMAKE = "9.27.1"
 # method name -> (sha256 of the dedented source replaced, as in SNAKEMAKE; the replacement)
@@ -101,7 +103,11 @@ def source_sha256(method):
 def apply():
     """Install each replacement whose Snakemake original is the code we read.
 
-    Returns the names of the methods replaced (so far, in this process)."""
+    Returns the names of the methods replaced (so far, in this process).
+    ``MOSAICFLOW_SCHEDULER_WORKAROUNDS=off`` in the environment installs none
+    (to measure Snakemake's own scheduler)."""
+    if os.environ.get(SWITCH) == "off":
+        return applied
     try:
         from snakemake.scheduling.job_scheduler import JobScheduler
     except ImportError:
@@ -121,6 +127,8 @@ def describe():
 
     if applied:
         return f"Snakemake {snakemake.__version__}: scheduler workarounds active ({', '.join(sorted(applied))})"
+    if os.environ.get(SWITCH) == "off":
+        return f"Snakemake {snakemake.__version__}: scheduler workarounds off ({SWITCH}=off)"
     return (
         f"Snakemake {snakemake.__version__}: scheduler workarounds not active (written for Snakemake {SNAKEMAKE}; "
         "this version's methods differ), Snakemake's own scheduler runs"
