@@ -14,11 +14,11 @@ ARCHIVE_URL = archive_url(ARCHIVE.get("url"))
 
 checkpoint archive_query:
     output:
-        "results/{mosaic}/archive/images.tsv",
+        result("archive_list"),
     log:
-        "logs/{mosaic}/archive_query.log",
+        log_file("archive_query"),
     benchmark:
-        "results/{mosaic}/benchmarks/archive_query.tsv"
+        benchmark_file("archive_query")
     priority: 0
     conda:
         "../envs/montage.yaml"

@@ -5,17 +5,17 @@
 
 rule difference_fit:
     input:
-        plus="results/{mosaic}/projected/{plus}.fits",
-        plus_area="results/{mosaic}/projected/{plus}_area.fits",
-        minus="results/{mosaic}/projected/{minus}.fits",
-        minus_area="results/{mosaic}/projected/{minus}_area.fits",
-        header="results/{mosaic}/region.hdr",
+        plus=result("projected", image="{plus}"),
+        plus_area=result("projected_area", image="{plus}"),
+        minus=result("projected", image="{minus}"),
+        minus_area=result("projected_area", image="{minus}"),
+        header=result("region"),
     output:
-        "results/{mosaic}/fits/{plus}+{minus}.tsv",
+        result("fit"),
     log:
-        "logs/{mosaic}/difference_fit/{plus}+{minus}.log",
+        log_file("difference_fit", "{plus}+{minus}"),
     benchmark:
-        "results/{mosaic}/benchmarks/difference_fit/{plus}+{minus}.tsv"
+        benchmark_file("difference_fit", "{plus}+{minus}")
     priority: 20
     conda:
         "../envs/montage.yaml"
@@ -32,7 +32,7 @@ rule difference_fit:
             )
             + (
                 [
-                    f"--keep-diff results/{wildcards.mosaic}/diffs/{wildcards.plus}+{wildcards.minus}.fits"
+                    f"--keep-diff {result_path(wildcards.mosaic, 'diffs_dir')}/{wildcards.plus}+{wildcards.minus}.fits"
                 ]
                 if setting(wildcards, "background", "keep_diffs")
                 else []
@@ -47,11 +47,11 @@ rule difference_fits_by_image:
     input:
         unpack(fit_batch_inputs),
     output:
-        "results/{mosaic}/fits/{image}.tsv",
+        result("image_fits"),
     log:
-        "logs/{mosaic}/difference_fit/{image}.log",
+        log_file("difference_fit", "{image}"),
     benchmark:
-        "results/{mosaic}/benchmarks/difference_fit/{image}.tsv"
+        benchmark_file("difference_fit", "{image}")
     priority: 20
     conda:
         "../envs/montage.yaml"
@@ -62,7 +62,7 @@ rule difference_fits_by_image:
         job=MONTAGE_JOB,
         # image ids are workflow-made ([A-Za-z0-9_-]), safe in a shell word
         minus_ids=lambda wildcards: ",".join(overlapping_later_images(wildcards)),
-        folder="results/{mosaic}/projected",
+        folder=result("projected_dir"),
         options=lambda wildcards: " ".join(
             (
                 ["--level-only"]
@@ -70,7 +70,7 @@ rule difference_fits_by_image:
                 else []
             )
             + (
-                [f"--keep-diffs-dir results/{wildcards.mosaic}/diffs"]
+                [f"--keep-diffs-dir {result_path(wildcards.mosaic, 'diffs_dir')}"]
                 if setting(wildcards, "background", "keep_diffs")
                 else []
             )
@@ -84,14 +84,14 @@ rule difference_fits_by_image:
 rule gather_fits:
     input:
         fits=fit_files,
-        projected_table="results/{mosaic}/projected.tbl",
-        overlaps="results/{mosaic}/overlaps.tbl",
+        projected_table=result("projected_table"),
+        overlaps=result("overlaps"),
     output:
-        "results/{mosaic}/fits.tbl",
+        result("fits_table"),
     log:
-        "logs/{mosaic}/gather_fits.log",
+        log_file("gather_fits"),
     benchmark:
-        "results/{mosaic}/benchmarks/gather_fits.tsv"
+        benchmark_file("gather_fits")
     priority: 25
     conda:
         "../envs/montage.yaml"
@@ -100,7 +100,7 @@ rule gather_fits:
         **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        folder="results/{mosaic}/fits",
+        folder=result("fits_dir"),
         per_image=lambda wildcards: "--per-image" if per_image_fits(wildcards) else "",
     shell:
         "{params.job} gather-fits --projected-table {input.projected_table:q}"
@@ -110,15 +110,15 @@ rule gather_fits:
 
 rule background_model:
     input:
-        projected_table="results/{mosaic}/projected.tbl",
-        fits="results/{mosaic}/fits.tbl",
+        projected_table=result("projected_table"),
+        fits=result("fits_table"),
     output:
-        table="results/{mosaic}/corrections.tbl",
-        by_image="results/{mosaic}/corrections.tsv",
+        table=result("corrections_table"),
+        by_image=result("corrections"),
     log:
-        "logs/{mosaic}/background_model.log",
+        log_file("background_model"),
     benchmark:
-        "results/{mosaic}/benchmarks/background_model.tsv"
+        benchmark_file("background_model")
     priority: 25
     conda:
         "../envs/montage.yaml"
@@ -141,16 +141,16 @@ rule background_model:
 
 rule background_correct:
     input:
-        image="results/{mosaic}/projected/{image}.fits",
-        area="results/{mosaic}/projected/{image}_area.fits",
-        corrections="results/{mosaic}/corrections.tsv",
+        image=result("projected"),
+        area=result("projected_area"),
+        corrections=result("corrections"),
     output:
-        image=intermediate("results/{mosaic}/corrected/{image}.fits", "corrected"),
-        area=intermediate("results/{mosaic}/corrected/{image}_area.fits", "corrected"),
+        image=intermediate(result("corrected"), "corrected"),
+        area=intermediate(result("corrected_area"), "corrected"),
     log:
-        "logs/{mosaic}/background_correct/{image}.log",
+        log_file("background_correct", "{image}"),
     benchmark:
-        "results/{mosaic}/benchmarks/background_correct/{image}.tsv"
+        benchmark_file("background_correct", "{image}")
     priority: 30
     conda:
         "../envs/montage.yaml"

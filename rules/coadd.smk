@@ -9,15 +9,15 @@ rule coadd_tile:
         images=tile_images,
         corrections=coadd_corrections,
         fits=background_fits_table,
-        table="results/{mosaic}/projected.tbl",
-        header="results/{mosaic}/region.hdr",
+        table=result("projected_table"),
+        header=result("region"),
     output:
-        image=temp("results/{mosaic}/tiles/{tile}.fits"),
-        area=temp("results/{mosaic}/tiles/{tile}_area.fits"),
+        image=temp(result("tile")),
+        area=temp(result("tile_area")),
     log:
-        "logs/{mosaic}/coadd_tile/{tile}.log",
+        log_file("coadd_tile", "{tile}"),
     benchmark:
-        "results/{mosaic}/benchmarks/coadd_tile/{tile}.tsv"
+        benchmark_file("coadd_tile", "{tile}")
     priority: 40
     conda:
         "../envs/montage.yaml"
@@ -26,7 +26,7 @@ rule coadd_tile:
         **COADD_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
+        folder=coadd_folder,
         method=lambda wildcards: setting(wildcards, "coadd", "method"),
         size=coadd_tile_size,
         corrections=coadd_corrections_option,
@@ -40,15 +40,15 @@ rule coadd_tile:
 rule coadd:
     input:
         unpack(coadd_inputs),
-        table="results/{mosaic}/projected.tbl",
-        header="results/{mosaic}/region.hdr",
+        table=result("projected_table"),
+        header=result("region"),
     output:
-        image="results/{mosaic}/mosaic.fits",
-        area="results/{mosaic}/mosaic_area.fits",
+        image=result("mosaic"),
+        area=result("mosaic_area"),
     log:
-        "logs/{mosaic}/coadd.log",
+        log_file("coadd"),
     benchmark:
-        "results/{mosaic}/benchmarks/coadd.tsv"
+        benchmark_file("coadd")
     priority: 40
     conda:
         "../envs/montage.yaml"
@@ -57,14 +57,14 @@ rule coadd:
         **COADD_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        folder=lambda wildcards: f"results/{wildcards.mosaic}/{coadd_folder(wildcards)}",
+        folder=coadd_folder,
         method=lambda wildcards: setting(wildcards, "coadd", "method"),
         model=lambda wildcards: setting(wildcards, "background", "model"),
         correct_jobs=lambda wildcards: setting(wildcards, "background", "correct_jobs"),
         # assemble the coadded tiles, or mAdd the images (correcting them first
         # with correct_jobs: coadd)
         options=lambda wildcards, input: (
-            f"--tiles-dir results/{wildcards.mosaic}/tiles --tile-size {coadd_tile_size(wildcards)}"
+            f"--tiles-dir {result_path(wildcards.mosaic, 'tiles_dir')} --tile-size {coadd_tile_size(wildcards)}"
             if "tiles" in input.keys()
             else coadd_corrections_option(wildcards)
         ),

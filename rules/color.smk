@@ -3,15 +3,15 @@
 
 rule color_composite:
     input:
-        red=colour_channel_file("red", "mosaic.fits"),
-        green=colour_channel_file("green", "mosaic.fits"),
-        blue=colour_channel_file("blue", "mosaic.fits"),
-        red_header=colour_channel_file("red", "region.hdr"),
-        green_header=colour_channel_file("green", "region.hdr"),
-        blue_header=colour_channel_file("blue", "region.hdr"),
+        red=colour_channel_file("red", "mosaic"),
+        green=colour_channel_file("green", "mosaic"),
+        blue=colour_channel_file("blue", "mosaic"),
+        red_header=colour_channel_file("red", "region"),
+        green_header=colour_channel_file("green", "region"),
+        blue_header=colour_channel_file("blue", "region"),
     output:
         report(
-            "results/color/{color}.png",
+            layout.colour_png("{color}"),
             caption="../report/color.rst",
             category="Colour composites",
         ),

@@ -21,7 +21,7 @@ from mosaicflow import bytecode  # noqa: E402
 if not workflow.remote_exec:
     bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
 
-from mosaicflow import UserError, tables  # noqa: E402  (standard library only)
+from mosaicflow import UserError, layout, tables  # noqa: E402  (standard library only)
 from mosaicflow.archive import archive_url  # noqa: E402
 from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
@@ -124,23 +124,18 @@ wildcard_constraints:
     tile=r"r[0-9]+c[0-9]+",
 
 
-def mosaic_dir(mosaic):
-    return f"results/{mosaic}"
+# Where things are: every path of results/NAME/ is named in mosaicflow.layout.
+result = (
+    layout.pattern
+)  # a rule's pattern, e.g. result("projected") -> results/{mosaic}/projected/{image}.fits
+result_path = layout.path  # one mosaic's file, e.g. result_path("m31", "region")
+log_file = layout.log_pattern
+benchmark_file = layout.benchmark_pattern
 
 
 def final_outputs():
-    outputs = []
-    for name in MOSAICS:
-        base = mosaic_dir(name)
-        outputs += [
-            f"{base}/mosaic.fits",
-            f"{base}/mosaic_area.fits",
-            f"{base}/mosaic.png",
-            f"{base}/skipped.tsv",
-            f"{base}/quality.tsv",
-            f"{base}/depth.png",
-        ]
-    outputs += [f"results/color/{name}.png" for name in COLORS]
+    outputs = [path for name in MOSAICS for path in layout.products(name)]
+    outputs += [layout.colour_png(name) for name in COLORS]
     return outputs
 
 

@@ -7,7 +7,7 @@
 def source_folder(wildcards):
     source = setting(wildcards, "source")
     if source["type"] == "synthetic":
-        return f"{mosaic_dir(wildcards.mosaic)}/synthetic/tiles"
+        return result_path(wildcards.mosaic, "synthetic_tiles")
     return source["path"]
 
 
@@ -53,14 +53,14 @@ def image_table_inputs(wildcards):
     else:
         inputs = {"source": source_folder(wildcards)}
     if not is_auto_region(wildcards):
-        inputs["header"] = f"{mosaic_dir(wildcards.mosaic)}/region.hdr"
+        inputs["header"] = result_path(wildcards.mosaic, "region")
     return inputs
 
 
 def region_header_inputs(wildcards):
     region = setting(wildcards, "region")
     if region.get("auto"):
-        return {"raw_table": f"{mosaic_dir(wildcards.mosaic)}/raw.tbl"}
+        return {"raw_table": result_path(wildcards.mosaic, "raw_table")}
     if "header" in region:
         return {"template": region["header"]}
     return {}
@@ -105,7 +105,7 @@ def _retry_tokens(folder, mtime):
 
 
 def retry_token(wildcards):
-    folder = f"{mosaic_dir(wildcards.mosaic)}/projected"
+    folder = result_path(wildcards.mosaic, "projected_dir")
     try:
         mtime = os.stat(folder).st_mtime_ns
     except FileNotFoundError:
@@ -114,8 +114,10 @@ def retry_token(wildcards):
 
 
 def projected_images(wildcards):
-    base = mosaic_dir(wildcards.mosaic)
-    return [f"{base}/projected/{i}.fits" for i in sorted(image_records(wildcards))]
+    return [
+        result_path(wildcards.mosaic, "projected", image=i)
+        for i in sorted(image_records(wildcards))
+    ]
 
 
 def per_image_fits(wildcards):
@@ -124,11 +126,13 @@ def per_image_fits(wildcards):
 
 def fit_files(wildcards):
     """One file per overlap, or (fit_jobs: image) one per image with later neighbours."""
-    base = mosaic_dir(wildcards.mosaic)
-    pairs = overlap_pairs(wildcards)
+    mosaic, pairs = wildcards.mosaic, overlap_pairs(wildcards)
     if per_image_fits(wildcards):
-        return [f"{base}/fits/{p}.tsv" for p in sorted({p for p, _ in pairs})]
-    return [f"{base}/fits/{p}+{m}.tsv" for p, m in pairs]
+        return [
+            result_path(mosaic, "image_fits", image=p)
+            for p in sorted({p for p, _ in pairs})
+        ]
+    return [result_path(mosaic, "fit", plus=p, minus=m) for p, m in pairs]
 
 
 @functools.lru_cache(maxsize=None)
@@ -146,14 +150,13 @@ def overlapping_later_images(wildcards):
 
 
 def fit_batch_inputs(wildcards):
-    base = mosaic_dir(wildcards.mosaic)
     images = [wildcards.image] + overlapping_later_images(wildcards)
-    projected = [f"{base}/projected/{i}.fits" for i in images]
+    projected = [result_path(wildcards.mosaic, "projected", image=i) for i in images]
     return {
         "plus": projected[0],
         "minus": projected[1:],
         "areas": [area_name(p) for p in projected],
-        "header": f"{base}/region.hdr",
+        "header": result_path(wildcards.mosaic, "region"),
     }
 
 
@@ -168,15 +171,17 @@ def corrections_in_coadd(wildcards):
 def coadd_folder(wildcards):
     """Where the coadd's images are: corrected/, or projected/ when it corrects
     them itself or there is nothing to correct."""
-    if setting(wildcards, "background", "model") == "none":
-        return "projected"
-    return "projected" if corrections_in_coadd(wildcards) else "corrected"
+    if setting(wildcards, "background", "model") == "none" or corrections_in_coadd(
+        wildcards
+    ):
+        return result_path(wildcards.mosaic, "projected_dir")
+    return result_path(wildcards.mosaic, "corrected_dir")
 
 
 def coadd_corrections(wildcards):
     """corrections.tsv when the coadd applies the corrections itself."""
     if corrections_in_coadd(wildcards):
-        return f"{mosaic_dir(wildcards.mosaic)}/corrections.tsv"
+        return result_path(wildcards.mosaic, "corrections")
     return []
 
 
@@ -198,9 +203,10 @@ def replanned(mosaic, path):
 
 
 def mosaic_file(name):
-    """An input function: results/{mosaic}/NAME, re-planned after the checkpoint."""
+    """An input function: one of the mosaic's files (``name``: a key of
+    layout.FILES), re-planned after the checkpoint."""
     return lambda wildcards: replanned(
-        wildcards.mosaic, f"{mosaic_dir(wildcards.mosaic)}/{name}"
+        wildcards.mosaic, result_path(wildcards.mosaic, name)
     )
 
 
@@ -209,7 +215,7 @@ def colour_channel_file(channel, name):
 
     def channel_file(wildcards):
         mosaic = COLORS[wildcards.color][channel]
-        return replanned(mosaic, f"{mosaic_dir(mosaic)}/{name}")
+        return replanned(mosaic, result_path(mosaic, name))
 
     return channel_file
 
@@ -220,29 +226,32 @@ def background_fits_table(wildcards):
     of hiding behind the checkpoint."""
     if setting(wildcards, "background", "model") == "none":
         return []
-    return replanned(wildcards.mosaic, f"{mosaic_dir(wildcards.mosaic)}/fits.tbl")
+    return replanned(wildcards.mosaic, result_path(wildcards.mosaic, "fits_table"))
 
 
 def quality_report_inputs(wildcards):
     """Everything the quality report reads, so that it reruns when any changes."""
-    base = mosaic_dir(wildcards.mosaic)
+    mosaic = wildcards.mosaic
     projected = projected_images(wildcards)
     inputs = {
-        "images": f"{base}/images.tsv",
-        "skipped": f"{base}/skipped.tsv",
-        "header": f"{base}/region.hdr",
-        "projected_table": f"{base}/projected.tbl",
-        "failed": f"{base}/failed_images.tsv",
+        "images": result_path(mosaic, "images"),
+        "skipped": result_path(mosaic, "skipped"),
+        "header": result_path(mosaic, "region"),
+        "projected_table": result_path(mosaic, "projected_table"),
+        "failed": result_path(mosaic, "failed"),
         "projected": with_areas(projected),
     }
     if setting(wildcards, "background", "model") != "none":
         inputs.update(
-            overlaps=f"{base}/overlaps.tbl",
+            overlaps=result_path(mosaic, "overlaps"),
             fits=fit_files(wildcards),
-            corrections=f"{base}/corrections.tsv",
+            corrections=result_path(mosaic, "corrections"),
         )
         if not corrections_in_coadd(wildcards):
-            corrected = [f"{base}/corrected/{i}.fits" for i in projected_ids(wildcards)]
+            corrected = [
+                result_path(mosaic, "corrected", image=i)
+                for i in projected_ids(wildcards)
+            ]
             inputs["corrected"] = with_areas(corrected)
     return inputs
 
@@ -266,8 +275,10 @@ def with_areas(images):
 
 
 def coadd_images(wildcards):
-    base = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
-    return with_areas([f"{base}/{i}.fits" for i in projected_ids(wildcards)])
+    folder = coadd_folder(wildcards)
+    return with_areas(
+        [os.path.join(folder, f"{i}.fits") for i in projected_ids(wildcards)]
+    )
 
 
 def coadd_tile_size(wildcards):
@@ -287,8 +298,8 @@ def _tile_layout(table, header, mtimes, size):
 def tile_layout(wildcards):
     # the region header and projected table exist once the projected-table checkpoint has run
     projected_ids(wildcards)
-    base = mosaic_dir(wildcards.mosaic)
-    table, header = f"{base}/projected.tbl", f"{base}/region.hdr"
+    table = result_path(wildcards.mosaic, "projected_table")
+    header = result_path(wildcards.mosaic, "region")
     mtimes = (os.stat(table).st_mtime_ns, os.stat(header).st_mtime_ns)
     return _tile_layout(table, header, mtimes, coadd_tile_size(wildcards))
 
@@ -301,10 +312,11 @@ def coadd_in_tiles(wildcards):
 
 
 def coadd_tiles(wildcards):
-    base = mosaic_dir(wildcards.mosaic)
     names = tile_layout(wildcards)[1]
     return [
-        f"{base}/tiles/{name}{kind}.fits" for name in names for kind in ("", "_area")
+        result_path(wildcards.mosaic, what, tile=name)
+        for name in names
+        for what in ("tile", "tile_area")
     ]
 
 
@@ -321,6 +333,6 @@ def coadd_inputs(wildcards):
 
 def tile_images(wildcards):
     """The images (corrected or projected) that touch one coadd tile."""
-    folder = f"{mosaic_dir(wildcards.mosaic)}/{coadd_folder(wildcards)}"
+    folder = coadd_folder(wildcards)
     members = tile_layout(wildcards)[1].get(wildcards.tile, [])
-    return with_areas([f"{folder}/{row['fname']}" for row in members])
+    return with_areas([os.path.join(folder, row["fname"]) for row in members])

@@ -6,14 +6,14 @@ checkpoint image_table:
     input:
         unpack(image_table_inputs),
     output:
-        images="results/{mosaic}/images.tsv",
-        skipped="results/{mosaic}/skipped.tsv",
-        raw_table="results/{mosaic}/raw.tbl",
-        links=directory("results/{mosaic}/inputs"),
+        images=result("images"),
+        skipped=result("skipped"),
+        raw_table=result("raw_table"),
+        links=directory(result("links")),
     log:
-        "logs/{mosaic}/image_table.log",
+        log_file("image_table"),
     benchmark:
-        "results/{mosaic}/benchmarks/image_table.tsv"
+        benchmark_file("image_table")
     priority: 5
     conda:
         "../envs/montage.yaml"
@@ -36,11 +36,11 @@ rule region_header:
     input:
         unpack(region_header_inputs),
     output:
-        "results/{mosaic}/region.hdr",
+        result("region"),
     log:
-        "logs/{mosaic}/region_header.log",
+        log_file("region_header"),
     benchmark:
-        "results/{mosaic}/benchmarks/region_header.tsv"
+        benchmark_file("region_header")
     priority: 5
     conda:
         "../envs/montage.yaml"

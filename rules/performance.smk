@@ -4,29 +4,29 @@
 
 rule performance:
     input:
-        [f"results/{name}/performance.tsv" for name in MOSAICS],
+        [result_path(name, "performance") for name in MOSAICS],
 
 
 rule performance_summary:
     input:
         # the finished mosaic: every job whose benchmark is summed has run
-        mosaic_file("mosaic.png"),
-        mosaic_file("quality.tsv"),
+        mosaic_file("preview"),
+        mosaic_file("quality"),
     output:
         table=report(
-            "results/{mosaic}/performance.tsv",
+            result("performance"),
             caption="../report/performance.rst",
             category="Performance",
             subcategory="{mosaic}",
         ),
         plot=report(
-            "results/{mosaic}/performance.png",
+            result("performance_png"),
             caption="../report/performance.rst",
             category="Performance",
             subcategory="{mosaic}",
         ),
     log:
-        "logs/{mosaic}/performance_summary.log",
+        log_file("performance_summary"),
     conda:
         "../envs/montage.yaml"
     threads: 1

@@ -3,18 +3,18 @@
 
 rule preview:
     input:
-        mosaic_file("mosaic.fits"),
+        mosaic_file("mosaic"),
     output:
         report(
-            "results/{mosaic}/mosaic.png",
+            result("preview"),
             caption="../report/mosaic.rst",
             category="Mosaics",
             subcategory="{mosaic}",
         ),
     log:
-        "logs/{mosaic}/preview.log",
+        log_file("preview"),
     benchmark:
-        "results/{mosaic}/benchmarks/preview.tsv"
+        benchmark_file("preview")
     priority: 50
     conda:
         "../envs/montage.yaml"

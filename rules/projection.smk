@@ -6,14 +6,14 @@
 
 rule project:
     input:
-        header="results/{mosaic}/region.hdr",
+        header=result("region"),
     output:
-        image=intermediate("results/{mosaic}/projected/{image}.fits", "projected"),
-        area=intermediate("results/{mosaic}/projected/{image}_area.fits", "projected"),
+        image=intermediate(result("projected"), "projected"),
+        area=intermediate(result("projected_area"), "projected"),
     log:
-        "logs/{mosaic}/project/{image}.log",
+        log_file("project", "{image}"),
     benchmark:
-        "results/{mosaic}/benchmarks/project/{image}.tsv"
+        benchmark_file("project", "{image}")
     priority: 10
     retries: config["image_retries"]
     conda:
@@ -30,7 +30,7 @@ rule project:
     params:
         job=MONTAGE_JOB,
         # Montage reads the raw file through the image table's ASCII-named link.
-        link="results/{mosaic}/inputs/{image}.fits",
+        link=result("link"),
         hdu=lambda wildcards: image_record(wildcards)["hdu"],
         method=lambda wildcards: image_record(wildcards)["method"],
         # The raw file is not an input: a touch or a copy of the same bytes
@@ -57,18 +57,18 @@ checkpoint projected_table:
     # jobs planned from it are always re-planned (Snakemake leaves jobs waiting
     # on a checkpoint that it decides, after an earlier one ran, not to run).
     input:
-        images="results/{mosaic}/images.tsv",
-        links="results/{mosaic}/inputs",
+        images=result("images"),
+        links=result("links"),
         projected=projected_images,
     output:
-        table="results/{mosaic}/projected.tbl",
-        failed="results/{mosaic}/failed_images.tsv",
-        overlaps="results/{mosaic}/overlaps.tbl",
-        overlaps_skipped="results/{mosaic}/overlaps_skipped.tsv",
+        table=result("projected_table"),
+        failed=result("failed"),
+        overlaps=result("overlaps"),
+        overlaps_skipped=result("overlaps_skipped"),
     log:
-        "logs/{mosaic}/projected_table.log",
+        log_file("projected_table"),
     benchmark:
-        "results/{mosaic}/benchmarks/projected_table.tsv"
+        benchmark_file("projected_table")
     priority: 15
     conda:
         "../envs/montage.yaml"
@@ -77,7 +77,7 @@ checkpoint projected_table:
         **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        folder="results/{mosaic}/projected",
+        folder=result("projected_dir"),
         # without background matching nothing reads the overlaps: no mOverlaps
         no_overlaps=lambda wildcards: (
             "--no-overlaps"

@@ -7,21 +7,21 @@ rule quality_report:
         unpack(quality_report_inputs),
     output:
         table=report(
-            "results/{mosaic}/quality.tsv",
+            result("quality"),
             caption="../report/quality.rst",
             category="Quality",
             subcategory="{mosaic}",
         ),
         depth_png=report(
-            "results/{mosaic}/depth.png",
+            result("depth_png"),
             caption="../report/depth.rst",
             category="Quality",
             subcategory="{mosaic}",
         ),
     log:
-        "logs/{mosaic}/quality_report.log",
+        log_file("quality_report"),
     benchmark:
-        "results/{mosaic}/benchmarks/quality_report.tsv"
+        benchmark_file("quality_report")
     priority: 45
     conda:
         "../envs/montage.yaml"

@@ -4,12 +4,12 @@
 
 rule synthetic_field:
     output:
-        tiles=directory("results/{mosaic}/synthetic/tiles"),
-        truth="results/{mosaic}/synthetic/truth.json",
+        tiles=directory(result("synthetic_tiles")),
+        truth=result("synthetic_truth"),
     log:
-        "logs/{mosaic}/synthetic_field.log",
+        log_file("synthetic_field"),
     benchmark:
-        "results/{mosaic}/benchmarks/synthetic_field.tsv"
+        benchmark_file("synthetic_field")
     priority: 0
     conda:
         "../envs/montage.yaml"

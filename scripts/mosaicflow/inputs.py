@@ -15,6 +15,7 @@ import numpy as np
 
 from . import UserError, tables
 from .fitsname import fits_suffix
+from .layout import FILES
 
 IMAGE_COLUMNS = [
     "id",
@@ -335,7 +336,7 @@ def build_image_table(
         from .frames import AXES, ctype
 
         method_frame = {"CTYPE1": ctype(AXES[auto_frame][0], "TAN")}
-    links_dir = os.path.join(out_dir, "inputs")
+    links_dir = os.path.join(out_dir, FILES["links"])
     os.makedirs(links_dir, exist_ok=True)
     for stale in os.listdir(links_dir):
         os.remove(os.path.join(links_dir, stale))
@@ -347,7 +348,7 @@ def build_image_table(
         candidates = find_candidates(folder, recursive)
     inspected = inspect_images_cached(
         [path for path, relative in candidates if not _is_area_image(relative)],
-        os.path.join(out_dir, INSPECTION_CACHE),
+        os.path.join(out_dir, FILES["inspection_cache"]),
         workers,
     )
     for path, relative in candidates:
@@ -400,7 +401,7 @@ def build_image_table(
         )
 
     used.sort(key=lambda row: row["id"])
-    tables.write_tsv(os.path.join(out_dir, "skipped.tsv"), SKIPPED_COLUMNS, skipped)
+    tables.write_tsv(os.path.join(out_dir, FILES["skipped"]), SKIPPED_COLUMNS, skipped)
     if not used:
         reasons = "; ".join(f"{os.path.basename(s['path'])}: {s['reason']}" for s in skipped[:5])
         raise UserError(
@@ -409,8 +410,8 @@ def build_image_table(
         )
     if region_header is not None:
         warn_if_disk_short(used, region_header, out_dir)
-    write_raw_table(used, links_dir, os.path.join(out_dir, "raw.tbl"))
-    tables.write_tsv(os.path.join(out_dir, "images.tsv"), IMAGE_COLUMNS, used)
+    write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]))
+    tables.write_tsv(os.path.join(out_dir, FILES["images"]), IMAGE_COLUMNS, used)
     return used, skipped
 
 
@@ -457,11 +458,6 @@ def _file_digest(path):
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
-
-# The image table's memory of what it found in each file, keyed by the file's
-# stat facts (``manifest.stat_key``): a rerun re-reads only files that changed.
-INSPECTION_CACHE = "inspection_cache.json"
 
 
 def inspect_images_cached(paths, cache_path, workers=1):

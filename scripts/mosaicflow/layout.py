@@ -10,47 +10,120 @@ leaves the same files a fresh run would. Standard library only.
 """
 
 import os
-import shutil
+
+RESULTS, LOGS = "results", "logs"
+# Every file and folder of results/NAME/, by what it is; {image}, {plus},
+# {minus} and {tile} stand for an item's name. The rules, the input
+# functions, the reports and the summary all ask here.
+FILES = {
+    # inputs and the image table
+    "synthetic_tiles": "synthetic/tiles",
+    "synthetic_truth": "synthetic/truth.json",
+    "archive_list": "archive/images.tsv",
+    "images": "images.tsv",
+    "skipped": "skipped.tsv",
+    "raw_table": "raw.tbl",
+    "links": "inputs",
+    "link": "inputs/{image}.fits",
+    "inspection_cache": "inspection_cache.json",
+    "region": "region.hdr",
+    # projection
+    "projected_dir": "projected",
+    "projected": "projected/{image}.fits",
+    "projected_area": "projected/{image}_area.fits",
+    "projected_table": "projected.tbl",
+    "failed": "failed_images.tsv",
+    "overlaps": "overlaps.tbl",
+    "overlaps_skipped": "overlaps_skipped.tsv",
+    # background matching
+    "fits_dir": "fits",
+    "fit": "fits/{plus}+{minus}.tsv",
+    "image_fits": "fits/{image}.tsv",
+    "diffs_dir": "diffs",
+    "fits_table": "fits.tbl",
+    "corrections_table": "corrections.tbl",
+    "corrections": "corrections.tsv",
+    "corrected_dir": "corrected",
+    "corrected": "corrected/{image}.fits",
+    "corrected_area": "corrected/{image}_area.fits",
+    # coadd and products
+    "tiles_dir": "tiles",
+    "tile": "tiles/{tile}.fits",
+    "tile_area": "tiles/{tile}_area.fits",
+    "mosaic": "mosaic.fits",
+    "mosaic_area": "mosaic_area.fits",
+    "preview": "mosaic.png",
+    "quality": "quality.tsv",
+    "depth_png": "depth.png",
+    "performance": "performance.tsv",
+    "performance_png": "performance.png",
+    "benchmarks": "benchmarks",
+}
+
+
+# What a mosaic's run makes for people (the default target) and composites' PNGs.
+PRODUCTS = ("mosaic", "mosaic_area", "preview", "skipped", "quality", "depth_png")
+COLOURS = "color"
+
+
+def products(mosaic):
+    return [path(mosaic, what) for what in PRODUCTS]
+
+
+def colour_png(name):
+    return os.path.join(RESULTS, COLOURS, f"{name}.png")
 
 
 def mosaic_dir(mosaic):
-    return os.path.join("results", mosaic)
+    return os.path.join(RESULTS, mosaic)
 
 
 def log_dir(mosaic):
-    return os.path.join("logs", mosaic)
+    return os.path.join(LOGS, mosaic)
 
 
-# Folders of one file (or a few) per item, by kind of item: (folder, suffixes).
-# An item's files are named ITEM + suffix.
+def path(mosaic, what, **items):
+    """The path of ``what`` (a key of FILES) for one mosaic, items filled in."""
+    return os.path.join(mosaic_dir(mosaic), FILES[what].format(**items))
+
+
+def pattern(what, **items):
+    """``what`` as a rule's file pattern ({mosaic} and the item wildcards kept),
+    with some item wildcards renamed, e.g. pattern("projected", image="{plus}")."""
+    text = FILES[what]
+    for item, replacement in items.items():
+        text = text.replace("{" + item + "}", replacement)
+    return f"{RESULTS}/{{mosaic}}/{text}"
+
+
+def log_pattern(rule, item=None):
+    """A rule's log: logs/{mosaic}/RULE.log, or logs/{mosaic}/RULE/ITEM.log per item."""
+    return f"{LOGS}/{{mosaic}}/{rule}" + (f"/{item}" if item else "") + ".log"
+
+
+def benchmark_pattern(rule, item=None):
+    """A rule's benchmark record, under results/{mosaic}/benchmarks/ like its log."""
+    return f"{RESULTS}/{{mosaic}}/{FILES['benchmarks']}/{rule}" + (f"/{item}" if item else "") + ".tsv"
+
+
 def item_folders(mosaic, kind):
-    base, logs, bench = mosaic_dir(mosaic), log_dir(mosaic), os.path.join(mosaic_dir(mosaic), "benchmarks")
-    if kind == "image":
-        return [
-            (os.path.join(base, "projected"), (".fits", "_area.fits", ".fits.failed", ".fits.recovered")),
-            (os.path.join(bench, "project"), (".tsv",)),
-            (os.path.join(logs, "project"), (".log",)),
-        ]
-    if kind == "corrected":
-        return [
-            (os.path.join(base, "corrected"), (".fits", "_area.fits")),
-            (os.path.join(bench, "background_correct"), (".tsv",)),
-            (os.path.join(logs, "background_correct"), (".log",)),
-        ]
-    if kind == "fit":  # ITEM is "PLUS+MINUS" (a fit per overlap) or "PLUS" (per image)
-        return [
-            (os.path.join(base, "fits"), (".tsv",)),
-            (os.path.join(base, "diffs"), (".fits", "_area.fits")),
-            (os.path.join(bench, "difference_fit"), (".tsv",)),
-            (os.path.join(logs, "difference_fit"), (".log",)),
-        ]
-    if kind == "tile":
-        return [
-            (os.path.join(base, "tiles"), (".fits", "_area.fits")),
-            (os.path.join(bench, "coadd_tile"), (".tsv",)),
-            (os.path.join(logs, "coadd_tile"), (".log",)),
-        ]
-    raise ValueError(f"unknown kind of item {kind!r}")
+    """(folder, suffixes) of one kind of item's files; an item's files are named ITEM + suffix."""
+    base, logs, bench = mosaic_dir(mosaic), log_dir(mosaic), path(mosaic, "benchmarks")
+    folders = {
+        "image": [(FILES["projected_dir"], (".fits", "_area.fits", ".fits.failed", ".fits.recovered"), "project")],
+        "corrected": [(FILES["corrected_dir"], (".fits", "_area.fits"), "background_correct")],
+        # ITEM is "PLUS+MINUS" (a fit per overlap) or "PLUS" (per image)
+        "fit": [(FILES["fits_dir"], (".tsv",), "difference_fit"), (FILES["diffs_dir"], (".fits", "_area.fits"), None)],
+        "tile": [(FILES["tiles_dir"], (".fits", "_area.fits"), "coadd_tile")],
+    }
+    if kind not in folders:
+        raise ValueError(f"unknown kind of item {kind!r}")
+    found = []
+    for folder, suffixes, rule in folders[kind]:
+        found.append((os.path.join(base, folder), suffixes))
+        if rule:
+            found += [(os.path.join(bench, rule), (".tsv",)), (os.path.join(logs, rule), (".log",))]
+    return found
 
 
 def stale_files(mosaic, kind, current):
@@ -73,39 +146,40 @@ def stale_files(mosaic, kind, current):
 
 def prune(mosaic, kind, current):
     """Remove the files of ``kind`` items not in ``current``; returns how many."""
-    removed = 0
-    for path in stale_files(mosaic, kind, current):
-        try:
-            os.remove(path)
-            removed += 1
-        except FileNotFoundError:
-            pass
-        except IsADirectoryError:
-            shutil.rmtree(path, ignore_errors=True)
-            removed += 1
-    return removed
+    stale = stale_files(mosaic, kind, current)
+    _remove(stale)
+    return len(stale)
+
+
+def _remove(paths):
+    import shutil
+
+    for name in paths:
+        if os.path.isdir(name) and not os.path.islink(name):
+            shutil.rmtree(name, ignore_errors=True)
+        else:
+            try:
+                os.remove(name)
+            except FileNotFoundError:
+                pass
 
 
 # Background matching's once-per-mosaic steps: (output files, rule).
 BACKGROUND_STEPS = [
-    (("fits.tbl",), "gather_fits"),
-    (("corrections.tbl", "corrections.tsv"), "background_model"),
+    (("fits_table",), "gather_fits"),
+    (("corrections_table", "corrections"), "background_model"),
 ]
 
 
 def prune_background(mosaic):
     """Remove every file of background matching (for ``background.model: none``)."""
     removed = prune(mosaic, "fit", set())
-    base, logs = mosaic_dir(mosaic), log_dir(mosaic)
     for outputs, rule in BACKGROUND_STEPS:
-        paths = [os.path.join(base, name) for name in outputs]
-        paths += [os.path.join(base, "benchmarks", f"{rule}.tsv"), os.path.join(logs, f"{rule}.log")]
-        for path in paths:
-            try:
-                os.remove(path)
-                removed += 1
-            except FileNotFoundError:
-                pass
+        files = [path(mosaic, what) for what in outputs]
+        files += [benchmark_pattern(rule).format(mosaic=mosaic), log_pattern(rule).format(mosaic=mosaic)]
+        present = [name for name in files if os.path.exists(name)]
+        _remove(present)
+        removed += len(present)
     return removed
 
 
@@ -135,12 +209,5 @@ def remove_debris(root="results"):
     from .atomic import stale_scratch
 
     found = debris(root) + stale_scratch(os.environ.get("TMPDIR") or tempfile.gettempdir())
-    for path in found:
-        if os.path.isdir(path) and not os.path.islink(path):
-            shutil.rmtree(path, ignore_errors=True)
-        else:
-            try:
-                os.remove(path)
-            except FileNotFoundError:
-                pass
+    _remove(found)
     return found

@@ -154,8 +154,7 @@ def write_quality_report(
         rows.add("images", f"skipped_{kind}", count, "files")
     for row in skipped:
         rows.add("skipped", row["kind"], row["reason"], item=row["path"])
-    failed_path = os.path.join(os.path.dirname(paths.images), "failed_images.tsv")
-    failed = tables.read_tsv(failed_path) if os.path.exists(failed_path) else []
+    failed = tables.read_tsv(paths.failed) if os.path.exists(paths.failed) else []
     rows.add("images", "projection_failed", len(failed), "images")
     for row in failed:
         rows.add("skipped", "projection-failed", row["reason"], item=row["path"])
@@ -171,7 +170,7 @@ def write_quality_report(
         with corrected as paths.corrected_dir:
             overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image")
         _overlap_summary(rows, overlap_rows, matched)
-        small = os.path.join(os.path.dirname(paths.images), "overlaps_skipped.tsv")
+        small = paths.overlaps_skipped
         if matched and os.path.exists(small):
             # too small for mBgModel, left out before fitting (stages.overlaps)
             rows.add("overlaps", "skipped_small", len(tables.read_tsv(small)), "overlaps")
@@ -208,16 +207,20 @@ def write_quality_report(
 
 class _Paths:
     def __init__(self, mosaic_dir):
-        join = lambda *parts: os.path.join(mosaic_dir, *parts)
-        self.images = join("images.tsv")
-        self.skipped = join("skipped.tsv")
-        self.region = join("region.hdr")
-        self.projected_table = join("projected.tbl")
-        self.projected_dir = join("projected")
-        self.corrected_dir = join("corrected")
-        self.overlaps = join("overlaps.tbl")
-        self.fits_dir = join("fits")
-        self.corrections = join("corrections.tsv")
+        from .layout import FILES
+
+        join = lambda what: os.path.join(mosaic_dir, FILES[what])
+        self.images = join("images")
+        self.skipped = join("skipped")
+        self.failed = join("failed")
+        self.overlaps_skipped = join("overlaps_skipped")
+        self.region = join("region")
+        self.projected_table = join("projected_table")
+        self.projected_dir = join("projected_dir")
+        self.corrected_dir = join("corrected_dir")
+        self.overlaps = join("overlaps")
+        self.fits_dir = join("fits_dir")
+        self.corrections = join("corrections")
 
     def projected(self, ident):
         return os.path.join(self.projected_dir, f"{ident}.fits")

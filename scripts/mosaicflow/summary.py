@@ -22,20 +22,20 @@ Standard library only.
 
 import os
 
+from . import layout
 from .atomic import write_text
 from .tables import format_tsv, read_tsv
 
 COLUMNS = ["name", "kind", "status", "outputs", "reason", "images_used", "images_skipped", "images_failed"]
-# Every output of a mosaic; a run that did not target all of them cannot call it complete.
-MOSAIC_OUTPUTS = ("mosaic.fits", "mosaic_area.fits", "mosaic.png", "skipped.tsv", "quality.tsv", "depth.png")
 
 
-def mosaic_outputs(name, results="results"):
-    return [os.path.join(results, name, f) for f in MOSAIC_OUTPUTS]
+def mosaic_outputs(name):
+    """Every product of a mosaic; a run that did not target all of them cannot call it complete."""
+    return layout.products(name)
 
 
-def colour_outputs(name, results="results"):
-    return [os.path.join(results, "color", f"{name}.png")]
+def colour_outputs(name):
+    return [layout.colour_png(name)]
 
 
 class JobState:
@@ -89,27 +89,26 @@ def _count_rows(path):
         return ""
 
 
-def mosaic_row(name, state, started, running=False, results="results"):
-    outputs = mosaic_outputs(name, results)
+def mosaic_row(name, state, started, running=False):
+    outputs = mosaic_outputs(name)
     label, reason = status(outputs, state, started, running)
-    base = os.path.join(results, name)
     counts = {
-        "images_used": _count_rows(os.path.join(base, "images.tsv")),
-        "images_skipped": _count_rows(os.path.join(base, "skipped.tsv")),
-        "images_failed": _count_rows(os.path.join(base, "failed_images.tsv")),
+        "images_used": _count_rows(layout.path(name, "images")),
+        "images_skipped": _count_rows(layout.path(name, "skipped")),
+        "images_failed": _count_rows(layout.path(name, "failed")),
     }
     if label == "complete" and counts["images_failed"]:
         label = "partial"
         reason = (
             f"{counts['images_failed']} of {counts['images_used']} images failed to project and are "
-            f"left out (see {os.path.join(base, 'failed_images.tsv')}); the next run tries them again"
+            f"left out (see {layout.path(name, 'failed')}); the next run tries them again"
         )
     present = [p for p in outputs if os.path.exists(p)]
     return {"name": name, "kind": "mosaic", "status": label, "outputs": " ".join(present), "reason": reason, **counts}
 
 
-def colour_row(name, state, started, running=False, results="results"):
-    outputs = colour_outputs(name, results)
+def colour_row(name, state, started, running=False):
+    outputs = colour_outputs(name)
     label, reason = status(outputs, state, started, running)
     present = [p for p in outputs if os.path.exists(p)]
     return {"name": name, "kind": "colour", "status": label, "outputs": " ".join(present), "reason": reason}
