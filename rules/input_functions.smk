@@ -93,7 +93,7 @@ def _read_pairs(path, mtime):
 
 def overlap_pairs(wildcards):
     """[(plus, minus)] image-id pairs (after the projected-table checkpoint)."""
-    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.overlaps
+    path = current_projected_table(wildcards.mosaic).overlaps
     return _read_pairs(path, os.stat(path).st_mtime_ns)
 
 
@@ -145,7 +145,7 @@ def _later_images(path, mtime):
 
 def overlapping_later_images(wildcards):
     """The images whose overlaps with image ``wildcards.image`` it fits (as plus)."""
-    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.overlaps
+    path = current_projected_table(wildcards.mosaic).overlaps
     return _later_images(path, os.stat(path).st_mtime_ns).get(wildcards.image, [])
 
 
@@ -190,6 +190,29 @@ def coadd_corrections_option(wildcards):
     return f"--corrections {shlex.quote(corrections)}" if corrections else ""
 
 
+def current_projected_table(mosaic):
+    """The projected-table checkpoint's outputs, once they belong to the current image table.
+
+    After a run that stopped between the image table and the projected table
+    (a failed projection, a kill), the old projected and overlaps tables are
+    still there and Snakemake, planning, takes them for the checkpoint's
+    output: it would plan fits and corrections (and projections) of images
+    that have left. Older than images.tsv, they are not current: ask for the
+    checkpoint as Snakemake does for one not yet run. It does run then, since
+    it takes the image table's links folder, which is never checksum-compared.
+    """
+    from snakemake.exceptions import IncompleteCheckpointException
+    from snakemake.io import checkpoint_target
+
+    outputs = checkpoints.projected_table.get(mosaic=mosaic).output
+    images = result_path(mosaic, "images")
+    if os.stat(outputs.table).st_mtime_ns < os.stat(images).st_mtime_ns:
+        raise IncompleteCheckpointException(
+            checkpoints.projected_table.rule, checkpoint_target(outputs.table)
+        )
+    return outputs
+
+
 def replanned(mosaic, path):
     """``path``, asked for through the projected-table checkpoint of ``mosaic``.
 
@@ -198,7 +221,7 @@ def replanned(mosaic, path):
     keeps the verdict of its first plan, made before the image table was
     rebuilt, and reruns (or skips) the job for reasons that no longer hold.
     """
-    checkpoints.projected_table.get(mosaic=mosaic)
+    current_projected_table(mosaic)
     return path
 
 
@@ -264,7 +287,7 @@ def _read_projected_ids(path, mtime):
 def projected_ids(wildcards):
     """Images that were projected (failed ones, on_image_error: skip, are not),
     from the projected-table checkpoint (no mOverlaps without background matching)."""
-    path = checkpoints.projected_table.get(mosaic=wildcards.mosaic).output.table
+    path = current_projected_table(wildcards.mosaic).table
     return _read_projected_ids(path, os.stat(path).st_mtime_ns)
 
 

@@ -242,3 +242,16 @@ def test_readme_rerun_table(tmp_path, pool):
         ran = jobs_run(world.rerun(transient))
         measured.append((change, sum(ran.values()), ran.get("project", 0), ran.get("difference_fit", 0)))
     assert measured == rows
+
+
+def test_a_run_stopped_after_the_image_table_is_replanned_from_current_tables(world):
+    # the image table changes (a file goes) and the run stops at a projection,
+    # before the projected and overlaps tables are made again
+    world.settings["on_image_error"] = "fail"
+    present = world.present()
+    world.delete(present[0])
+    world.make_unprojectable(present[1])
+    assert world.rerun().returncode != 0
+    world.settings["on_image_error"] = "skip"
+    assert rerun_equals_fresh(world).returncode == 0
+    assert status(world)["status"] == "partial"
