@@ -113,6 +113,21 @@ def retry_token(wildcards):
     return _retry_tokens(folder, mtime).get(wildcards.image, "")
 
 
+def retry_digest(wildcards):
+    """All images' failure tokens at once: a parameter of the projected table,
+    so that a projection that failed (and lost its outputs, under
+    on_image_error: fail) is planned again by the next run. Without it
+    Snakemake would find the table newer than every image still there and
+    plan nothing, however the failed image's projection ended."""
+    folder = result_path(wildcards.mosaic, "projected_dir")
+    try:
+        mtime = os.stat(folder).st_mtime_ns
+    except FileNotFoundError:
+        return ""
+    tokens = _retry_tokens(folder, mtime)
+    return ",".join(f"{image}={tokens[image]}" for image in sorted(tokens))
+
+
 def projected_images(wildcards):
     return [
         result_path(wildcards.mosaic, "projected", image=i)

@@ -78,6 +78,7 @@ checkpoint projected_table:
     params:
         job=MONTAGE_JOB,
         folder=result("projected_dir"),
+        retries=retry_digest,
         # without background matching nothing reads the overlaps: no mOverlaps
         no_overlaps=lambda wildcards: (
             "--no-overlaps"

@@ -255,3 +255,11 @@ def test_a_run_stopped_after_the_image_table_is_replanned_from_current_tables(wo
     world.settings["on_image_error"] = "skip"
     assert rerun_equals_fresh(world).returncode == 0
     assert status(world)["status"] == "partial"
+
+
+def test_a_failure_under_on_image_error_fail_is_tried_again_by_every_run(world):
+    world.make_unprojectable(world.present()[1])
+    rerun_equals_fresh(world)  # skipped and reported
+    world.settings["on_image_error"] = "fail"
+    for _ in range(2):  # the failed job lost its outputs: each run still tries it, and fails
+        assert rerun_equals_fresh(world).returncode != 0

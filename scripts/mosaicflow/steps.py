@@ -63,9 +63,16 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
     try:
         project(raw_image, hdu, header, output_image, method)
     except StepError as problem:
-        if on_error != "skip" or not last_attempt:
+        if not last_attempt:
             raise
         reason = str(problem).splitlines()[0] if str(problem) else "projection failed"
+        # A new token for every failure, also when the run stops on it
+        # (on_image_error: fail): the next run plans this image again.
+        token = f"{time.time_ns()}.{os.uname().nodename}.{os.getpid()}"
+        atomic.write_text(note, f"{reason}\n{token}\n")
+        atomic.discard(output_image + RECOVERED_SUFFIX)
+        if on_error != "skip":
+            raise
     else:
         if os.path.exists(note):
             # keep the token: the job's parameter stays what it was, so a
@@ -73,9 +80,6 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
             os.replace(note, output_image + RECOVERED_SUFFIX)
         return None
     _write_placeholder(output_image)
-    token = f"{time.time_ns()}.{os.uname().nodename}.{os.getpid()}"
-    atomic.write_text(note, f"{reason}\n{token}\n")
-    atomic.discard(output_image + RECOVERED_SUFFIX)
     return reason
 
 
