@@ -33,13 +33,17 @@ class Workflow:
             yaml.safe_dump(config, handle, allow_unicode=True)
         return path
 
-    def run(self, *args, config=None, check=True, cores=2):
+    def command(self, *args, cores=2):
+        """The snakemake command line for this work dir (and its config file, if any)."""
         command = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", self.workdir]
-        if config is not None:
-            self.configfile = self.write_config(config)
         if self.configfile:
             command += ["--configfile", self.configfile]
-        command += ["--cores", str(cores), *args]
+        return command + ["--cores", str(cores), *args]
+
+    def run(self, *args, config=None, check=True, cores=2):
+        if config is not None:
+            self.configfile = self.write_config(config)
+        command = self.command(*args, cores=cores)
         result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
         if check and result.returncode != 0:
             raise AssertionError(

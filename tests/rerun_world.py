@@ -11,12 +11,11 @@ import os
 import random
 import shutil
 import subprocess
-import sys
 import zlib
 
 from astropy.io import fits
 
-from conftest import SNAKEFILE, Workflow
+from conftest import Workflow
 from mosaicflow import layout, synth, tables
 from mosaicflow.steps import FAULT_VARIABLE
 
@@ -214,20 +213,8 @@ class World:
 
     def run(self, workflow, faults=(), *args):
         env = {**os.environ, FAULT_VARIABLE: os.pathsep.join(sorted(faults))}
-        command = [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "-s",
-            SNAKEFILE,
-            "-d",
-            workflow.workdir,
-            "--configfile",
-            workflow.write_config(self.config()),
-            "--cores",
-            "2",
-            *args,
-        ]
+        workflow.configfile = workflow.write_config(self.config())
+        command = workflow.command(*args)
         return subprocess.run(command, capture_output=True, text=True, cwd=workflow.workdir, env=env)
 
     def rerun(self, transient=None):

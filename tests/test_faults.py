@@ -4,32 +4,19 @@ import glob
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import numpy as np
 from astropy.io import fits
 
-from conftest import SNAKEFILE, Workflow, small_field, small_region
+from conftest import Workflow, small_field, small_region
 from mosaicflow import layout
 
 CONFIG = {"mosaics": {"killed": {"source": small_field(seed=12), "region": small_region()}}}
 
 
 def start(wf):
-    command = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "-s",
-        SNAKEFILE,
-        "-d",
-        wf.workdir,
-        "--configfile",
-        wf.configfile,
-        "--cores",
-        "2",
-    ]
+    command = wf.command()
     # A session of its own, so the kill takes Snakemake and every job it started.
     return subprocess.Popen(
         command, cwd=wf.workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
