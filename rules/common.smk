@@ -85,8 +85,10 @@ def refuse_keeping_corrections_never_written():
 
 
 refuse_keeping_corrections_never_written()
-# Composites made from `bands` get their defaults (stretch, size) from the schema too.
-validate({"colors": COLORS}, schema=SCHEMA)
+# Composites made from `bands` get their defaults (stretch, size) from the schema
+# too; only when there are any (validation costs every job's parse ~75 ms).
+if COLORS:
+    validate({"colors": COLORS}, schema=SCHEMA)
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda
