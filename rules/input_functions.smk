@@ -40,11 +40,12 @@ def source_state(wildcards):
     source = setting(wildcards, "source")
     if source["type"] != "local" or not os.path.isdir(source["path"]):
         return ""
-    from mosaicflow.inputs import find_candidates
+    from mosaicflow.inputs import scan_folder
     from mosaicflow.manifest import state
 
-    candidates = find_candidates(source["path"], source["recursive"])
-    return state(path for path, _ in candidates)
+    # every file: the ones not used are listed in skipped.tsv
+    fits_named, others = scan_folder(source["path"], source["recursive"])
+    return state(path for path, _ in fits_named + others)
 
 
 def image_table_inputs(wildcards):

@@ -67,9 +67,14 @@ CASES = [
     ("zero-scale.fits", lambda p, d, h: write(p, d, _with(h, CDELT1=0.0, CDELT2=0.0)), "bad-input", "CDELT1 is zero"),
     ("all-nan.fits", lambda p, d, h: write(p, np.full_like(d, np.nan), h), "bad-input", "NaN"),
     ("empty.fits", lambda p, d, h: open(p, "wb").close(), "bad-input", "empty file"),
-    ("notes.fits", text_file("these are my notes\n"), "bad-input", "not a readable FITS"),
-    ("fake.fits.gz", text_file("plain text, not gzip\n"), "bad-input", "not a readable FITS"),
-    ("html.fits", text_file("<!DOCTYPE html><html>503</html>\n"), "bad-input", "not a readable FITS"),
+    ("notes.fits", text_file("these are my notes\n"), "bad-input", "not a FITS file (starts with 'these are'"),
+    ("fake.fits.gz", text_file("plain text, not gzip\n"), "bad-input", "not a FITS file (starts with 'plain tex'"),
+    (
+        "html.fits",
+        text_file("<!DOCTYPE html><html>503</html>\n"),
+        "bad-input",
+        "not a FITS file (starts with '<!DOCTYPE'",
+    ),
 ]
 
 

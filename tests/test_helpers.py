@@ -2,6 +2,7 @@
 
 import gzip
 import os
+import re
 
 import numpy as np
 import pytest
@@ -141,18 +142,20 @@ def test_image_ids_are_stable_safe_and_unique():
     assert not inputs.image_id("x_area.fits").endswith("_area")
 
 
-def test_candidates_skip_hidden_and_non_fits(tmp_path):
-    for name in ("b.fits", "a.FITS.gz", "c.fz", ".hidden.fits", "notes.txt"):
+def test_folder_scan_sorts_fits_names_from_other_files_and_leaves_hidden_ones_out(tmp_path):
+    for name in ("b.fits", "a.FITS.gz", "c.fz", ".hidden.fits", "notes.txt", "region.hdr"):
         (tmp_path / name).write_bytes(b"")
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "d.fit").write_bytes(b"")
-    assert [rel for _, rel in inputs.find_candidates(str(tmp_path), False)] == ["a.FITS.gz", "b.fits", "c.fz"]
-    assert "sub/d.fit" in [rel for _, rel in inputs.find_candidates(str(tmp_path), recursive=True)]
+    fits_named, others = inputs.scan_folder(str(tmp_path), False)
+    assert [rel for _, rel in fits_named] == ["a.FITS.gz", "b.fits", "c.fz"]
+    assert [rel for _, rel in others] == ["notes.txt", "region.hdr"]
+    assert "sub/d.fit" in [rel for _, rel in inputs.scan_folder(str(tmp_path), recursive=True)[0]]
 
 
 def test_missing_source_folder_is_a_user_error(tmp_path):
     with pytest.raises(UserError, match="does not exist"):
-        inputs.find_candidates(str(tmp_path / "nope"), False)
+        inputs.scan_folder(str(tmp_path / "nope"), False)
 
 
 # ---- validation -------------------------------------------------------------
@@ -183,17 +186,17 @@ def test_inspect_reads_gzip_named_fits(tmp_path, good_data):
     "make, reason",
     [
         (lambda p, d: open(p, "wb").close(), "empty file"),
-        (lambda p, d: open(p, "w").write("hello" * 1000), "not a readable FITS"),
+        (lambda p, d: open(p, "w").write("hello" * 1000), "not a FITS file (starts with 'hellohell', not 'SIMPLE  =')"),
         (lambda p, d: fits.PrimaryHDU(d).writeto(p), "no celestial WCS"),
         (lambda p, d: fits.PrimaryHDU(np.full_like(d, np.nan), header()).writeto(p), "NaN"),
         (lambda p, d: fits.PrimaryHDU(np.zeros(10, np.float32)).writeto(p), "no image HDU"),
-        (lambda p, d: open(p, "wb").write(b"\x1f\x8b" + b"not gzip" * 100), "not a readable FITS"),
+        (lambda p, d: open(p, "wb").write(b"\x1f\x8b" + b"not gzip" * 100), "not a FITS file (no valid SIMPLE card"),
     ],
 )
 def test_inspect_rejects_bad_files_with_reasons(tmp_path, good_data, make, reason):
     path = str(tmp_path / "bad.fits")
     make(path, good_data)
-    with pytest.raises(inputs.BadImage, match=reason):
+    with pytest.raises(inputs.BadImage, match=re.escape(reason)):
         inputs.inspect_image(path)
 
 

@@ -50,6 +50,11 @@ def make_odd_folder(folder):
     nowcs = fits.Header({k: h0[k] for k in ("NAXIS1", "NAXIS2")})
     fits.PrimaryHDU(d0, nowcs).writeto(os.path.join(folder, "nowcs.fits"))
     fits.PrimaryHDU(np.full_like(d0, np.nan), h0).writeto(os.path.join(folder, "allnan.fits"))
+    # not FITS-named: listed as not used, never read
+    with open(os.path.join(folder, "region.hdr"), "w") as handle:
+        handle.write("SIMPLE  = T\nEND\n")
+    with open(os.path.join(folder, "README"), "w") as handle:
+        handle.write("observing notes\n")
     return truth
 
 
@@ -72,9 +77,13 @@ def test_odd_names_formats_and_bad_files(workflow):
         os.path.basename(r["path"]): r["reason"]
         for r in tables.read_tsv(workflow.path("results", "odd", "skipped.tsv"))
     }
-    assert set(skipped) == {"empty.fits", "notfits.fits", "truncated.fits", "nowcs.fits", "allnan.fits"}
+    names = {"empty.fits", "notfits.fits", "truncated.fits", "nowcs.fits", "allnan.fits", "region.hdr", "README"}
+    assert set(skipped) == names
+    assert skipped["region.hdr"] == "not named as a FITS file (.hdr)"
+    assert skipped["README"] == "not named as a FITS file (no suffix)"
     assert "empty" in skipped["empty.fits"]
-    assert "not a readable FITS" in skipped["notfits.fits"]
+    assert "not a FITS file (starts with" in skipped["notfits.fits"]
+    assert "ignore_missing_simple" not in skipped["notfits.fits"]
     assert "truncated" in skipped["truncated.fits"]
     assert "celestial WCS" in skipped["nowcs.fits"]
     assert "NaN" in skipped["allnan.fits"]

@@ -48,21 +48,25 @@ def image_id(relative_path):
     return f"{stem}-{digest[:8]}"
 
 
-def find_candidates(folder, recursive):
-    """FITS-named files in ``folder``, sorted, as (path, path relative to folder)."""
+def scan_folder(folder, recursive):
+    """``(fits_named, others)``: the files in ``folder``, sorted, as (path, path relative to folder).
+
+    Hidden files and folders (``.name``) are neither: they are a system's or
+    a tool's, not the user's images.
+    """
     if not os.path.isdir(folder):
         raise UserError(f"source folder {folder!r} does not exist or is not a folder")
-    found = []
+    fits_named, others = [], []
     for root, dirs, files in os.walk(folder):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in sorted(files):
-            if name.startswith(".") or not fits_suffix(name):
+            if name.startswith("."):
                 continue
             path = os.path.join(root, name)
-            found.append((path, os.path.relpath(path, folder)))
+            (fits_named if fits_suffix(name) else others).append((path, os.path.relpath(path, folder)))
         if not recursive:
             break
-    return found
+    return fits_named, others
 
 
 class BadImage(Exception):
@@ -87,12 +91,17 @@ def _inspect(path):
 
     if os.path.getsize(path) == 0:
         raise BadImage("empty file (0 bytes)")
+    problem = not_fits_problem(path)
+    if problem:
+        raise BadImage(problem)
     reasons = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         try:
             hdul = fits.open(path, memmap=False, lazy_load_hdus=True)
         except Exception as error:  # astropy raises many kinds for garbage
+            if "SIMPLE card" in str(error):  # its advice (ignore_missing_simple) is not the user's to take
+                raise BadImage("not a FITS file (no valid SIMPLE card at its start)") from None
             raise BadImage(f"not a readable FITS file ({_short(error)})") from None
         with hdul:
             try:
@@ -120,6 +129,27 @@ def _inspect(path):
     if reasons:
         raise BadImage("; ".join(reasons))
     raise BadImage("no image HDU with two or more axes")
+
+
+FITS_START = b"SIMPLE  ="
+# gzip, bzip2 (astropy opens both) and tile-compressed files start differently
+COMPRESSED_STARTS = (b"\x1f\x8b", b"BZh")
+
+
+def not_fits_problem(path):
+    """Why ``path`` is not a FITS file at all, from its first bytes, or None.
+
+    Names what the file starts with (an HTML error page saved under a FITS
+    name is the common case), instead of astropy's advice to open it anyway.
+    """
+    with open(path, "rb") as handle:
+        start = handle.read(len(FITS_START))
+    if start.startswith(FITS_START) or start.startswith(COMPRESSED_STARTS):
+        return None
+    shown = start.decode("ascii", "replace")
+    if not shown.isprintable():
+        shown = start.hex(" ")
+    return f"not a FITS file (starts with {shown!r}, not 'SIMPLE  =')"
 
 
 def _pixel_scale(header):
@@ -345,7 +375,11 @@ def build_image_table(
     if files is not None:
         candidates = [(path, os.path.basename(path)) for path in files]
     else:
-        candidates = find_candidates(folder, recursive)
+        candidates, others = scan_folder(folder, recursive)
+        for path, relative in others:
+            suffix = os.path.splitext(relative)[1]
+            reason = f"not named as a FITS file ({suffix or 'no suffix'})"
+            skipped.append({"path": path, "kind": "ignored", "reason": reason})
     inspected = inspect_images_cached(
         [path for path, relative in candidates if not _is_area_image(relative)],
         os.path.join(out_dir, FILES["inspection_cache"]),
