@@ -11,14 +11,14 @@ report: "report/workflow.rst"
 
 
 # The demo (or the working directory's config/config.yaml) applies only when
-# no mosaics were given with --configfile/--config, so a user's own config is
-# never merged with the demo field.
+# no config file was given and --config gave no mosaics, so a user's own
+# config (even one with a misspelled 'mosaics:') is never merged with the demo.
 DEFAULT_CONFIG = (
     "config/config.yaml"
     if os.path.exists("config/config.yaml")
     else os.path.join(workflow.basedir, "config", "config.yaml")
 )
-if not config.get("mosaics") and not config.get("fields"):
+if not workflow.overwrite_configfiles and not (config.get("mosaics") or config.get("fields")):
 
     configfile: DEFAULT_CONFIG
 

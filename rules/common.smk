@@ -9,8 +9,6 @@ import os
 import shlex
 import sys
 
-from snakemake.utils import validate
-
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
 from mosaicflow import bytecode  # noqa: E402
@@ -22,6 +20,7 @@ if not workflow.remote_exec:
     bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
 
 from mosaicflow import UserError, layout, tables  # noqa: E402  (standard library only)
+from mosaicflow import config_check  # noqa: E402
 from mosaicflow.archive import archive_url  # noqa: E402
 from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
@@ -33,7 +32,23 @@ from mosaicflow import scheduling  # noqa: E402
 scheduling.apply()
 
 SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
-validate(config, schema=SCHEMA)
+CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))
+
+
+def validate_config(data):
+    """Validate against the schema (filling in its defaults), or stop with a short message."""
+    try:
+        config_check.validate(data, SCHEMA, CONFIG_SOURCE)
+    except UserError as problem:
+        raise WorkflowError(str(problem)) from None
+
+
+validate_config(config)
+if not config.get("mosaics") and not config.get("fields"):
+    raise WorkflowError(
+        f"configuration: {CONFIG_SOURCE or 'the config'} defines no mosaics"
+        " (neither 'mosaics' nor 'fields')"
+    )
 ARCHIVE = config["archive"]
 
 
@@ -52,19 +67,23 @@ except UserError as problem:
 # mosaics); validation costs ~75 ms and every job parses this file.
 _unvalidated = {name: m for name, m in MOSAICS.items() if "background" not in m}
 if _unvalidated:
-    validate({"mosaics": _unvalidated}, schema=SCHEMA)
+    validate_config({"mosaics": _unvalidated})
 
 
 def refuse_absurd_regions():
-    """A centre-and-size region too large to build is refused before any work."""
+    """A centre-and-size region too large to build, or an unreadable centre, is refused before any work."""
     from mosaicflow import region
 
     for name, mosaic in MOSAICS.items():
         box = mosaic["region"]
         if "width" in box:
+            where = f"mosaics.{name}.region"
             size = region.box_size(box["width"], box["height"], box["pixel_scale"])
             try:
-                region.check_size(*size, config["max_pixels"], f"mosaics.{name}.region")
+                region.check_size(*size, config["max_pixels"], where)
+                # a job on a pool node parses this file too: the submit host checked
+                if not workflow.remote_exec:
+                    region.parse_center(box["center"], f"{where}.center", box["frame"])
             except UserError as problem:
                 raise WorkflowError(str(problem)) from None
 
@@ -88,7 +107,7 @@ refuse_keeping_corrections_never_written()
 # Composites made from `bands` get their defaults (stretch, size) from the schema
 # too; only when there are any (validation costs every job's parse ~75 ms).
 if COLORS:
-    validate({"colors": COLORS}, schema=SCHEMA)
+    validate_config({"colors": COLORS})
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda

@@ -1,5 +1,7 @@
 """Config validation through the real Snakemake CLI: clear messages, no traceback."""
 
+import os
+
 import pytest
 
 from conftest import small_region
@@ -52,3 +54,118 @@ def test_missing_source_folder_fails_with_its_name(workflow):
 def test_default_config_is_the_offline_demo(workflow):
     counts = workflow.planned_jobs()
     assert counts.get("synthetic_field") == 1
+
+
+def _refusal(workflow, config_text, *args):
+    """Output of a dry run with a config file written as given, which must fail."""
+    path = workflow.path("my.yaml")
+    with open(path, "w", encoding="utf-8") as handle:
+        handle.write(config_text)
+    workflow.configfile = path
+    result = workflow.run("-n", *args, check=False)
+    assert result.returncode != 0
+    return result.stdout + result.stderr
+
+
+def test_misspelled_keys_are_named_with_the_key_meant_in_a_few_lines(workflow):
+    output = _refusal(
+        workflow,
+        "mosaics:\n"
+        "  m42_j:\n"
+        "    source: {type: local, pth: images}\n"
+        "    regoin: {center: '83.8 -5.4', width: 0.2, height: 0.2}\n",
+    )
+    assert "unknown key 'regoin' in mosaics.m42_j; did you mean 'region'?" in output
+    assert "unknown key 'pth' in mosaics.m42_j.source; did you mean 'path'?" in output
+    assert "is a required property" not in output and "missing key 'region'" not in output
+    assert "$defs" not in output  # no schema dump
+    assert len(output.splitlines()) < 15, output
+
+
+def test_a_misspelled_value_and_a_box_key_are_both_named(workflow):
+    output = _refusal(
+        workflow,
+        "mosaics:\n"
+        "  m:\n"
+        "    source: {type: local, path: images}\n"
+        "    region: {center: '83.8 -5.4', widht: 0.2, height: 0.2}\n"
+        "    background: {model: planar}\n",
+    )
+    assert "unknown key 'widht' in mosaics.m.region; did you mean 'width'?" in output
+    assert "mosaics.m.background.model: 'planar' is not one of 'plane', 'level', 'none'" in output
+
+
+def test_a_top_level_typo_is_named_and_the_demo_is_not_merged(workflow):
+    output = _refusal(
+        workflow,
+        "mosaic:\n  m:\n    source: {type: local, path: images}\n    region: {auto: true}\n",
+    )
+    assert "unknown key 'mosaic' at the config's top level; did you mean 'mosaics'?" in output
+    assert "demo" not in output and "synthetic_field" not in output
+    assert len(output.splitlines()) < 15, output
+
+
+def test_a_config_file_without_mosaics_does_not_fall_back_to_the_demo(workflow):
+    output = _refusal(workflow, "max_pixels: 1000000\n")
+    assert "defines no mosaics (neither 'mosaics' nor 'fields')" in output
+    assert "synthetic_field" not in output
+
+
+@pytest.mark.parametrize("center", ["05:35:17 -05:23:28", "5h35m17s -5d23m28s", "05 35 17 -05 23 28"])
+def test_sexagesimal_centres_give_the_same_region_as_degrees(workflow, center):
+    from mosaicflow import inputs, region
+
+    assert region.parse_center(center) == pytest.approx((83.8208333, -5.3911111))
+    mosaic = {"source": {"type": "synthetic"}, "region": {"center": center, "width": 0.1, "height": 0.1}}
+    workflow.run("--until", "region_header", config={"mosaics": {"m": mosaic}})
+    header = inputs.read_header_template(workflow.path("results", "m", "region.hdr"))
+    assert header["CRVAL1"] == pytest.approx(83.8208333)
+    assert header["CRVAL2"] == pytest.approx(-5.3911111)
+
+
+def test_an_unreadable_centre_is_refused_before_any_work_with_the_accepted_forms(workflow):
+    mosaic = {"source": {"type": "synthetic"}, "region": {"center": "Orion", "width": 0.1, "height": 0.1}}
+    result = workflow.run("-n", config={"mosaics": {"m": mosaic}}, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "mosaics.m.region.center: cannot read 'Orion' as a centre" in output
+    assert "'05:35:17 -05:23:28'" in output
+
+
+def _check_config(tmp_path, text):
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    path = tmp_path / "my.yaml"
+    path.write_text(text)
+    script = os.path.join(REPO, "scripts", "check_config.py")
+    return subprocess.run([sys.executable, script, str(path)], capture_output=True, text=True)
+
+
+def test_config_checker_names_the_file_and_line_of_a_yaml_error(tmp_path):
+    result = _check_config(tmp_path, "mosaics:\n  m:\n    source: {type: local, path: x\n    region: {auto: true}\n")
+    assert result.returncode == 1
+    assert f"{tmp_path / 'my.yaml'}, line 4, column 11: not valid YAML" in result.stderr
+
+
+def test_config_checker_names_unknown_keys_and_passes_a_valid_config(tmp_path):
+    result = _check_config(tmp_path, "mosaics:\n  m:\n    source: {type: synthetic}\n    regoin: {auto: true}\n")
+    assert result.returncode == 1
+    assert "unknown key 'regoin' in mosaics.m; did you mean 'region'?" in result.stderr
+    result = _check_config(tmp_path, "mosaics:\n  m:\n    source: {type: synthetic}\n    region: {auto: true}\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith("valid")
+
+
+def test_long_lists_of_problems_are_cut_to_a_few_lines():
+    from conftest import REPO
+    from mosaicflow import UserError, config_check
+
+    mosaics = {f"m{i}": {"source": {"type": "synthetic"}, "region": {"auto": True}, f"bad{i}": 1} for i in range(9)}
+    with pytest.raises(UserError) as raised:
+        config_check.validate({"mosaics": mosaics}, os.path.join(REPO, "config", "schema.yaml"))
+    lines = str(raised.value).splitlines()
+    assert len(lines) == 1 + config_check.MAX_PROBLEMS + 1
+    assert lines[-1].strip() == f"(and {9 - config_check.MAX_PROBLEMS} more)"

@@ -13,16 +13,46 @@ from .frames import AXES, ctype
 MONTAGE_CSYS = {"equatorial": "EquJ", "galactic": "Galactic", "ecliptic": "EclJ"}
 
 
-def parse_center(text, where="region.center"):
-    """'83.82 -5.39' or '83.82, -5.39' (degrees) -> (lon, lat)."""
+CENTRE_FORMS = (
+    "degrees ('83.82 -5.39') or sexagesimal ('05:35:17 -05:23:28', '5h35m17s -5d23m28s';"
+    " the first is hours in the equatorial frame, degrees in the others)"
+)
+
+
+def parse_center(text, where="region.center", frame="equatorial"):
+    """A centre in degrees or sexagesimal -> (lon, lat) in degrees.
+
+    Two decimal numbers are degrees. Anything else is read by astropy: in the
+    equatorial frame a sexagesimal first coordinate is right ascension in hours
+    (as catalogues write it), in the galactic and ecliptic frames degrees.
+    """
     parts = str(text).replace(",", " ").split()
     try:
         lon, lat = (float(p) for p in parts)
     except ValueError:
-        raise UserError(f"{where}: expected two numbers in degrees such as '83.82 -5.39', got {text!r}") from None
+        lon, lat = _parse_sexagesimal(str(text), where, frame)
     if not -90.0 <= lat <= 90.0:
         raise UserError(f"{where}: latitude {lat} is outside -90..90 degrees")
     return lon % 360.0, lat
+
+
+def _parse_sexagesimal(text, where, frame):
+    from astropy import units
+    from astropy.coordinates import Angle
+
+    parts = text.replace(",", " ").split()
+    # "05 35 17 -05 23 28": three numbers each; "05:35:17 -05:23:28", "5h35m17s -5d23m28s": one each
+    if len(parts) == 6:
+        parts = [":".join(parts[:3]), ":".join(parts[3:])]
+    if len(parts) != 2:
+        raise UserError(f"{where}: cannot read {text!r} as a centre; give {CENTRE_FORMS}")
+    lon_unit = units.hourangle if frame == "equatorial" else units.deg
+    try:
+        lon = Angle(parts[0], unit=None if parts[0][-1:] in "sdh°" else lon_unit)
+        lat = Angle(parts[1], unit=None if parts[1][-1:] in "sd°\"'" else units.deg)
+        return float(lon.to_value(units.deg)), float(lat.to_value(units.deg))
+    except (ValueError, TypeError, units.UnitsError):
+        raise UserError(f"{where}: cannot read {text!r} as a centre; give {CENTRE_FORMS}") from None
 
 
 def header_text(center, width, height, pixel_scale, projection, frame, rotation):
@@ -31,7 +61,7 @@ def header_text(center, width, height, pixel_scale, projection, frame, rotation)
     ``width``/``height`` in degrees, ``pixel_scale`` in arcsec per pixel,
     ``rotation`` in degrees (CROTA2, east of north).
     """
-    lon, lat = parse_center(center)
+    lon, lat = parse_center(center, frame=frame)
     scale_deg = pixel_scale / 3600.0
     naxis1, naxis2 = box_size(width, height, pixel_scale)
     axis1, axis2 = AXES[frame]
