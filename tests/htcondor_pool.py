@@ -175,7 +175,7 @@ class PersonalPool:
     def _python_for_user(self):
         if not self.as_root or _readable_by(self.user, sys.executable):
             return sys.executable
-        requirements = os.path.join(REPO, "envs", "requirements.txt")
+        requirements = os.path.join(REPO, "envs", "requirements-htcondor.txt")
         with open(requirements, "rb") as handle:
             digest = hashlib.sha1(handle.read()).hexdigest()[:12]
         venv = f"/var/tmp/mosaicflow-pool-venv-{digest}"
@@ -184,7 +184,10 @@ class PersonalPool:
             shutil.rmtree(venv, ignore_errors=True)
             subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
             subprocess.run(
-                [python, "-m", "pip", "install", "--quiet", "-r", requirements], check=True, capture_output=True
+                [python, "-m", "pip", "install", "--quiet", "-r", requirements],
+                check=True,
+                capture_output=True,
+                cwd=os.path.dirname(requirements),
             )
             subprocess.run(["chmod", "-R", "a+rX", venv], check=True)
             open(os.path.join(venv, ".complete"), "w").close()
