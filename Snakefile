@@ -18,7 +18,9 @@ DEFAULT_CONFIG = (
     if os.path.exists("config/config.yaml")
     else os.path.join(workflow.basedir, "config", "config.yaml")
 )
-if not workflow.overwrite_configfiles and not (config.get("mosaics") or config.get("fields")):
+if not workflow.overwrite_configfiles and not (
+    config.get("mosaics") or config.get("fields")
+):
 
     configfile: DEFAULT_CONFIG
 
