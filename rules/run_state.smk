@@ -54,11 +54,29 @@ def report_failures(rows):
         )
 
 
+def refuse_a_pool_run_without_a_schedd():
+    """One line, before any job, where no schedd answers (the executor would
+    find out at the first submission, with a long traceback). Known only once
+    the run starts: the executor is chosen after this file is parsed."""
+    plugin = workflow.executor_plugin
+    if plugin is None or plugin.name != "htcondor":
+        return
+    # off: let the executor try (with --verbose it logs each job's submit description)
+    if os.environ.get("MOSAICFLOW_POOL_CHECK") == "off":
+        return
+    from mosaicflow import pool
+
+    problem = pool.schedd_problem()
+    if problem:
+        raise WorkflowError(problem)
+
+
 def start_run():
     import time
 
     from mosaicflow.layout import remove_debris
 
+    refuse_a_pool_run_without_a_schedd()
     RUN["started"] = time.time()
     print(scheduling.describe(), file=sys.stderr)
     removed = remove_debris("results")

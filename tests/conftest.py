@@ -9,6 +9,11 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 sys.path.insert(0, os.path.join(REPO, "benchmarks"))  # montage_chain: Montage's own chain, the reference
 SNAKEFILE = os.path.join(REPO, "Snakefile")
+# The test environment has the HTCondor bindings (envs/requirements-htcondor.txt),
+# which warn on every Snakemake command of a machine without a pool; the pool
+# tests give their personal pool's own CONDOR_CONFIG.
+if not os.path.exists("/etc/condor/condor_config"):
+    os.environ.setdefault("CONDOR_CONFIG", os.devnull)
 SHARED_DATA = os.environ.get("MOSAIC_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 

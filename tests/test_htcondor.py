@@ -5,8 +5,10 @@ The pool tests start a one-machine pool when HTCondor's binaries are found
 otherwise; the dry run needs no pool.
 """
 
+import ast
 import math
 import os
+import re
 import signal
 import subprocess
 import time
@@ -30,6 +32,49 @@ def field_config(columns=3, rows=2):
 def test_profile_dry_run_needs_no_schedd(workflow):
     result = workflow.run("-n", "--profile", PROFILE, config=field_config())
     assert "synthetic_field" in result.stdout + result.stderr
+
+
+def test_a_run_without_a_schedd_stops_before_any_job_in_a_few_lines(workflow, monkeypatch):
+    monkeypatch.setenv("CONDOR_CONFIG", os.devnull)  # no pool configured
+    result = workflow.run("--profile", PROFILE, config=field_config(), check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert "no HTCondor schedd answers on this machine" in output and "condor_q" in output
+    assert "Traceback" not in output
+    assert len(output[output.index("no HTCondor schedd") :].splitlines()) < 8
+    assert not os.path.exists(workflow.path("results", "pooled", "images.tsv"))
+    locks = workflow.path(".snakemake", "locks")
+    assert not os.path.isdir(locks) or not os.listdir(locks)
+
+
+def site_profile(folder):
+    """profiles/htcondor with its commented site settings switched on, as a site would."""
+    with open(os.path.join(PROFILE, "config.yaml")) as handle:
+        text = handle.read()
+    site = re.sub(r'^  # (- ".*)$', r"  \1", text, flags=re.M)
+    assert site != text, "the profile shows no site settings"
+    os.makedirs(folder)
+    with open(os.path.join(folder, "config.yaml"), "w") as handle:
+        handle.write(site)
+    return folder
+
+
+def test_site_settings_of_the_profile_reach_the_submit_description(workflow, monkeypatch, tmp_path):
+    # The executor logs each job's submit description (with --verbose) before it
+    # asks the schedd; with the workflow's own schedd check off, that is as far
+    # as a machine without a pool gets.
+    monkeypatch.setenv("CONDOR_CONFIG", os.devnull)
+    monkeypatch.setenv("MOSAICFLOW_POOL_CHECK", "off")
+    profile = site_profile(str(tmp_path / "site"))
+    result = workflow.run("--profile", profile, "--verbose", config=field_config(), check=False)
+    output = result.stdout + result.stderr
+    found = re.search(r"HTCondor submit subscription: (\{.*\})", output)
+    assert found, output[-3000:]
+    submit = ast.literal_eval(found.group(1))
+    assert submit["+AccountingGroup"] == '"group_astro.alice"'
+    assert submit["requirements"] == '(OpSys == "LINUX") && (Memory >= 2048)'
+    assert submit["universe"] == "vanilla"
+    assert submit["getenv"] is True
 
 
 def test_profile_sets_what_a_pool_needs():
