@@ -21,7 +21,10 @@ def shared_dataset(name):
     """Path to a real survey set in ../shared/data, or skip with the reason."""
     path = os.path.join(SHARED_DATA, name)
     if not os.path.isdir(path):
-        pytest.skip(f"real survey images not available: {path} is absent")
+        pytest.skip(
+            f"real survey images not available: {path} is absent"
+            f" (set MOSAIC_SHARED_DATA to a folder that holds {name}/)"
+        )
     return path
 
 
