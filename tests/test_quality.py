@@ -25,6 +25,22 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+def depth_png_counts(png, nx, ny):
+    """{depth: pixels} of the map in a depth PNG (its top-left nx x ny pixels; the legend is below)."""
+    from PIL import Image
+
+    from mosaicflow import depthmap
+
+    image = np.asarray(Image.open(png).convert("RGB"))
+    assert image.shape[0] > ny and image.shape[1] >= nx, "the map, and the legend underneath"
+    colours = {depthmap.colour(depth): depth for depth in range(len(depthmap.PALETTE) + 1)}
+    counts = {}
+    for pixel in image[:ny, :nx].reshape(-1, 3):
+        depth = colours[tuple(int(v) for v in pixel)]
+        counts[depth] = counts.get(depth, 0) + 1
+    return counts
+
+
 def report(mosaic_dir, **options):
     """Run the report into the folder; return (table as dict, paths)."""
     paths = {
@@ -313,7 +329,8 @@ def test_hand_made_pair_gives_exact_answers(tmp_path):
     assert histogram == {1: 852, 2: 198}
     assert table[("depth", "", "median")] == "1"
     assert number(table[("depth", "", "fraction_ge_2")]) == pytest.approx(198 / 1050, rel=1e-5)  # written to 6 digits
-    assert png_size(paths["png"]) == (NX, NY)
+    # the picture shows the same counts, one colour per depth (not shrunk: 40 x 30 pixels)
+    assert depth_png_counts(paths["png"], NX, NY) == {0: 150, 1: 852, 2: 198}
 
 
 def test_single_image_without_overlaps(tmp_path):
@@ -331,7 +348,7 @@ def test_single_image_without_overlaps(tmp_path):
     assert table[("depth", "", "min")] == table[("depth", "", "max")] == table[("depth", "", "median")] == "1"
     assert table[("depth", "", "fraction_ge_2")] == "0"
     assert number(table[("coverage", "", "fraction")]) == pytest.approx(750 / 1200)
-    assert png_size(png) == (NX, NY)
+    assert depth_png_counts(png, NX, NY) == {0: 450, 1: 750}
 
 
 def test_cutout_off_the_mosaic_grid_is_refused(tmp_path):
