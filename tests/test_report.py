@@ -256,7 +256,13 @@ def test_report_in_a_browser(reported, tmp_path):
     from selenium.webdriver.common.by import By
 
     driver, profile = chromium()
+    # Screenshots to look at: in pytest's temporary folder, or where this variable says.
     shots = os.environ.get("MOSAIC_REPORT_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+
+    def screenshot(name):
+        assert driver.save_screenshot(os.path.join(shots, name)), f"no screenshot written to {shots}"
+
     report = reported.path("report.html")
     try:
         home(driver, report)
@@ -269,7 +275,7 @@ def test_report_in_a_browser(reported, tmp_path):
         assert all("complete" in text for text in rows.values()), rows
         stages = driver.find_element(By.ID, "performance-table").text
         assert "project" in stages and "coadd" in stages
-        driver.save_screenshot(os.path.join(shots, "landing.png"))
+        screenshot("landing.png")
 
         # A mosaic's preview and depth map: pictures that load.
         for category, path in (("Mosaics", "results/alpha/mosaic.png"), ("Quality", "results/beta/depth.png")):
@@ -277,7 +283,7 @@ def test_report_in_a_browser(reported, tmp_path):
             open_result(driver, category, path.split("/")[1], path)
             picture = driver.find_element(By.XPATH, "//img[starts-with(@src, 'data:image/png')]")
             assert image_loaded(driver, picture) > 100, path
-            driver.save_screenshot(os.path.join(shots, os.path.basename(path).replace(".png", f"_{category}.png")))
+            screenshot(os.path.basename(path).replace(".png", f"_{category}.png"))
 
         # The quality page of the mosaic with a bad file: the reason is in a table, escaped.
         home(driver, report)
@@ -293,7 +299,7 @@ def test_report_in_a_browser(reported, tmp_path):
         assert "rms_after_median" in summary_cells
         assert not driver.execute_script("return document.querySelectorAll('script').length")
         driver.switch_to.default_content()
-        driver.save_screenshot(os.path.join(shots, "quality_beta.png"))
+        screenshot("quality_beta.png")
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)

@@ -147,7 +147,11 @@ def _value(rows, section, metric):
 
 def headline(rows):
     """One sentence with the figures a reader looks at first."""
-    get = lambda section, metric: _value(rows, section, metric)  # noqa: E731
+
+    def get(section, metric):  # three significant digits are enough to read
+        value = _value(rows, section, metric)
+        return f"{float(value):.3g}" if _is_number(value) else value
+
     fraction = get("coverage", "fraction")
     coverage = f"{100 * float(fraction):.1f}%" if _is_number(fraction) else fraction
     return (
