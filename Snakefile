@@ -7,9 +7,6 @@ from snakemake.utils import min_version
 min_version("8.0")
 
 
-report: "report/workflow.rst"
-
-
 # The demo (or the working directory's config/config.yaml) applies only when
 # no config file was given and --config gave no mosaics, so a user's own
 # config (even one with a misspelled 'mosaics:') is never merged with the demo.
@@ -39,6 +36,11 @@ include: "rules/color.smk"
 include: "rules/quality.smk"
 include: "rules/performance.smk"
 include: "rules/run_state.smk"
+
+
+# The report's landing page: report/workflow.rst, and the last run's summary
+# and time per stage once a run has written them (rules/run_state.smk).
+report: landing_page()
 
 
 rule all:

@@ -25,11 +25,14 @@ from mosaicflow.archive import archive_url  # noqa: E402
 from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
 from mosaicflow import scheduling  # noqa: E402
+from mosaicflow import reportgraph  # noqa: E402
 
 # Snakemake's scheduler did work per finished job that grows with the number
 # of waiting jobs (see the module); on a 200-image field that was half of its
 # own CPU, on the cores the Montage jobs need.
 scheduling.apply()
+# The report's rule graph drew each rule once per DAG depth (see the module).
+reportgraph.apply()
 
 SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))

@@ -1,13 +1,15 @@
 # The quality report: images used and skipped, overlap fits, corrections,
-# overlap RMS before and after matching, coverage and depth (with a PNG).
+# overlap RMS before and after matching, coverage and depth (with a PNG), and
+# the same as an HTML page for the report.
 
 
 rule quality_report:
     input:
         unpack(quality_report_inputs),
     output:
-        table=report(
-            result("quality"),
+        table=result("quality"),
+        page=report(
+            result("quality_html"),
             caption="../report/quality.rst",
             category="Quality",
             subcategory="{mosaic}",

@@ -1,7 +1,8 @@
 # The run's own bookkeeping, done by the main Snakemake process: what killed
 # jobs left behind is removed before any job starts, results/summary.tsv is
-# written at the start and at the end from what this run planned and did.
-# None of it runs for dry runs (Snakemake calls no handler then).
+# written at the start and at the end from what this run planned and did,
+# and with it the HTML report's landing page (the summary and the time per
+# stage). None of it runs for dry runs (Snakemake calls no handler then).
 
 RUN = {"started": 0.0}
 
@@ -29,16 +30,29 @@ def job_states():
     return states
 
 
+REPORT_DESCRIPTION = os.path.join(workflow.basedir, "report", "workflow.rst")
+
+
 def write_run_summary(running=False):
+    from mosaicflow import runpage
     from mosaicflow.summary import write_summary
 
     states = job_states()
-    return write_summary(
+    rows = write_summary(
         {name: states.get(("mosaic", name)) for name in MOSAICS},
         {name: states.get(("colour", name)) for name in COLORS},
         RUN["started"],
         running=running,
     )
+    runpage.write(rows, MOSAICS, REPORT_DESCRIPTION)
+    return rows
+
+
+def landing_page():
+    """The report's first page: the description, with the last run's summary once written."""
+    from mosaicflow import runpage
+
+    return runpage.landing_page(REPORT_DESCRIPTION)
 
 
 def report_failures(rows):

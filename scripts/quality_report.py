@@ -1,4 +1,4 @@
-"""Snakemake script: the per-mosaic quality report (quality.tsv, depth.png)."""
+"""Snakemake script: the per-mosaic quality report (quality.tsv, quality.html, depth.png)."""
 
 import os
 import sys
@@ -13,6 +13,7 @@ def main(smk):
         os.path.dirname(smk.output.table),
         smk.output.table,
         smk.output.depth_png,
+        quality_html=smk.output.page,
         background_model=smk.params.background_model,
         max_size=smk.params.max_size,
         fit_jobs=smk.params.fit_jobs,

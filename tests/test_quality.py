@@ -25,6 +25,22 @@ def png_size(path):
     return struct.unpack(">II", head[16:24])
 
 
+def depth_png_counts(png, nx, ny):
+    """{depth: pixels} of the map in a depth PNG (its top-left nx x ny pixels; the legend is below)."""
+    from PIL import Image
+
+    from mosaicflow import depthmap
+
+    image = np.asarray(Image.open(png).convert("RGB"))
+    assert image.shape[0] > ny and image.shape[1] >= nx, "the map, and the legend underneath"
+    colours = {depthmap.colour(depth): depth for depth in range(len(depthmap.PALETTE) + 1)}
+    counts = {}
+    for pixel in image[:ny, :nx].reshape(-1, 3):
+        depth = colours[tuple(int(v) for v in pixel)]
+        counts[depth] = counts.get(depth, 0) + 1
+    return counts
+
+
 def report(mosaic_dir, **options):
     """Run the report into the folder; return (table as dict, paths)."""
     paths = {
@@ -126,9 +142,39 @@ def test_coverage_and_depth(field):
 def test_depth_png_and_no_leftovers(field):
     wf, (_, paths), _ = field
     width, height = png_size(paths["png"])
-    assert (width, height) == (1224, 1584)  # 0.34 x 0.44 deg at 1"/px, under the 2000 px limit
+    # 0.34 x 0.44 deg at 1"/px, under the 2000 px limit, and the legend underneath
+    assert width == 1224
+    assert 1584 < height <= 1584 + 60
     assert 1000 < os.path.getsize(paths["png"]) < 20_000_000
     assert not [name for name in os.listdir(wf.path("results", "q")) if name.startswith(".tmp-")]
+
+
+def test_correction_at_image_centres_is_what_montage_subtracts_and_matches_the_truth(field):
+    """The quality page plots each image's correction at its centre: check it against
+    mBackground's own output (projected - corrected) and against the synthetic sky's tile levels."""
+    import json
+
+    from astropy.io import fits
+
+    wf, (table, _), _ = field
+    base = wf.path("results", "q")
+    with open(wf.path("results", "q", "synthetic", "truth.json"), encoding="utf-8") as handle:
+        truth = {tile["name"]: tile["level"] for tile in json.load(handle)["tiles"]}
+    offsets = []
+    for row in tables.read_tsv(os.path.join(base, "corrections.tsv")):
+        centre = number(table[("correction", row["id"], "centre_level")])
+        projected = fits.getdata(os.path.join(base, "projected", f"{row['id']}.fits"))
+        corrected = fits.getdata(os.path.join(base, "corrected", f"{row['id']}.fits"))
+        ny, nx = projected.shape
+        # the plane at the exact centre: the mean of the (up to four) middle pixels
+        rows, columns = slice((ny - 1) // 2, ny // 2 + 1), slice((nx - 1) // 2, nx // 2 + 1)
+        subtracted = float(np.mean(projected[rows, columns] - corrected[rows, columns]))
+        assert centre == pytest.approx(subtracted, abs=1e-3)
+        offsets.append(centre - truth[row["id"].rsplit("-", 1)[0]])
+    # Matching removes each tile's own level up to one common offset; what is left (fit error
+    # over a chain of overlaps with stars and nebulae in them) is small against the tile levels' spread.
+    levels = list(truth.values())
+    assert max(offsets) - min(offsets) < min(10, 0.1 * (max(levels) - min(levels)))
 
 
 def test_without_background_matching_after_is_not_applicable(field):
@@ -283,7 +329,8 @@ def test_hand_made_pair_gives_exact_answers(tmp_path):
     assert histogram == {1: 852, 2: 198}
     assert table[("depth", "", "median")] == "1"
     assert number(table[("depth", "", "fraction_ge_2")]) == pytest.approx(198 / 1050, rel=1e-5)  # written to 6 digits
-    assert png_size(paths["png"]) == (NX, NY)
+    # the picture shows the same counts, one colour per depth (not shrunk: 40 x 30 pixels)
+    assert depth_png_counts(paths["png"], NX, NY) == {0: 150, 1: 852, 2: 198}
 
 
 def test_single_image_without_overlaps(tmp_path):
@@ -301,7 +348,7 @@ def test_single_image_without_overlaps(tmp_path):
     assert table[("depth", "", "min")] == table[("depth", "", "max")] == table[("depth", "", "median")] == "1"
     assert table[("depth", "", "fraction_ge_2")] == "0"
     assert number(table[("coverage", "", "fraction")]) == pytest.approx(750 / 1200)
-    assert png_size(png) == (NX, NY)
+    assert depth_png_counts(png, NX, NY) == {0: 450, 1: 750}
 
 
 def test_cutout_off_the_mosaic_grid_is_refused(tmp_path):
@@ -317,6 +364,14 @@ def test_large_depth_map_is_shrunk_for_the_png(tmp_path):
     root = str(tmp_path / "shrink")
     make_folder(root, {A: A_SPEC, B: B_SPEC})
     table, paths = report(root, background_model="none", max_size=16)
-    # 40 x 30 shrunk by ceil(40 / 16) = 3; mShrink keeps whole blocks: 40 // 3, 30 // 3.
-    assert png_size(paths["png"]) == (13, 10)
+    # 40 x 30 pixels, every third kept (ceil(40 / 16) = 3): 14 x 10, then the legend
+    from PIL import Image
+
+    from mosaicflow import depthmap
+
+    image = np.asarray(Image.open(paths["png"]).convert("RGB"))
+    palette = {depthmap.UNCOVERED, *depthmap.PALETTE}
+    assert {tuple(pixel) for pixel in image[:10, :14].reshape(-1, 3)} <= palette
+    assert depthmap.colour(2) in {tuple(pixel) for pixel in image[:10, :14].reshape(-1, 3)}
+    assert image.shape[0] > 10
     assert table[("depth", "", "max")] == "2"

@@ -54,6 +54,7 @@ FILES = {
     "mosaic_area": "mosaic_area.fits",
     "preview": "mosaic.png",
     "quality": "quality.tsv",
+    "quality_html": "quality.html",
     "depth_png": "depth.png",
     "performance": "performance.tsv",
     "performance_png": "performance.png",
@@ -64,6 +65,20 @@ FILES = {
 # What a mosaic's run makes for people (the default target) and composites' PNGs.
 PRODUCTS = ("mosaic", "mosaic_area", "preview", "skipped", "quality", "depth_png")
 COLOURS = "color"
+
+
+# The run's own files in results/: the summary (mosaicflow.summary), the per-stage
+# times of every mosaic's jobs, and the HTML report's landing page made of both.
+RUN_FILES = {
+    "summary": "summary.tsv",
+    "performance": "performance.tsv",
+    "run_page": "summary.html",
+    "landing_page": "report.rst",
+}
+
+
+def run_path(what):
+    return os.path.join(RESULTS, RUN_FILES[what])
 
 
 def products(mosaic):

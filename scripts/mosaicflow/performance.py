@@ -1,8 +1,8 @@
 """Per-stage accounting of a mosaic's jobs, from Snakemake's benchmark files.
 
 Every rule writes results/MOSAIC/benchmarks/RULE[/ITEM].tsv; this sums them
-per stage: jobs, total and mean wall seconds, CPU seconds and the largest
-resident memory. Snakemake samples CPU and memory periodically, so jobs
+per stage (of one mosaic, or of every mosaic of the run): jobs, total and mean
+wall seconds, CPU seconds and the largest resident memory. Snakemake samples CPU and memory periodically, so jobs
 shorter than its sampling interval show 0 for both; wall times are exact.
 """
 
@@ -22,11 +22,22 @@ def _number(value):
         return 0.0  # "NA" for jobs too short to sample
 
 
-def summarise(benchmarks_dir):
+def _records(benchmarks_dirs):
+    """(stage, path) of every benchmark file under the folders."""
+    for folder in benchmarks_dirs:
+        for path in glob.glob(os.path.join(folder, "**", "*.tsv"), recursive=True):
+            yield os.path.relpath(path, folder).split(os.sep)[0].removesuffix(".tsv"), path
+
+
+def summarise(*benchmarks_dirs):
+    """Rows of COLUMNS, one per stage, over the benchmark records in the folders, slowest first."""
     stages = {}
-    for path in glob.glob(os.path.join(benchmarks_dir, "**", "*.tsv"), recursive=True):
-        stage = os.path.relpath(path, benchmarks_dir).split(os.sep)[0].removesuffix(".tsv")
-        for row in tables.read_tsv(path):
+    for stage, path in _records(benchmarks_dirs):
+        try:
+            records = tables.read_tsv(path)
+        except (OSError, ValueError, IndexError):
+            continue  # a record a killed job left unfinished
+        for row in records:
             entry = stages.setdefault(stage, {"walls": [], "cpu": 0.0, "rss": 0.0})
             entry["walls"].append(_number(row.get("s")))
             entry["cpu"] += _number(row.get("cpu_time"))

@@ -9,9 +9,9 @@ reads a finished mosaic folder ``results/NAME/`` and writes:
   (``%.6g`` for reals); ``n/a`` marks a metric that does not apply (for
   example ``rms_after_*`` without background matching) or could not be
   measured (an overlap with no common valid pixels).
-- ``depth_png``: the depth map (images per mosaic pixel) through mViewer,
-  colour table 4, linear from 0 to the maximum depth; pixels no image covers
-  are blank. Shrunk with mShrink to at most ``max_size`` pixels a side.
+- ``depth_png``: the depth map (images per mosaic pixel), one fixed colour
+  per depth in every mosaic (``depthmap``), white where no image covers, with
+  a legend underneath; every n-th pixel, so at most ``max_size`` pixels a side.
 - ``depth_fits`` (optional): the depth map itself, on the mosaic's grid.
 
 Rows, in order (``section``/``metric``, unit):
@@ -111,6 +111,7 @@ def write_quality_report(
     quality_tsv,
     depth_png,
     depth_fits=None,
+    quality_html=None,
     background_model=None,
     max_size=2000,
     fit_jobs="overlap",
@@ -128,6 +129,9 @@ def write_quality_report(
     in one file per overlap or one per image; ``correct_jobs`` the
     ``background.correct_jobs`` setting (``coadd``: there are no corrected
     images, the report makes its own).
+
+    ``quality_html`` (optional): the same facts as a page for people
+    (``qualitypage``), with a plot of the corrections across the field.
 
     Returns the rows written (list of dicts with the columns above).
     """
@@ -174,8 +178,9 @@ def write_quality_report(
         if matched and os.path.exists(small):
             # too small for mBgModel, left out before fitting (stages.overlaps)
             rows.add("overlaps", "skipped_small", len(tables.read_tsv(small)), "overlaps")
+        footprints = correction_footprints(paths, region) if matched else []
         if matched:
-            _corrections(rows, paths)
+            _corrections(rows, paths, footprints)
         for entry in overlap_rows:
             item = f"{entry['plus']}+{entry['minus']}"
             rows.add("overlap", "status", entry["status"], item=item)
@@ -199,6 +204,11 @@ def write_quality_report(
         depth_preview(depth_path, depth_png, max_depth=max(1, len(histogram) - 1), max_size=max_size)
 
     tables.write_tsv(quality_tsv, COLUMNS, rows.rows)
+    if quality_html:
+        from . import qualitypage
+
+        text = qualitypage.page(rows.rows, footprints, region["naxis1"], region["naxis2"])
+        atomic.write_text(quality_html, text)
     return rows.rows
 
 
@@ -406,7 +416,51 @@ def _overlap_summary(rows, overlap_rows, matched):
 # ---- background corrections ---------------------------------------------------
 
 
-def _corrections(rows, paths):
+def correction_footprints(paths, region):
+    """Per corrected image: its place on the mosaic grid and the correction at its centre.
+
+    Dicts with ``id``, ``x0``, ``y0``, ``nx``, ``ny`` (mosaic pixels, 0-based), ``a``, ``b``,
+    ``c``, ``slope`` and ``centre_level``. mBackground subtracts a * (i - CRPIX1) +
+    b * (j - CRPIX2) + c at 0-based pixel (i, j) of a projected image (CRPIX of that image),
+    so the level at its centre is that plane at ((NAXIS1 - 1) / 2, (NAXIS2 - 1) / 2).
+    """
+    if not os.path.exists(paths.corrections):
+        return []
+    placed = {}
+    for row in tables.read_ipac(paths.projected_table):
+        ident = row["fname"].removesuffix(".fits")
+        crpix1, crpix2 = float(row["crpix1"]), float(row["crpix2"])
+        placed[ident] = {
+            "x0": _whole(region["crpix1"] - crpix1, ident, "CRPIX1"),
+            "y0": _whole(region["crpix2"] - crpix2, ident, "CRPIX2"),
+            "nx": int(row["naxis1"]),
+            "ny": int(row["naxis2"]),
+            "crpix1": crpix1,
+            "crpix2": crpix2,
+        }
+    footprints = []
+    for row in tables.read_tsv(paths.corrections):
+        if row["id"] not in placed:
+            continue
+        where = placed[row["id"]]
+        a, b, c = float(row["a"]), float(row["b"]), float(row["c"])
+        centre = a * ((where["nx"] - 1) / 2 - where["crpix1"]) + b * ((where["ny"] - 1) / 2 - where["crpix2"]) + c
+        footprints.append(
+            {
+                "id": row["id"],
+                **{key: where[key] for key in ("x0", "y0", "nx", "ny")},
+                "a": a,
+                "b": b,
+                "c": c,
+                "slope": math.hypot(a, b),
+                "centre_level": centre,
+            }
+        )
+    return footprints
+
+
+def _corrections(rows, paths, footprints):
+    centres = {f["id"]: f["centre_level"] for f in footprints}
     corrections = tables.read_tsv(paths.corrections)
     a = np.array([float(row["a"]) for row in corrections])
     b = np.array([float(row["b"]) for row in corrections])
@@ -424,20 +478,23 @@ def _corrections(rows, paths):
     for row, level, magnitude in zip(corrections, c, slope, strict=True):
         rows.add("correction", "level", level, "data units", item=row["id"])
         rows.add("correction", "slope", magnitude, "data units/pixel", item=row["id"])
+        rows.add("correction", "centre_level", centres.get(row["id"]), "data units", item=row["id"])
 
 
 # ---- coverage and depth ---------------------------------------------------------
 
 
-def _strips(path):
-    """Yield the image at ``path`` in strips of rows (as float arrays)."""
+def _strips(path, every=1):
+    """Yield the image at ``path`` in strips of rows (as float arrays); with ``every`` > 1,
+    only every n-th row and column (0, n, 2n, ...)."""
     fits = _fits()
     with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
         hdu = hdul[0]
         ny, nx = int(hdu.header["NAXIS2"]), int(hdu.header["NAXIS1"])
         step = max(1, STRIP_PIXELS // max(1, nx))
         for start in range(0, ny, step):
-            yield np.asarray(hdu.section[start : min(ny, start + step), :], dtype=float)
+            strip = hdu.section[start : min(ny, start + step), :]
+            yield np.asarray(strip[(-start) % every :: every, ::every], dtype=float)
 
 
 def depth_map(projected_dir, projected_table, header, output):
@@ -493,14 +550,15 @@ def _depth_rows(rows, histogram):
         rows.add("depth_histogram", "pixels", int(histogram[depth]), "pixels", item=str(int(depth)))
 
 
-def depth_preview(depth_fits, png, max_depth, max_size, colour_table=4):
-    """A PNG of the depth map: mShrink to at most ``max_size`` a side, then mViewer, linear 0..max_depth."""
-    return stages.render_png(
-        png,
-        {"depth": depth_fits},
-        lambda p: f"-ct {int(colour_table)} -gray {p['depth']} 0 {int(max_depth)} linear",
-        max_size,
-    )
+def depth_preview(depth_fits, png, max_depth, max_size):
+    """The depth map as a PNG (``depthmap``: a fixed colour per depth, a legend underneath),
+    every n-th pixel so that the map is at most ``max_size`` pixels a side."""
+    from . import depthmap
+
+    naxis1, naxis2 = stages.image_size(depth_fits)
+    every = stages.shrink_factor(naxis1, naxis2, max_size)
+    sampled = np.concatenate(list(_strips(depth_fits, every)), axis=0)
+    return depthmap.write_png(sampled, png, max_depth)
 
 
 def read_report(path):

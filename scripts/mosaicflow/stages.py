@@ -237,8 +237,7 @@ def render_png(png, sources, command, max_size):
     space-free, workflow-made paths go into it. The PNG is written atomically.
     """
     montage = load_montage()
-    naxis1, naxis2 = _image_size(next(iter(sources.values())))
-    factor = max(1, math.ceil(max(naxis1, naxis2) / max_size))
+    factor = shrink_factor(*image_size(next(iter(sources.values()))), max_size)
     with atomic.scratch_dir(png) as scratch:
         paths = {}
         for name, fits in sources.items():
@@ -287,7 +286,12 @@ def colour_composite(channels, headers, png, stretch, max_size):
     )
 
 
-def _image_size(path):
+def shrink_factor(naxis1, naxis2, max_size):
+    """The whole factor that brings an image to at most ``max_size`` pixels a side."""
+    return max(1, math.ceil(max(naxis1, naxis2) / max_size))
+
+
+def image_size(path):
     """NAXIS1, NAXIS2 from a FITS primary header without astropy."""
     return fits_layout(path)[1:3]
 
