@@ -19,9 +19,7 @@ def schedd_problem():
         try:
             import htcondor2
         except ImportError:
-            return (
-                "the HTCondor executor needs the htcondor bindings: pip install -r envs/requirements-htcondor.txt"
-            )
+            return "the HTCondor executor needs the htcondor bindings: pip install -r envs/requirements-htcondor.txt"
     try:
         htcondor2.Schedd()
     except Exception as error:
