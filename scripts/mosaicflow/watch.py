@@ -58,13 +58,13 @@ def load_sources(configfile, workdir, schema):
 
 def snapshot(folders, defining):
     """(digest of every watched fact, number of images): equal digests, nothing new."""
-    paths = list(defining)
+    images, absent = [], []
     for folder, recursive in sorted(folders.items()):
         try:
-            paths += [path for path, _ in find_candidates(folder, recursive)]
+            images += [path for path, _ in find_candidates(folder, recursive)]
         except UserError:
-            paths.append(folder)  # not there yet: counted as missing until it appears
-    return manifest.state(paths), len(paths) - len(defining)
+            absent.append(folder)  # not there yet: its digest says "missing" until it appears
+    return manifest.state(list(defining) + images + absent), len(images)
 
 
 def locked(workdir):
