@@ -177,9 +177,10 @@ def test_tracking_records_every_job_of_a_run_without_a_monitor(tracked_run, tmp_
     result = tracked_run.run("--profile", PROFILE, "--logger-snkmt-db", database, check=False)
     assert result.returncode != 0
     connection = tracking.connect(database)
-    runs = tracking.runs(connection, tracked_run.workdir)
+    index = tracking.Index(tracked_run.workdir)
+    runs = tracking.runs(connection, index)
     assert len(runs) == 1 and runs[0]["status"] == "ERROR"
-    jobs = tracking.jobs(connection, runs[0]["id"])
+    jobs = tracking.jobs(connection, runs[0]["id"], index)
     view = tracking.mosaic_view(jobs)
     assert view["orion"]["failed"] == 0 and view["orion"]["stage"] == "quality"
     assert view["carina"]["failed"] >= 1

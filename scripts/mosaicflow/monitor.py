@@ -12,6 +12,7 @@ database is read with sqlite3, see ``tracking``).
 
 import json
 import os
+import threading
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import unquote, urlparse
@@ -61,8 +62,9 @@ def _preview(workdir, name):
         return None
 
 
-def state(database, workdir, condor_jobdir=None):
-    """Everything the page shows, as one JSON-ready dict."""
+def state(database, workdir, condor_jobdir=None, index=None):
+    """Everything the page shows, as one JSON-ready dict (``index``: a tracking.Index kept between calls)."""
+    index = index or tracking.Index(workdir)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     summary = _summary(workdir)
     base = {"now": now, "database": database, "workdir": workdir, "stages": tracking.STAGE_NAMES}
@@ -70,9 +72,9 @@ def state(database, workdir, condor_jobdir=None):
     if connection is None:
         return base | {"runs": [], "run": None, "mosaics": _mosaics({}, [], summary, workdir, False, condor_jobdir)}
     with connection:
-        runs = tracking.runs(connection, workdir)
+        runs = tracking.runs(connection, index)
         latest = runs[0] if runs else None
-        run_jobs = tracking.jobs(connection, latest["id"]) if latest else []
+        run_jobs = tracking.jobs(connection, latest["id"], index) if latest else []
     connection.close()
     active = bool(latest) and latest["status"] == "RUNNING" and _locked(workdir)
     run = None
@@ -137,7 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
             with open(PAGE, "rb") as handle:
                 self._send(200, "text/html; charset=utf-8", handle.read())
         elif url.path == "/api/state":
-            body = json.dumps(state(self.server.database, self.server.workdir, self.server.condor_jobdir))
+            with self.server.index_lock:
+                found = state(self.server.database, self.server.workdir, self.server.condor_jobdir, self.server.index)
+            body = json.dumps(found)
             self._send(200, "application/json", body.encode())
         elif url.path.startswith("/preview/") and url.path.endswith(".png"):
             self._preview(unquote(url.path[len("/preview/") : -len(".png")]))
@@ -176,4 +180,5 @@ def server(database, workdir, host="127.0.0.1", port=8800, condor_jobdir=None):
     httpd.database = os.path.abspath(database)
     httpd.workdir = os.path.realpath(workdir)
     httpd.condor_jobdir = os.path.join(httpd.workdir, condor_jobdir) if condor_jobdir else None
+    httpd.index, httpd.index_lock = tracking.Index(httpd.workdir), threading.Lock()
     return httpd

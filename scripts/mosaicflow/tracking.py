@@ -57,16 +57,39 @@ def _time(text):
     return datetime.fromisoformat(text).replace(tzinfo=UTC).isoformat(timespec="seconds")
 
 
-def runs(connection, workdir, limit=20):
-    """The latest runs whose jobs wrote under ``workdir`` (newest first)."""
-    prefix = os.path.realpath(workdir).rstrip("/") + "/"
+class Index:
+    """Which runs wrote under a working directory, and each of their jobs' logs.
+
+    The plugin's tables have no index but their row ids, and rows are only
+    ever added, so each ``update`` reads just the file rows added since the
+    last: a poll every two seconds stays cheap on a database of many runs."""
+
+    def __init__(self, workdir):
+        self.prefix = os.path.realpath(workdir).rstrip("/") + "/"
+        self.runs, self.logs, self.seen = {}, {}, 0  # runs: run id -> its first job's row id
+
+    def update(self, connection):
+        newest = connection.execute("SELECT max(id) FROM files").fetchone()[0] or 0
+        rows = connection.execute(
+            """SELECT f.job_id, f.path, f.file_type, j.workflow_id FROM files f JOIN jobs j ON j.id = f.job_id
+               WHERE f.id > ? AND f.id <= ? AND substr(f.path, 1, ?) = ? ORDER BY f.id""",
+            (self.seen, newest, len(self.prefix), self.prefix),
+        )
+        for job_id, path, kind, run_id in rows:
+            self.runs[run_id] = min(job_id, self.runs.get(run_id, job_id))
+            if kind == "LOG":
+                self.logs.setdefault(job_id, []).append(path)
+        self.seen = newest
+
+
+def runs(connection, index, limit=20):
+    """The latest runs of the index's working directory (newest first)."""
+    index.update(connection)
+    known = sorted(index.runs)
     rows = connection.execute(
-        """SELECT w.id, w.started_at, w.end_time, w.status, w.total_job_count, w.jobs_finished
-           FROM workflows w WHERE w.dryrun = 0 AND EXISTS (
-               SELECT 1 FROM jobs j JOIN files f ON f.job_id = j.id
-               WHERE j.workflow_id = w.id AND substr(f.path, 1, ?) = ?)
-           ORDER BY w.started_at DESC LIMIT ?""",
-        (len(prefix), prefix, limit),
+        f"""SELECT id, started_at, end_time, status, total_job_count, jobs_finished FROM workflows
+            WHERE dryrun = 0 AND id IN ({",".join("?" * len(known))}) ORDER BY started_at DESC LIMIT ?""",
+        (*known, limit),
     ).fetchall()
     return [
         {
@@ -81,16 +104,14 @@ def runs(connection, workdir, limit=20):
     ]
 
 
-def jobs(connection, run_id):
+def jobs(connection, run_id, index):
     """Every job of one run, one entry per Snakemake job (its last attempt)."""
     rows = connection.execute(
         """SELECT j.id, j.snakemake_id, r.name AS rule, j.wildcards, j.status, j.priority,
-                  j.started_at, j.end_time, j.group_id, j.resources,
-                  (SELECT group_concat(f.path, char(10)) FROM files f
-                   WHERE f.job_id = j.id AND f.file_type = 'LOG') AS logs
+                  j.started_at, j.end_time, j.resources
            FROM jobs j JOIN rules r ON r.id = j.rule_id
-           WHERE j.workflow_id = ? ORDER BY j.id""",
-        (run_id,),
+           WHERE j.id >= ? AND j.workflow_id = ? ORDER BY j.id""",
+        (index.runs.get(run_id, 0), run_id),
     ).fetchall()
     by_id = {}
     for row in rows:
@@ -109,7 +130,7 @@ def jobs(connection, run_id):
             "ended": _time(row["end_time"]),
             # Snakemake's own attempt number; else the plugin's rows, one per start.
             "attempts": attempt or ((previous["attempts"] + 1) if previous else 1),
-            "logs": row["logs"].split("\n") if row["logs"] else [],
+            "logs": index.logs.get(row["id"], []),
         }
     return list(by_id.values())
 
