@@ -1,6 +1,6 @@
 """The live web monitor (scripts/monitor.py), driven by headless Chromium during a
-real tracked run: the counts change, a failed field shows its log tail, and the
-previews appear. Screenshots go to $MOSAICFLOW_SCREENSHOTS (else the test's
+real tracked run of a field table and a mosaic: the counts change, a failed field
+shows its log tail, and the previews appear. Screenshots go to $MOSAICFLOW_SCREENSHOTS (else the test's
 temporary folder)."""
 
 import os
@@ -22,7 +22,8 @@ CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 MONITOR = os.path.join(REPO, "scripts", "monitor.py")
 PROFILE = os.path.join(REPO, "profiles", "local")
 SMALL_TILES = {"columns": 3, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "nebulae": 2}
-REGION = small_region(width=0.12, height=0.15)
+REGION = small_region(width=0.12, height=0.12)
+FIELDS = ("orion", "m17")
 BROKEN = "broken_tile.fits"
 RUN_TIMEOUT = 300
 
@@ -94,20 +95,27 @@ def page_state(driver):
 
 @pytest.fixture
 def tracked_run(tmp_path):
-    """A two-field work dir: a synthetic field, and a local one whose one tile cannot be read."""
+    """Three fields: two rows of a field table, and a mosaic whose one tile cannot be read."""
     workflow = Workflow(tmp_path / "work")
-    raw = workflow.path("raw")
-    os.makedirs(raw)
     truth = synth.make_truth({**SMALL_TILES, "seed": 3})
-    for index, tile in enumerate(truth["tiles"][:3]):
-        header, data = synth.render_tile(tile, truth)
-        fits.PrimaryHDU(data, header).writeto(os.path.join(raw, BROKEN if index == 0 else tile["name"] + ".fits"))
+    for folder, names in (
+        ("good", [t["name"] + ".fits" for t in truth["tiles"]]),
+        ("raw", [BROKEN, "b.fits", "c.fits"]),
+    ):
+        os.makedirs(workflow.path(folder))
+        for tile, name in zip(truth["tiles"], names, strict=False):  # raw/ takes the first three
+            header, data = synth.render_tile(tile, truth)
+            fits.PrimaryHDU(data, header).writeto(workflow.path(folder, name))
+    with open(workflow.path("fields.tsv"), "w", encoding="utf-8") as table:
+        table.write("name\tsource\tcenter\tsize\tpath\n")
+        for name in FIELDS:
+            table.write(f"{name}\tlocal\t{REGION['center']}\t{REGION['width']}\tgood\n")
     workflow.configfile = workflow.write_config(
         {
+            "fields": "fields.tsv",
             "mosaics": {
-                "orion": {"source": {"type": "synthetic", **SMALL_TILES, "seed": 5}, "region": REGION},
-                "carina": {"source": {"type": "local", "path": "raw"}, "region": REGION, "on_image_error": "fail"},
-            }
+                "carina": {"source": {"type": "local", "path": "raw"}, "region": REGION, "on_image_error": "fail"}
+            },
         }
     )
     return workflow
@@ -163,7 +171,8 @@ def test_monitor_follows_a_real_run_in_chromium(tracked_run, tmp_path):
     assert len(set(done)) >= 3, f"the page did not follow the run: {sorted(set(done))}"
     assert any(state["running"] > 0 for state in seen), "no running job was ever shown"
     fields = {field["name"]: field for field in final["fields"]}
-    assert fields["orion"]["state"] == "done" and fields["orion"]["preview"] > 0, fields["orion"]
+    for name in FIELDS:
+        assert fields[name]["state"] == "done" and fields[name]["preview"] > 0, fields[name]
     assert fields["carina"]["state"] == "failed", fields["carina"]
     assert "fault injected" in fields["carina"]["failed"], "the failed job's log tail is not shown"
     assert final["failed"] >= 1 and final["run"] == "ERROR"
@@ -182,12 +191,13 @@ def test_tracking_records_every_job_of_a_run_without_a_monitor(tracked_run, tmp_
     assert len(runs) == 1 and runs[0]["status"] == "ERROR"
     jobs = tracking.jobs(connection, runs[0]["id"], index)
     view = tracking.mosaic_view(jobs)
-    assert view["orion"]["failed"] == 0 and view["orion"]["stage"] == "quality"
+    for name in FIELDS:
+        assert view[name]["failed"] == 0 and view[name]["stage"] == "quality", view[name]
     assert view["carina"]["failed"] >= 1
     for job in jobs:
         assert job["started"] and (job["ended"] or job["state"] == "RUNNING"), job
         if job["rule"] not in ("all",):
-            assert job["mosaic"] in ("orion", "carina") and job["logs"], job
+            assert job["mosaic"] in (*FIELDS, "carina") and job["logs"], job
     failed = [job for job in jobs if job["state"] == "ERROR"]
     assert {job["rule"] for job in failed} == {"project"}
     assert "fault injected" in tracking.log_tail(failed[0]["logs"][0])
