@@ -145,10 +145,19 @@ def test_three_bursts_give_three_runs_and_the_fresh_mosaic(watcher, tiles, tmp_p
         assert np.array_equal(watched, fits.getdata(fresh.path("results", "field", name)), equal_nan=True), name
 
 
-def test_a_failed_run_is_recorded_and_watching_goes_on_until_sigterm(watcher, tiles):
+def test_waits_for_the_lock_survives_a_failed_run_and_stops_on_sigterm(watcher, tiles):
     bad = os.path.basename(tiles[0])
     watch = watcher(env={FAULT_VARIABLE: bad}, on_image_error="fail")
+    # Another Snakemake holds the working directory: the watcher waits for its lock.
+    lock = os.path.join(watch.workdir, ".snakemake", "locks", "0.input.lock")
+    os.makedirs(os.path.dirname(lock))
+    with open(lock, "w", encoding="utf-8") as handle:
+        handle.write(watch.raw + "\n")
     watch.drop(tiles[:3])
+    watch.wait_for(lambda: "waiting for its lock" in watch.text(), "the watcher to wait for the lock")
+    time.sleep(SETTLE)
+    assert watch.records() == [] and "run 1 starts" not in watch.text()
+    os.remove(lock)
     assert watch.wait_for_runs(1)[0]["status"] == "failed"
     os.remove(os.path.join(watch.raw, bad))
     assert watch.wait_for_runs(2)[1]["status"] == "ok"
