@@ -9,7 +9,7 @@ import argparse
 import os
 import sys
 
-from mosaicflow import UserError, watch
+from mosaicflow import watch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEFILE = os.path.join(REPO, "Snakefile")
@@ -35,7 +35,7 @@ def main(argv=None):
     watch.install_signal_handlers(watcher)
     try:
         return watcher.watch()
-    except UserError as problem:
+    except watch.config_problems() as problem:
         print(f"watch: {problem}", file=sys.stderr)
         return 2
 

@@ -33,6 +33,13 @@ LOCK_REFUSED = "cannot be locked"  # Snakemake's LockException text
 STOP_GRACE = 120  # seconds Snakemake gets to stop its jobs after SIGTERM
 
 
+def config_problems():
+    """What a config being edited can raise: the watcher keeps its folders meanwhile."""
+    from snakemake.exceptions import WorkflowError
+
+    return (UserError, OSError, ValueError, yaml.YAMLError, WorkflowError)
+
+
 def _stamp():
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -105,7 +112,7 @@ class Watcher:
         if manifest.state(self.defining) != self.defining_state:
             try:
                 self._sources()
-            except (UserError, OSError, ValueError) as problem:
+            except config_problems() as problem:
                 self.defining_state = manifest.state(self.defining)
                 self.say(f"config not usable ({problem}); watching the folders it named before")
         now, count = snapshot(self.folders, self.defining)
