@@ -7,8 +7,8 @@ and have not changed for a settling time, starts one Snakemake run and waits
 for it: never two at once, and never while another Snakemake holds the
 working directory's lock. The workflow's own rerun rules then project only
 the new or changed images. A failed run is recorded and watching goes on
-(the next change triggers again); SIGTERM or Ctrl-C stops the running
-Snakemake gracefully, records it and exits. Every trigger is a row of
+(the next change triggers again); SIGTERM or Ctrl-C interrupts the running
+Snakemake (which stops its jobs and releases its lock), records it and exits. Every trigger is a row of
 ``logs/watch.tsv``, and each run's output is kept in ``logs/watch/``.
 """
 
@@ -97,7 +97,7 @@ class Watcher:
         self.runs = 0
 
     def stop(self, *_):
-        """Stop watching; a running Snakemake is then asked to stop its jobs (SIGTERM)."""
+        """Stop watching; a running Snakemake is then asked to stop its jobs."""
         self.stopping.set()
 
     def _sources(self):
@@ -176,7 +176,9 @@ class Watcher:
         while True:
             if self.stopping.is_set():
                 if stop_sent is None:
-                    self.process.terminate()  # Snakemake stops its jobs and releases the lock
+                    # SIGINT, not SIGTERM: Snakemake handles SIGTERM only once its scheduler
+                    # runs, while an interrupt unwinds any phase and releases the lock.
+                    self.process.send_signal(signal.SIGINT)
                     stop_sent = time.monotonic()
                 elif time.monotonic() - stop_sent > STOP_GRACE:
                     self.process.kill()
