@@ -101,12 +101,12 @@ def test_snapshot_sees_new_changed_and_removed_images_but_not_other_files(tmp_pa
 
 
 def test_locked_means_a_lock_file_in_snakemakes_folder(tmp_path):
-    assert not watch.locked(str(tmp_path))
+    assert not tracking.locked(str(tmp_path))
     locks = tmp_path / ".snakemake" / "locks"
     locks.mkdir(parents=True)
-    assert not watch.locked(str(tmp_path))
+    assert not tracking.locked(str(tmp_path))
     (locks / "0.input.lock").write_text("")
-    assert watch.locked(str(tmp_path))
+    assert tracking.locked(str(tmp_path))
 
 
 def test_a_config_broken_while_edited_keeps_the_folders_watched(tmp_path):

@@ -17,7 +17,7 @@ from conftest import REPO, Workflow
 from mosaicflow import synth
 from mosaicflow.steps import FAULT_VARIABLE
 from mosaicflow.tables import read_tsv
-from mosaicflow.watch import locked
+from mosaicflow.tracking import locked
 
 WATCH = os.path.join(REPO, "scripts", "watch.py")
 TILES = {"columns": 3, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "nebulae": 2, "seed": 11}

@@ -32,14 +32,6 @@ def _summary(workdir):
         return {}
 
 
-def _locked(workdir):
-    """Whether a Snakemake holds the working directory (a run killed by SIGKILL leaves its lock too)."""
-    try:
-        return bool(os.listdir(os.path.join(workdir, ".snakemake", "locks")))
-    except OSError:
-        return False
-
-
 def _field_state(entry, row, run_active):
     """queued / running / done / failed, or the summary's word when no run is building it."""
     status = row.get("status") if row else None
@@ -76,7 +68,7 @@ def state(database, workdir, condor_jobdir=None, index=None):
         latest = runs[0] if runs else None
         run_jobs = tracking.jobs(connection, latest["id"], index) if latest else []
     connection.close()
-    active = bool(latest) and latest["status"] == "RUNNING" and _locked(workdir)
+    active = bool(latest) and latest["status"] == "RUNNING" and tracking.locked(workdir)
     run = None
     if latest:
         counts = {"done": 0, "running": 0, "failed": 0}
@@ -127,7 +119,9 @@ def _mosaics(view, run_jobs, summary, workdir, active, condor_jobdir):
                 "failed_jobs": failed_jobs,
             }
         )
-    return shown
+    # The fields that need an operator's eye first.
+    order = {"failed": 0, "running": 1, "queued": 2}
+    return sorted(shown, key=lambda field: (order.get(field["state"], 3), field["name"]))
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -1,4 +1,5 @@
-"""The job tracking database, read for the monitor and the watcher.
+"""The state of runs, read for the monitor and the watcher: the job tracking
+database, and whether a Snakemake holds a working directory's lock.
 
 Runs started with the profiles' ``logger: [snkmt]`` line record every job in
 the SQLite database of snakemake-logger-plugin-snkmt (``workflows``, ``rules``,
@@ -39,6 +40,14 @@ def default_database():
     from snkmt.core.db import SNKMT_DIR
 
     return os.path.join(str(SNKMT_DIR), "snkmt.db")
+
+
+def locked(workdir):
+    """Whether a Snakemake holds the working directory (a run killed by SIGKILL leaves its lock too)."""
+    try:
+        return bool(os.listdir(os.path.join(workdir, ".snakemake", "locks")))
+    except OSError:
+        return False
 
 
 def connect(path):

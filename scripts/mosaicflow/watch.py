@@ -22,7 +22,7 @@ from datetime import UTC, datetime
 
 import yaml
 
-from . import UserError, fields, layout, manifest
+from . import UserError, fields, layout, manifest, tracking
 from .atomic import write_text
 from .inputs import find_candidates
 
@@ -74,14 +74,6 @@ def snapshot(folders, defining):
     return manifest.state(list(defining) + images + absent), len(images)
 
 
-def locked(workdir):
-    """Whether a Snakemake holds the working directory."""
-    try:
-        return bool(os.listdir(os.path.join(workdir, ".snakemake", "locks")))
-    except OSError:
-        return False
-
-
 class Watcher:
     """Polls, settles, runs; ``stop()`` (or a signal) ends it."""
 
@@ -127,7 +119,7 @@ class Watcher:
         self.changed_at, built, waiting_for_lock = time.monotonic(), None, False
         while not self.stopping.is_set():
             if self.seen != built and time.monotonic() - self.changed_at >= self.settle:
-                if locked(self.workdir):
+                if tracking.locked(self.workdir):
                     if not waiting_for_lock:
                         self.say("another Snakemake holds the working directory; waiting for its lock")
                     waiting_for_lock = True
