@@ -26,6 +26,7 @@ from . import layout
 from .atomic import write_text
 from .tables import format_tsv, read_tsv
 
+PATH = "results/summary.tsv"  # the file-based truth of what each run left
 COLUMNS = ["name", "kind", "status", "outputs", "reason", "images_used", "images_skipped", "images_failed"]
 
 
@@ -114,7 +115,7 @@ def colour_row(name, state, started, running=False):
     return {"name": name, "kind": "colour", "status": label, "outputs": " ".join(present), "reason": reason}
 
 
-def write_summary(mosaic_states, colour_states, started, running=False, path="results/summary.tsv"):
+def write_summary(mosaic_states, colour_states, started, running=False, path=PATH):
     """Write the summary: one row per mosaic, then per composite, each given
     as name -> its JobState in this run (None: no job of it in this run)."""
     rows = [mosaic_row(name, state, started, running) for name, state in mosaic_states.items()]

@@ -1,0 +1,127 @@
+"""The operating layer's small parts: per-field views of tracked jobs, the HTCondor
+cluster of a job, and the watcher's view of a folder."""
+
+import os
+import re
+import time
+
+from mosaicflow import monitor, tracking, watch
+
+
+def jobs_of(*specs):
+    """Tracked jobs as tracking.jobs gives them, from (rule, mosaic, state, priority)."""
+    return [
+        {"rule": rule, "stage": tracking.STAGE_OF_RULE.get(rule, rule), "mosaic": mosaic, "state": state, "priority": p}
+        for rule, mosaic, state, p in specs
+    ]
+
+
+def test_every_rule_of_the_workflow_has_a_stage():
+    rules_dir = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "rules")
+    declared = set()
+    for name in os.listdir(rules_dir):
+        with open(os.path.join(rules_dir, name), encoding="utf-8") as handle:
+            declared.update(re.findall(r"^(?:rule|checkpoint) (\w+):", handle.read(), re.MULTILINE))
+    per_mosaic = declared - {"performance", "performance_summary", "color_composite"}
+    assert per_mosaic <= set(tracking.STAGE_OF_RULE), per_mosaic - set(tracking.STAGE_OF_RULE)
+
+
+def test_mosaic_view_counts_states_and_finds_the_furthest_stage():
+    view = tracking.mosaic_view(
+        jobs_of(
+            ("image_table", "a", "SUCCESS", 5),
+            ("project", "a", "SUCCESS", 10),
+            ("project", "a", "RUNNING", 10),
+            ("difference_fit", "a", "RUNNING", 20),
+            ("project", "b", "ERROR", 10),
+            ("all", None, "RUNNING", 0),
+        )
+    )
+    assert set(view) == {"a", "b"}
+    a = view["a"]
+    assert (a["done"], a["running"], a["failed"], a["stage"], a["priority"]) == (2, 2, 0, "difference fits", 20)
+    assert (view["b"]["failed"], view["b"]["stage"], view["b"]["priority"]) == (1, "projection", None)
+
+
+def test_field_states():
+    idle = {"done": 0, "running": 0, "failed": 0}
+    assert monitor._field_state(idle, {"status": "running"}, run_active=True) == "queued"
+    assert monitor._field_state(idle | {"running": 1}, {"status": "running"}, run_active=True) == "running"
+    assert monitor._field_state(idle | {"done": 9}, {"status": "complete"}, run_active=True) == "done"
+    assert monitor._field_state(idle | {"done": 3, "failed": 1}, {"status": "running"}, run_active=True) == "failed"
+    assert monitor._field_state(idle, {"status": "failed"}, run_active=False) == "failed"
+    # A killed run leaves "running" in the summary: with no live run it is not queued.
+    assert monitor._field_state(idle, {"status": "running"}, run_active=False) == "running"
+    assert monitor._field_state(idle, {"status": "incomplete"}, run_active=False) == "incomplete"
+
+
+def test_condor_cluster_is_read_from_the_executors_output_names(tmp_path):
+    # The HTCondor executor names each job's output RULE/RULE-JOBID_CLUSTER.err.
+    folder = tmp_path / "project"
+    folder.mkdir()
+    old, new = folder / "project-7_1041.err", folder / "project-7_2093.err"
+    old.write_text("")
+    new.write_text("")
+    (folder / "project-17_2094.err").write_text("")
+    now = time.time()
+    os.utime(old, (now - 3600, now - 3600))  # the same job id in an earlier run
+    started = tracking._time(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 60)))
+    assert tracking.condor_cluster(str(tmp_path), {"rule": "project", "jobid": 7, "started": started}) == "2093"
+    assert tracking.condor_cluster(str(tmp_path), {"rule": "project", "jobid": 8, "started": started}) is None
+    assert tracking.condor_cluster(None, {"rule": "project", "jobid": 7, "started": started}) is None
+
+
+def test_log_tail_keeps_the_last_lines(tmp_path):
+    log = tmp_path / "job.log"
+    log.write_text("".join(f"line {n}\n" for n in range(100)))
+    tail = tracking.log_tail(str(log), lines=3)
+    assert tail == "line 97\nline 98\nline 99"
+    assert tracking.log_tail(str(tmp_path / "missing.log")) == ""
+
+
+def test_snapshot_sees_new_changed_and_removed_images_but_not_other_files(tmp_path):
+    raw = tmp_path / "raw"
+    config = tmp_path / "config.yaml"
+    config.write_text("mosaics: {}\n")
+    folders = {str(raw): False}
+    missing, count = watch.snapshot(folders, [str(config)])
+    assert count == 0
+    raw.mkdir()
+    (raw / "a.fits").write_bytes(b"x" * 2880)
+    first, count = watch.snapshot(folders, [str(config)])
+    assert count == 1 and first != missing
+    (raw / "notes.txt").write_text("not an image")
+    (raw / ".a.fits.part").write_bytes(b"partial")
+    assert watch.snapshot(folders, [str(config)])[0] == first
+    (raw / "a.fits").write_bytes(b"y" * 5760)
+    changed = watch.snapshot(folders, [str(config)])[0]
+    assert changed != first
+    config.write_text("mosaics: {a: {}}\n")
+    assert watch.snapshot(folders, [str(config)])[0] != changed
+
+
+def test_locked_means_a_lock_file_in_snakemakes_folder(tmp_path):
+    assert not tracking.locked(str(tmp_path))
+    locks = tmp_path / ".snakemake" / "locks"
+    locks.mkdir(parents=True)
+    assert not tracking.locked(str(tmp_path))
+    (locks / "0.input.lock").write_text("")
+    assert tracking.locked(str(tmp_path))
+
+
+def test_a_config_broken_while_edited_keeps_the_folders_watched(tmp_path):
+    schema = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "schema.yaml")
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "mosaics:\n  m: {source: {type: local, path: raw}, region: {center: '1 2', width: 0.1, height: 0.1}}\n"
+    )
+    said = []
+    watcher = watch.Watcher(str(config), str(tmp_path), ["true"], schema, settle=0, poll=0, say=said.append)
+    watcher._sources()
+    watcher.seen = None
+    assert watcher.folders == {str(tmp_path / "raw"): False}
+    for broken in ("mosaics: [unclosed\n", "mosaics:\n  m: {source: {type: local}}\n"):
+        config.write_text(broken)
+        watcher._look()
+        assert watcher.folders == {str(tmp_path / "raw"): False}
+        assert said[-2].startswith("config not usable"), said
