@@ -79,7 +79,7 @@ def test_log_tail_keeps_the_last_lines(tmp_path):
     assert tracking.log_tail(str(tmp_path / "missing.log")) == ""
 
 
-def test_snapshot_sees_new_changed_and_removed_images_but_not_other_files(tmp_path):
+def test_snapshot_sees_new_changed_and_removed_files_but_not_hidden_ones(tmp_path):
     raw = tmp_path / "raw"
     config = tmp_path / "config.yaml"
     config.write_text("mosaics: {}\n")
@@ -90,12 +90,15 @@ def test_snapshot_sees_new_changed_and_removed_images_but_not_other_files(tmp_pa
     (raw / "a.fits").write_bytes(b"x" * 2880)
     first, count = watch.snapshot(folders, [str(config)])
     assert count == 1 and first != missing
-    (raw / "notes.txt").write_text("not an image")
-    (raw / ".a.fits.part").write_bytes(b"partial")
+    (raw / ".a.fits.part").write_bytes(b"partial")  # a copy in progress
     assert watch.snapshot(folders, [str(config)])[0] == first
+    # not an image, but listed in skipped.tsv: the image table runs again
+    (raw / "notes.txt").write_text("not an image")
+    with_notes, count = watch.snapshot(folders, [str(config)])
+    assert count == 1 and with_notes != first
     (raw / "a.fits").write_bytes(b"y" * 5760)
     changed = watch.snapshot(folders, [str(config)])[0]
-    assert changed != first
+    assert changed != with_notes
     config.write_text("mosaics: {a: {}}\n")
     assert watch.snapshot(folders, [str(config)])[0] != changed
 

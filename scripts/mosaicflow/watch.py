@@ -22,9 +22,9 @@ from datetime import UTC, datetime
 
 import yaml
 
-from . import UserError, fields, layout, manifest, tracking
+from . import UserError, config_check, fields, layout, manifest, tracking
 from .atomic import write_text
-from .inputs import find_candidates
+from .inputs import scan_folder
 
 RECORD = os.path.join(layout.LOGS, "watch.tsv")
 RUN_LOGS = os.path.join(layout.LOGS, "watch")
@@ -46,13 +46,11 @@ def _stamp():
 
 def load_sources(configfile, workdir, schema):
     """{folder: recursive} of the config's local sources, and the files that define them."""
-    from snakemake.utils import validate
-
     with open(configfile, encoding="utf-8") as handle:
         config = yaml.safe_load(handle) or {}
-    validate(config, schema=schema)
+    config_check.validate(config, schema, configfile)
     mosaics, _ = fields.expand(config, workdir)
-    validate({"mosaics": mosaics}, schema=schema)  # fills in the field table's mosaics' defaults
+    config_check.validate({"mosaics": mosaics}, schema, configfile)  # the field table's mosaics' defaults
     folders = {}
     for mosaic in mosaics.values():
         source = mosaic["source"]
@@ -65,13 +63,16 @@ def load_sources(configfile, workdir, schema):
 
 def snapshot(folders, defining):
     """(digest of every watched fact, number of images): equal digests, nothing new."""
-    images, absent = [], []
+    images, others, absent = [], [], []
     for folder, recursive in sorted(folders.items()):
         try:
-            images += [path for path, _ in find_candidates(folder, recursive)]
+            fits_named, not_fits = scan_folder(folder, recursive)
         except UserError:
             absent.append(folder)  # not there yet: its digest says "missing" until it appears
-    return manifest.state(list(defining) + images + absent), len(images)
+            continue
+        images += [path for path, _ in fits_named]
+        others += [path for path, _ in not_fits]  # listed in skipped.tsv: a change reruns the table too
+    return manifest.state(list(defining) + images + others + absent), len(images)
 
 
 class Watcher:
