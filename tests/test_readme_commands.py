@@ -18,7 +18,7 @@ from mosaicflow import tables
 
 README = os.path.join(REPO, "README.md")
 BLOCK = re.compile(r"^<!-- test: ([a-z-]+) -->\n```(?:bash|sh)\n(.*?)^```", re.M | re.S)
-TESTED = {"quick-start", "own-images", "apart", "graphs", "pool"}
+TESTED = {"quick-start", "own-images", "report", "apart", "graphs", "pool"}
 
 
 def readme_blocks():
@@ -94,7 +94,7 @@ def test_quick_start_from_a_fresh_clone(tmp_path):
     assert "CONDOR_CONFIG" not in output  # a local install has no HTCondor bindings to warn
 
 
-def test_own_images_with_the_example_config(tmp_path):
+def test_own_images_with_the_example_config_then_its_report(tmp_path):
     clone = copy_of_repository(tmp_path / "clone")
     link_images(os.path.join(clone, "images", "m42_j"))
     output = run_block("own-images", clone, activated())
@@ -106,6 +106,12 @@ def test_own_images_with_the_example_config(tmp_path):
         os.path.basename(r["path"]): r for r in tables.read_tsv(os.path.join(clone, "results", "m42_j", "skipped.tsv"))
     }
     assert skipped["region.hdr"]["kind"] == "ignored"
+
+    # then the per-mosaic performance tables and the HTML report of that run
+    run_block("report", clone, activated())
+    assert os.path.getsize(os.path.join(clone, "results", "m42_j", "performance.tsv")) > 0
+    with open(os.path.join(clone, "report.html"), encoding="utf-8") as handle:
+        assert "m42_j" in handle.read()
 
 
 def test_code_and_data_apart_with_the_profile_found_by_its_path(tmp_path):
