@@ -274,6 +274,7 @@ def _robust_solve(design, target, rows_per_fit, rms, free, linked, fit_images, r
         # in the data's own units: the weights' scale is 1 / rms^2, the residuals' is what they are
         residual = np.repeat(np.sqrt(weight), rows_per_fit) * (target - design @ solution)
         dof = int((~rejected).sum()) * rows_per_fit - int(free.sum())
+        # without redundancy (a tree of fits, met exactly) the fits' own errors are taken at face value
         variance = float(residual @ residual) / dof if dof > 0 else 1.0
         prior = variance * _slope_prior(solution.reshape(-1, 3), linked)
         # The prior fixes the group's common slopes (gauge directions), so only levels stay pinned.
