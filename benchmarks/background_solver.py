@@ -33,15 +33,6 @@ from mosaicflow import bgsolve, synth, tables  # noqa: E402
 from mosaicflow.steps import check_status, load_montage  # noqa: E402
 
 
-def write_field(folder, images, fits):
-    projected, fits_tbl = os.path.join(folder, "projected.tbl"), os.path.join(folder, "fits.tbl")
-    tables.write_ipac(projected, ["cntr", "fname", "naxis1", "naxis2", "crpix1", "crpix2"], images)
-    lines = [tables.format_fit_row(f["plus"], f["minus"], f) for f in fits]
-    with open(fits_tbl, "w", encoding="ascii") as handle:
-        handle.write(tables.FITS_HEADER + "".join(lines))
-    return projected, fits_tbl
-
-
 def read_planes(path):
     return {int(row["id"]): tuple(float(row[k]) for k in "abc") for row in tables.read_ipac(path)}
 
@@ -69,7 +60,7 @@ def main():
         groups = {i: int(label) for i, label in enumerate(labels)}
         samples = truth.plane_samples(images, planes)
         with tempfile.TemporaryDirectory() as folder:
-            projected, fits_tbl = write_field(folder, images, fits)
+            projected, fits_tbl = synth.write_overlap_fits(folder, images, fits)
             out = os.path.join(folder, "corrections.tbl")
             start = time.perf_counter()
             solution = bgsolve.solve_tables(projected, fits_tbl, out, args.level_only)

@@ -128,7 +128,12 @@ rule background_model:
         **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        iterations=lambda wildcards: setting(wildcards, "background", "iterations"),
+        # only mBgModel iterates: under lsq a changed count reruns nothing
+        iterations=lambda wildcards: (
+            setting(wildcards, "background", "iterations")
+            if setting(wildcards, "background", "solver") == "mbgmodel"
+            else 0
+        ),
         solver=lambda wildcards: setting(wildcards, "background", "solver"),
         level_only=lambda wildcards: (
             "--level-only"

@@ -13,8 +13,6 @@ import truth
 from mosaicflow import bgsolve, region, steps, synth, tables
 from mosaicflow.steps import load_montage
 
-IMAGE_COLUMNS = ["cntr", "fname", "naxis1", "naxis2", "crpix1", "crpix2"]
-
 
 def as_text(rows):
     return [{key: str(value) for key, value in row.items()} for row in rows]
@@ -38,15 +36,6 @@ def groups_of(images, fits):
 
 def error(images, fits, planes, solved):
     return truth.background_error(truth.plane_samples(images, planes), solved, groups_of(images, fits))
-
-
-def write_tables(folder, images, fits):
-    projected, fits_tbl = os.path.join(folder, "projected.tbl"), os.path.join(folder, "fits.tbl")
-    tables.write_ipac(projected, IMAGE_COLUMNS, images)
-    lines = [tables.format_fit_row(int(f["plus"]), int(f["minus"]), f) for f in fits]
-    with open(fits_tbl, "w", encoding="ascii") as handle:
-        handle.write(tables.FITS_HEADER + "".join(lines))
-    return projected, fits_tbl
 
 
 def read_planes(corrections_tbl):
@@ -141,7 +130,7 @@ def test_the_corrections_table_gives_mbgmodels_planes_on_exact_fits(tmp_path):
     """Same table format, same planes (gauge included) as mBgModel where both
     have one answer: fits that are exact differences."""
     images, fits, planes = exact_field(4, 3, seed=6)
-    projected, fits_tbl = write_tables(str(tmp_path), images, fits)
+    projected, fits_tbl = synth.write_overlap_fits(str(tmp_path), images, fits)
     ours, theirs = str(tmp_path / "lsq.tbl"), str(tmp_path / "mbgmodel.tbl")
     bgsolve.solve_tables(projected, fits_tbl, ours)
     steps.check_status(load_montage().mBgModel(projected, fits_tbl, theirs, niteration=100000), "mBgModel")

@@ -33,16 +33,15 @@ stay well conditioned however far an image is from the reference pixel.
   median of all is rejected (weight x 1e-6) if no fit sharing an image with
   it is further off (one bad fit throws its neighbours' residuals off too);
   re-solved until the rejected set settles, a rejected fit coming back once
-  it fits. Without outliers this is exactly the least-squares solution. A
-  fit that alone links two parts of a group always fits exactly, so it is
-  never rejected.
+  it fits. Without outliers no fit loses weight. A fit that alone links two
+  parts of a group always fits exactly, so it is never rejected.
 - Slopes: on large fields the least-squares solution leaves a smooth bowl
   over the mosaic (coherent slopes with matching level steps change the
   overlaps' differences little), so each image's slopes get a Gaussian prior
   about the group's: its variance is the spread (1.4826 x MAD) of the
-  least-squares slopes, scaled to the fits' residual variance, so exact fits
-  are not pulled at all. On a 32 x 32 grid it cut the background error from
-  0.90 to 0.38 (mBgModel at 100000 iterations: 0.49).
+  least-squares slopes, scaled to the fits' residual variance (their
+  nominal errors where no fit is redundant), so exact fits are not pulled
+  at all. (README, "Background solver", has the measurements.)
 - Fits mBgModel ignores are ignored: an rms that is not finite, or fewer
   pixels than 0.001 of the average image (``stages.BGMODEL_AREA_LIMIT``).
 - Gauge: differences fix the planes only up to one plane common to each
@@ -66,9 +65,9 @@ from . import atomic, tables
 from .stages import BGMODEL_AREA_LIMIT
 
 # Fits whose residual is beyond this many robust sigmas are outliers: they get
-# (almost) no weight and the others their full weight, so a field without
-# outliers gets exactly the least-squares solution (a smooth redescending
-# weight such as Tukey's cost 12% more background error on a clean 20-tile field).
+# (almost) no weight and the others their full weight, so clean fields lose
+# nothing (a smooth redescending weight such as Tukey's down-weights good fits
+# of unequal errors too).
 REJECT = 5.0
 MAX_ROUNDS = 50
 # An outlier keeps this much of its weight: nothing beside real fits, but a fit

@@ -319,6 +319,18 @@ def overlap_fits(columns, rows, width=128, height=128, overlap=0.2, seed=0, nois
     return images, fits, planes
 
 
+def write_overlap_fits(folder, images, fits):
+    """``overlap_fits``' field as Montage's tables in ``folder``: the projected
+    images' table and the fits table; returns their paths."""
+    from . import tables
+
+    projected, fits_tbl = os.path.join(folder, "projected.tbl"), os.path.join(folder, "fits.tbl")
+    tables.write_ipac(projected, ["cntr", "fname", "naxis1", "naxis2", "crpix1", "crpix2"], images)
+    rows = [tables.format_fit_row(int(f["plus"]), int(f["minus"]), f) for f in fits]
+    write_text(fits_tbl, tables.FITS_HEADER + "".join(rows))
+    return projected, fits_tbl
+
+
 def _box_neighbours(index, columns, rows):
     """Later tiles of the grid that may overlap tile ``index`` (right, and the row above)."""
     row, column = divmod(index, columns)
