@@ -1465,7 +1465,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    VARIANT["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs}
+    # solver: the chain's mBgModel, like for like
+    VARIANT["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs, "solver": "mbgmodel"}
     VARIANT["target"] = args.target
     os.makedirs(args.workdir, exist_ok=True)
     recorder = Recorder(args.csv, args.cores)

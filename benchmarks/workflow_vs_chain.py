@@ -94,7 +94,8 @@ def main():
     tiles_dir = os.path.join(workdir, "tiles")
     columns, rows = make_field(tiles_dir, args.tiles, args.seed)
     settings = {"source": {"type": "local", "path": "tiles"}, "region": {"auto": True}}
-    settings["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs}
+    # solver: the chain's mBgModel, like for like
+    settings["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs, "solver": "mbgmodel"}
     if args.tiles_above is not None:
         settings["coadd"] = {"tiles_above": args.tiles_above}
     config = {"mosaics": {"bench": settings}}

@@ -1,6 +1,7 @@
 # Background matching: one difference fit per overlap (or per image:
 # background.fit_jobs) of the overlaps the projected-table checkpoint found,
-# the global model (mBgModel), one correction job per image.
+# the global model (mBgModel, or the direct solve: background.solver), one
+# correction job per image.
 
 
 rule difference_fit:
@@ -127,7 +128,13 @@ rule background_model:
         **PER_MOSAIC_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        iterations=lambda wildcards: setting(wildcards, "background", "iterations"),
+        # only mBgModel iterates: under lsq a changed count reruns nothing
+        iterations=lambda wildcards: (
+            setting(wildcards, "background", "iterations")
+            if setting(wildcards, "background", "solver") == "mbgmodel"
+            else 0
+        ),
+        solver=lambda wildcards: setting(wildcards, "background", "solver"),
         level_only=lambda wildcards: (
             "--level-only"
             if setting(wildcards, "background", "model") == "level"
@@ -136,7 +143,7 @@ rule background_model:
     shell:
         "{params.job} model --projected-table {input.projected_table:q} --fits {input.fits:q}"
         " --out-tbl {output.table:q} --out-tsv {output.by_image:q}"
-        " --iterations {params.iterations} {params.level_only} > {log:q} 2>&1"
+        " --iterations {params.iterations} --solver {params.solver} {params.level_only} > {log:q} 2>&1"
 
 
 rule background_correct:

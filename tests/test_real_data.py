@@ -18,7 +18,11 @@ def stem(name):
 
 def compare_with_chain(workflow, dataset, region):
     source = shared_dataset(dataset)
-    config = {"mosaics": {"real": {"source": {"type": "local", "path": source}, "region": region}}}
+    # the chain's background model, whatever the default
+    background = {"solver": "mbgmodel"}
+    config = {
+        "mosaics": {"real": {"source": {"type": "local", "path": source}, "region": region, "background": background}}
+    }
     workflow.run(config=config)
     base = workflow.path("results", "real")
     images = tables.read_tsv(os.path.join(base, "images.tsv"))

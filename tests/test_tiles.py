@@ -59,6 +59,24 @@ def test_images_are_assigned_to_the_tiles_they_touch(region):
     assert "r00c01" in touched and "r01c01" not in touched and "r00c02" not in touched
 
 
+def test_tiles_touched_are_the_tiles_each_image_touches(region):
+    """The per-image lookup gives exactly what checking every image against every tile gives."""
+    header = tiles.read_header_file(region)
+    rng = np.random.default_rng(5)
+    images = [
+        {"fname": f"i{k}.fits", "naxis1": str(rng.integers(1, 120)), "naxis2": str(rng.integers(1, 80))}
+        | {"crpix1": str(125.5 - rng.integers(-130, 260)), "crpix2": str(65.5 - rng.integers(-90, 140))}
+        for k in range(60)
+    ]
+    for size in (7, 30, 100, 400):
+        every = {}
+        for name, *box in tiles.grid(250, 130, size):
+            if members := tiles.images_in_tile(images, header, *box):
+                every[name] = members
+        assert tiles.tiles_touched(images, header, size) == every
+        assert list(tiles.tiles_touched(images, header, size)) == list(every)
+
+
 def test_assembly_copies_tiles_and_blanks_the_rest(region, tmp_path):
     truth = np.arange(250 * 130, dtype=float).reshape(130, 250)
     files = {}

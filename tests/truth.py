@@ -17,6 +17,7 @@ was written. Metrics:
 """
 
 import json
+import math
 import warnings
 
 import numpy as np
@@ -119,3 +120,47 @@ def seam_amplitude(data, wcs, truth, scale):
     flat = medians[good] - design @ coefficients
     low, high = np.percentile(flat, [1, 99])
     return float(high - low)
+
+
+def plane_samples(images, planes, points=5):
+    """{cntr: (x, y, value)}: each image's plane (a, b, c) sampled on a
+    ``points`` x ``points`` grid over the image, in Montage's common frame."""
+    samples = {}
+    for row, (a, b, c) in zip(images, planes, strict=True):
+        x0, y0 = -float(row["crpix1"]), -float(row["crpix2"])
+        x, y = np.meshgrid(
+            np.linspace(x0, x0 + int(row["naxis1"]) - 1, points), np.linspace(y0, y0 + int(row["naxis2"]) - 1, points)
+        )
+        samples[int(row["cntr"])] = (x.ravel(), y.ravel(), a * x.ravel() + b * y.ravel() + c)
+    return samples
+
+
+def background_error(samples, corrections, groups):
+    """RMS of true background minus correction over the sampled points of
+    every image in a group of two or more, after removing the one plane per
+    group that fits best (matching fixes backgrounds only up to that plane).
+
+    ``samples``: {cntr: (x, y, true background)} in Montage's common frame;
+    ``corrections``: {cntr: (a, b, c)}; ``groups``: {cntr: group label}.
+    """
+    members = {}
+    for cntr, label in groups.items():
+        members.setdefault(label, []).append(cntr)
+    squares, count = 0.0, 0
+    for cntrs in members.values():
+        if len(cntrs) < 2:
+            continue
+        x = np.concatenate([samples[c][0] for c in cntrs])
+        y = np.concatenate([samples[c][1] for c in cntrs])
+        left = np.concatenate(
+            [
+                samples[c][2]
+                - (corrections[c][0] * samples[c][0] + corrections[c][1] * samples[c][1] + corrections[c][2])
+                for c in cntrs
+            ]
+        )
+        design = np.column_stack([x, y, np.ones_like(x)])
+        coefficients, *_ = np.linalg.lstsq(design, left, rcond=None)
+        squares += float(((left - design @ coefficients) ** 2).sum())
+        count += len(left)
+    return math.sqrt(squares / count) if count else float("nan")

@@ -78,7 +78,7 @@ STEPS = {
         },
     ),
     "model": (
-        "mBgModel",
+        "the background model: mBgModel, or (--solver lsq) the direct least-squares solve",
         {
             "projected-table": None,
             "fits": None,
@@ -86,6 +86,7 @@ STEPS = {
             "out-tsv": None,
             "iterations": None,
             "level-only": False,
+            "solver": None,
         },
     ),
     "coadd": (
@@ -256,9 +257,16 @@ def run(step, o):
     elif step == "model":
         from .stages import background_model
 
-        background_model(
-            o["projected_table"], o["fits"], o["out_tbl"], o["out_tsv"], int(o["iterations"]), o["level_only"]
+        summary = background_model(
+            o["projected_table"],
+            o["fits"],
+            o["out_tbl"],
+            o["out_tsv"],
+            int(o["iterations"]),
+            o["level_only"],
+            o["solver"],
         )
+        print(summary)
     elif step == "coadd":
         from . import layout
 

@@ -187,16 +187,26 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, per_image=False):
     return fitted, failed
 
 
-def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only):
-    """mBgModel, then the corrections keyed by image id for the per-image jobs."""
-    montage = load_montage()
-    temp = atomic.temp_path_for(corrections_tbl)
-    try:
-        result = montage.mBgModel(projected_tbl, fits_tbl, temp, noslope=level_only, niteration=iterations)
-        check_status(result, "mBgModel")
-        atomic.commit(temp, corrections_tbl)
-    finally:
-        atomic.discard(temp)
+def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only, solver):
+    """The corrections table (mBgModel, or with ``solver`` lsq the direct solve
+    of ``bgsolve``), then the corrections keyed by image id for the per-image
+    jobs. Returns a line saying what the solver did."""
+    if solver not in ("mbgmodel", "lsq"):
+        raise StepError(f"background solver is mbgmodel or lsq, not {solver!r}")
+    if solver == "lsq":
+        from .bgsolve import solve_tables
+
+        summary = solve_tables(projected_tbl, fits_tbl, corrections_tbl, level_only).summary()
+    else:
+        montage = load_montage()
+        temp = atomic.temp_path_for(corrections_tbl)
+        try:
+            result = montage.mBgModel(projected_tbl, fits_tbl, temp, noslope=level_only, niteration=iterations)
+            check_status(result, "mBgModel")
+            atomic.commit(temp, corrections_tbl)
+        finally:
+            atomic.discard(temp)
+        summary = f"mBgModel, {iterations} iterations: {result.get('msg', '')}"
     ids = {int(row["cntr"]): _id_of(row["fname"]) for row in tables.read_ipac(projected_tbl)}
     by_cntr = {int(row["id"]): row for row in tables.read_ipac(corrections_tbl)}
     rows = []
@@ -205,6 +215,7 @@ def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, 
         row = by_cntr.get(cntr, {"a": "0", "b": "0", "c": "0"})
         rows.append({"id": ident, "a": row["a"], "b": row["b"], "c": row["c"]})
     tables.write_tsv(corrections_tsv, ["id", "a", "b", "c"], rows)
+    return summary
 
 
 COADD_METHODS = {"mean": 0, "median": 1, "count": 2}

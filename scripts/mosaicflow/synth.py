@@ -254,3 +254,85 @@ def write_field(out_dir, settings):
         commit(temp, final)
     write_text(os.path.join(out_dir, "truth.json"), json.dumps(truth, indent=1))
     return truth
+
+
+def overlap_fits(columns, rows, width=128, height=128, overlap=0.2, seed=0, noise=0.02, outliers=0):
+    """A pixel-free field for the background model: a jittered grid of tiles
+    with known background planes and the fits mDiffFitExec would find.
+
+    Returns (images, fits, planes): projected-table rows (cntr, fname, naxis1,
+    naxis2, crpix1, crpix2), fits-table rows (all of ``tables.FITS_COLUMNS``)
+    and each image's true plane (a, b, c) in Montage's common pixel frame
+    (x = i - CRPIX1, y = j - CRPIX2). Every pair of tiles whose boxes
+    intersect has a fit: the difference of the two planes over the
+    intersection, plus the error a plane fitted to noisy pixels has (pixel
+    noise 2, so ``rms`` 2.83) and a systematic error of ``noise`` data units
+    (sky that does not subtract out). ``outliers`` fits are thrown off by 5 to
+    30 data units, as by an artefact in one overlap.
+    """
+    rng = np.random.default_rng(seed)
+    step_x, step_y = width * (1 - overlap), height * (1 - overlap)
+    images, planes, boxes = [], [], []
+    for row in range(rows):
+        for column in range(columns):
+            x0 = column * step_x + rng.uniform(-0.05, 0.05) * width - columns * step_x / 2
+            y0 = row * step_y + rng.uniform(-0.05, 0.05) * height - rows * step_y / 2
+            x0, y0 = round(x0), round(y0)
+            cntr = len(images)
+            images.append(
+                {"cntr": cntr, "fname": f"t{cntr:06d}.fits", "naxis1": width, "naxis2": height}
+                | {"crpix1": -x0, "crpix2": -y0}
+            )
+            slope_x, slope_y = rng.uniform(-0.02, 0.02, 2)
+            level = rng.uniform(20.0, 200.0)
+            centre_x, centre_y = x0 + (width - 1) / 2, y0 + (height - 1) / 2
+            planes.append((slope_x, slope_y, level - slope_x * centre_x - slope_y * centre_y))
+            boxes.append((x0, x0 + width - 1, y0, y0 + height - 1))
+    fits = []
+    pixel_noise = 2.0
+    for plus in range(len(images)):
+        for minus in _box_neighbours(plus, columns, rows):
+            (px0, px1, py0, py1), (mx0, mx1, my0, my1) = boxes[plus], boxes[minus]
+            x0, x1, y0, y1 = max(px0, mx0), min(px1, mx1), max(py0, my0), min(py1, my1)
+            if x1 < x0 or y1 < y0:
+                continue
+            w, h = x1 - x0 + 1, y1 - y0 + 1
+            npixel = w * h
+            rms = pixel_noise * math.sqrt(2)
+            # plane-fit errors for npixel noisy pixels (level at the centre, slopes over the box) plus the systematic
+            level_error = math.hypot(rms / math.sqrt(npixel), noise)
+            slope_errors = [math.hypot(rms * math.sqrt(12 / npixel) / n, noise / n) for n in (w, h)]
+            a, b, c = (p - m for p, m in zip(planes[plus], planes[minus], strict=True))
+            a += rng.normal(0, slope_errors[0])
+            b += rng.normal(0, slope_errors[1])
+            cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+            c += rng.normal(0, level_error) - (a - (planes[plus][0] - planes[minus][0])) * cx
+            c -= (b - (planes[plus][1] - planes[minus][1])) * cy
+            fits.append(
+                {"plus": plus, "minus": minus, "a": a, "b": b, "c": c, "crpix1": -x0, "crpix2": -y0}
+                | {"xmin": x0, "xmax": x1, "ymin": y0, "ymax": y1, "xcenter": cx, "ycenter": cy}
+                | {"npixel": npixel, "rms": rms, "boxx": cx, "boxy": cy, "boxwidth": w, "boxheight": h, "boxang": 0.0}
+            )
+    for k in rng.choice(len(fits), size=min(outliers, len(fits)), replace=False):
+        fits[k]["c"] += rng.choice([-1, 1]) * rng.uniform(5.0, 30.0)
+        fits[k]["rms"] *= 1.2
+    return images, fits, planes
+
+
+def write_overlap_fits(folder, images, fits):
+    """``overlap_fits``' field as Montage's tables in ``folder``: the projected
+    images' table and the fits table; returns their paths."""
+    from . import tables
+
+    projected, fits_tbl = os.path.join(folder, "projected.tbl"), os.path.join(folder, "fits.tbl")
+    tables.write_ipac(projected, ["cntr", "fname", "naxis1", "naxis2", "crpix1", "crpix2"], images)
+    rows = [tables.format_fit_row(int(f["plus"]), int(f["minus"]), f) for f in fits]
+    write_text(fits_tbl, tables.FITS_HEADER + "".join(rows))
+    return projected, fits_tbl
+
+
+def _box_neighbours(index, columns, rows):
+    """Later tiles of the grid that may overlap tile ``index`` (right, and the row above)."""
+    row, column = divmod(index, columns)
+    later = [(row, column + 1)] + [(row + 1, column + d) for d in (-1, 0, 1)]
+    return [r * columns + c for r, c in later if 0 <= r < rows and 0 <= c < columns]
