@@ -1,7 +1,7 @@
 #!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Montage's drivers, hand-parallelised: what a skilled user writes instead of a workflow.
 
-    benchmarks/hand_parallel.py INPUTS_DIR REGION_HDR WORK_DIR [--parts 2]
+    benchmarks/hand_parallel.py INPUTS_DIR REGION_HDR WORK_DIR [--parts 2] [--times times.json]
 
 mImgtbl; the image table split in N parts, mProjExec on each part in its own
 process; mImgtbl of the projected images, mOverlaps; the difference table split
@@ -14,7 +14,6 @@ rows, so the concatenated fits table has the serial chain's row order and the
 mosaic the serial chain's bytes.
 """
 
-import argparse
 import multiprocessing
 import os
 import sys
@@ -28,7 +27,7 @@ from montage_chain import (  # noqa: E402
     StageTimer,
     add_corrected,
     background_model,
-    default_iterations,
+    command_line,
     image_table,
     work_folder,
 )
@@ -179,23 +178,9 @@ def run_hand_parallel(inputs_dir, names, header, work_dir, iterations, parts=2, 
     return timer.times
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("inputs", help="folder of FITS images")
-    parser.add_argument("header", help="the mosaic's header template")
-    parser.add_argument("work", help="work folder (made; mosaic.fits is written there)")
-    parser.add_argument("--parts", type=int, default=2, help="table partitions, one process each (2)")
-    parser.add_argument(
-        "--iterations", type=int, default=default_iterations(), help="mBgModel iterations (the workflow's default)"
-    )
-    args = parser.parse_args()
-    names = sorted(name for name in os.listdir(args.inputs) if name.lower().endswith((".fits", ".fit")))
-    start = time.perf_counter()
-    times = run_hand_parallel(args.inputs, names, args.header, args.work, args.iterations, args.parts)
-    print(f"{len(names)} images, {args.parts} processes: {time.perf_counter() - start:.1f} s")
-    for stage, seconds in times.items():
-        print(f"  {stage:18s} {seconds:7.2f} s")
-
-
 if __name__ == "__main__":
-    main()
+    command_line(
+        run_hand_parallel,
+        __doc__.splitlines()[0],
+        parts=(int, 2, "table partitions, one process each (2)"),
+    )

@@ -1,11 +1,16 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Montage's own single-process chain, the reference the workflow is checked
 against (tests) and raced against (benchmarks).
 
 mImgtbl, mProjExec, mImgtbl, mOverlaps, mDiffFitExec, mBgModel, mBgExec,
 mImgtbl, mAdd: the sequence of Montage's tutorials, with the settings the
 workflow uses by default (area-weighted mean coadd).
+
+    benchmarks/montage_chain.py INPUTS_DIR REGION_HDR WORK_DIR [--times times.json]
 """
 
+import argparse
+import json
 import os
 import sys
 import time
@@ -115,3 +120,33 @@ def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False,
     )
     add_corrected(montage, timer, path, header, coadd)
     return timer.times
+
+
+def command_line(run, description, **options):
+    """The command line of a chain script: ``run(inputs, names, header, work, iterations, **options)``
+    on every FITS file of INPUTS_DIR; prints the stage times (and writes them with --times)."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("inputs", help="folder of FITS images")
+    parser.add_argument("header", help="the mosaic's header template")
+    parser.add_argument("work", help="work folder (made; mosaic.fits is written there)")
+    parser.add_argument(
+        "--iterations", type=int, default=default_iterations(), help="mBgModel iterations (the workflow's default)"
+    )
+    parser.add_argument("--times", help="write the stage times (seconds) to this JSON file")
+    for name, (kind, default, text) in options.items():
+        parser.add_argument("--" + name, type=kind, default=default, help=text)
+    args = parser.parse_args()
+    names = sorted(name for name in os.listdir(args.inputs) if name.lower().endswith((".fits", ".fit")))
+    extra = {name: getattr(args, name) for name in options}
+    start = time.perf_counter()
+    times = run(args.inputs, names, args.header, args.work, args.iterations, **extra)
+    print(f"{len(names)} images: {time.perf_counter() - start:.1f} s")
+    for stage, seconds in times.items():
+        print(f"  {stage:18s} {seconds:7.2f} s")
+    if args.times:
+        with open(args.times, "w", encoding="utf-8") as handle:
+            json.dump(times, handle)
+
+
+if __name__ == "__main__":
+    command_line(run_chain, "Montage's single-process chain on a folder of images.")
