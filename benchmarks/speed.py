@@ -229,6 +229,7 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", help="work folder (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (fields, runs, logs)")
+    parser.add_argument("--fields", help="make the fields here, kept for the next call (default: in the work folder)")
     args = parser.parse_args()
     root = args.workdir or tempfile.mkdtemp(prefix="mosaic-speed-")
     os.makedirs(root, exist_ok=True)
@@ -237,7 +238,7 @@ def main():
         fields = [("grid", tiles) for tiles in args.tiles] + [("dense", tiles) for tiles in args.dense]
         measured = []
         for layout, tiles in fields:
-            field = ensure_field(os.path.join(root, "fields"), layout, tiles, args.seed, 20)
+            field = ensure_field(args.fields or os.path.join(root, "fields"), layout, tiles, args.seed, 20)
             measured.append(measure_field(field, args, root))
             report(measured, args, capacity)
     finally:
