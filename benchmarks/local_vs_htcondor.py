@@ -1,6 +1,7 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Run one mosaic with profiles/local and with profiles/htcondor, and tabulate.
 
-    python benchmarks/local_vs_htcondor.py --columns 6 --rows 4
+    benchmarks/local_vs_htcondor.py --columns 6 --rows 4
 
 Needs HTCondor's binaries (``condor_master`` on PATH or ``$CONDOR_BIN``): a
 personal pool is started on 127.0.0.1 for the run (as in the tests) and

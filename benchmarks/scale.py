@@ -1,9 +1,10 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Scale benchmark: the workflow against Montage's single-process chain, 50 to 800+ tiles (issue 6).
 
-    python benchmarks/scale.py                               # fields of 50, 200 and 800 tiles
-    python benchmarks/scale.py --tiles 200 --dense 200       # a plain and a dense (~6 deep) field
-    python benchmarks/scale.py --dry-run-images 300 1000     # dry runs without pixels (no --tiles fields)
-    python benchmarks/scale.py --tiles 200 --reruns 200      # plus a no-op and a one-image-changed rerun
+    benchmarks/scale.py                               # fields of 50, 200 and 800 tiles
+    benchmarks/scale.py --tiles 200 --dense 200       # a plain and a dense (~6 deep) field
+    benchmarks/scale.py --dry-run-images 300 1000     # dry runs without pixels (no --tiles fields)
+    benchmarks/scale.py --tiles 200 --reruns 200      # plus a no-op and a one-image-changed rerun
 
 Measurements (each prints its numbers next to the issue's target):
 
@@ -1351,7 +1352,7 @@ def _log_axes(ax):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python benchmarks/scale.py",
+        prog="benchmarks/scale.py",
         description=__doc__.split("\n\n")[0],
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
         formatter_class=argparse.RawDescriptionHelpFormatter,

@@ -1,6 +1,7 @@
+#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Race the workflow against Montage's own single-process chain.
 
-    python benchmarks/workflow_vs_chain.py --tiles 100 --cores 2
+    benchmarks/workflow_vs_chain.py --tiles 100 --cores 2
 
 Makes a synthetic field of real-size tiles (512 x 1024, 1"/px; not timed),
 runs ``snakemake --cores N`` on it as a local source, then MontagePy's chain
@@ -8,9 +9,12 @@ runs ``snakemake --cores N`` on it as a local source, then MontagePy's chain
 mImgtbl, mAdd) on the same files and header, and prints wall times, their
 ratio, the jobs run, per-stage time, and whether the two mosaics agree.
 By default the workflow makes what the chain makes, mosaic.fits, with
-background.fit_jobs: image and correct_jobs: coadd; --target all,
---fit-jobs overlap and --correct-jobs image measure the workflow's own defaults.
+background.fit_jobs: image and correct_jobs: coadd (the workflow's defaults);
+--target all adds every other output, --fit-jobs overlap and --correct-jobs
+image measure the per-overlap and per-image jobs.
 Results are appended as CSV to ``--csv`` (default benchmarks/results/runs.csv).
+The temporary work folder is removed at the end unless --keep is given (a
+folder given with --workdir is kept).
 """
 
 import argparse
@@ -19,6 +23,7 @@ import glob
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +37,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
-from montage_chain import run_chain  # noqa: E402
+from montage_chain import default_iterations, run_chain  # noqa: E402
 from mosaicflow import synth, tables  # noqa: E402
 
 
@@ -64,20 +69,21 @@ def main():
     parser.add_argument("--tiles", type=int, default=100)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--workdir", help="keep everything here (default: a temporary folder)")
+    parser.add_argument("--workdir", help="work here, and keep it (default: a temporary folder)")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder")
     parser.add_argument("--csv", default=os.path.join(HERE, "results", "runs.csv"))
     parser.add_argument("--snakemake-args", default="", help="extra arguments, e.g. '--profile profiles/local'")
     parser.add_argument(
         "--fit-jobs",
         choices=["overlap", "image"],
         default="image",
-        help="background.fit_jobs (default image, the setting for big fields; the workflow's own default is overlap)",
+        help="background.fit_jobs (default image, the workflow's default)",
     )
     parser.add_argument(
         "--correct-jobs",
         choices=["image", "coadd"],
         default="coadd",
-        help="background.correct_jobs (default coadd, the setting for big fields; the workflow's own default is image)",
+        help="background.correct_jobs (default coadd, the workflow's default)",
     )
     parser.add_argument("--tiles-above", type=int, help="coadd.tiles_above (pixels; default: the workflow's)")
     parser.add_argument(
@@ -91,6 +97,16 @@ def main():
 
     workdir = args.workdir or tempfile.mkdtemp(prefix="mosaic-bench-")
     os.makedirs(workdir, exist_ok=True)
+    try:
+        race(args, workdir)
+    finally:
+        if args.workdir or args.keep:
+            print(f"\nwork folder: {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+
+def race(args, workdir):
     tiles_dir = os.path.join(workdir, "tiles")
     columns, rows = make_field(tiles_dir, args.tiles, args.seed)
     settings = {"source": {"type": "local", "path": "tiles"}, "region": {"auto": True}}
@@ -132,7 +148,7 @@ def main():
         names,
         os.path.join(base, "region.hdr"),
         os.path.join(workdir, "chain"),
-        iterations=100000,
+        iterations=default_iterations(),
     )
     chain_wall = time.perf_counter() - start
 
@@ -194,7 +210,6 @@ def main():
                 settings_text,
             ]
         )
-    print(f"\nwork folder: {workdir}")
 
 
 if __name__ == "__main__":

@@ -91,6 +91,11 @@ def workflow(tmp_path):
     return Workflow(tmp_path)
 
 
+# The per-image and per-overlap DAG (not the default): one difference fit per
+# overlap, one mBackground job per image writing corrected/.
+PER_ITEM_JOBS = {"fit_jobs": "overlap", "correct_jobs": "image"}
+
+
 def small_field(**overrides):
     """Settings of a small synthetic field of real-size (512 x 1024) tiles."""
     settings = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7, "stars": 900, "nebulae": 5}

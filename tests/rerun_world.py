@@ -15,7 +15,7 @@ import zlib
 
 from astropy.io import fits
 
-from conftest import Workflow
+from conftest import PER_ITEM_JOBS, Workflow
 from mosaicflow import layout, synth, tables
 from mosaicflow.steps import FAULT_VARIABLE
 
@@ -72,7 +72,8 @@ class World:
         mosaic = {
             "source": {"type": "local", "path": "raw"},
             "region": region,
-            "background": {"model": s["model"]},
+            # the per-image and per-overlap DAG: the README's rerun table counts its jobs
+            "background": {"model": s["model"], **PER_ITEM_JOBS},
             "on_image_error": s["on_image_error"],
         }
         return {"image_retries": 0, "mosaics": {MOSAIC: mosaic}}

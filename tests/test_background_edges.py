@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import small_region
+from conftest import PER_ITEM_JOBS, small_region
 from mosaicflow import stages, synth, tables
 
 
@@ -71,7 +71,9 @@ def test_disconnected_groups_are_matched_within_each_group(workflow):
     region = small_region(width=0.62, height=0.3)
     config = {
         "keep_intermediates": {"corrected": True},  # the test reads them
-        "mosaics": {"groups": {"source": {"type": "local", "path": "groups"}, "region": region}},
+        "mosaics": {
+            "groups": {"source": {"type": "local", "path": "groups"}, "region": region, "background": PER_ITEM_JOBS}
+        },
     }
     workflow.run(config=config)
     pairs = stages.overlap_pairs(workflow.path("results", "groups", "overlaps.tbl"))
@@ -140,8 +142,9 @@ def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):
     # 2 x 2 tiles overlapping by 1%: the diagonal neighbours touch in a corner of a few
     # pixels, far below mBgModel's limit (0.001 of the average image, ~520 pixels here).
     write_tiles(workflow.path("corners"), {"columns": 2, "rows": 2, "seed": 9, "overlap": 0.01}, keep=[0, 1, 2, 3])
-    config = {"mosaics": {"corners": {"source": {"type": "local", "path": "corners"}, "region": small_region()}}}
-    workflow.run(config=config)
+    # one fit job per overlap, so that the fit files count the overlaps fitted
+    corners = {"source": {"type": "local", "path": "corners"}, "region": small_region(), "background": PER_ITEM_JOBS}
+    workflow.run(config={"mosaics": {"corners": corners}})
     skipped = tables.read_tsv(workflow.path("results", "corners", "overlaps_skipped.tsv"))
     kept = stages.overlap_pairs(workflow.path("results", "corners", "overlaps.tbl"))
     assert len(skipped) >= 1 and all(float(row["box_pixels"]) < 524.3 for row in skipped)

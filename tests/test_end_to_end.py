@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 import truth
-from conftest import small_field, small_region
+from conftest import PER_ITEM_JOBS, small_field, small_region
 from mosaicflow import stages, tables
 
 
@@ -27,7 +27,8 @@ def matched_and_unmatched(tmp_path_factory):
     wf = Workflow(tmp_path_factory.mktemp("science"))
     config = {
         "mosaics": {
-            "matched": {"source": small_field(), "region": small_region()},
+            # the per-image and per-overlap DAG, the reference of the batched modes
+            "matched": {"source": small_field(), "region": small_region(), "background": PER_ITEM_JOBS},
             "unmatched": {
                 "source": small_field(),
                 "region": small_region(),
@@ -37,7 +38,7 @@ def matched_and_unmatched(tmp_path_factory):
             "batched": {
                 "source": small_field(),
                 "region": small_region(),
-                "background": {"fit_jobs": "image"},
+                "background": {"fit_jobs": "image", "correct_jobs": "image"},
                 "coadd": {"tiles_above": 0, "tile_size": 700},
             },
             # corrections applied by the coadd jobs, in tiles and in one mAdd
@@ -50,7 +51,7 @@ def matched_and_unmatched(tmp_path_factory):
             "corrected_in_coadd": {
                 "source": small_field(),
                 "region": small_region(),
-                "background": {"correct_jobs": "coadd"},
+                "background": {"fit_jobs": "overlap", "correct_jobs": "coadd"},
             },
         }
     }

@@ -227,8 +227,8 @@ def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
     def comparable(result):
         if isinstance(result, Exception):
             return type(result).__name__, str(result)
-        hdu, found, fingerprint, has_infinities, content = result
-        return hdu, found["CRVAL1"], fingerprint, has_infinities, content
+        hdu, found, fingerprint, has_infinities, content, scale = result
+        return hdu, found["CRVAL1"], fingerprint, has_infinities, content, scale
 
     serial = inputs.inspect_images(paths, workers=1)
     parallel = inputs.inspect_images(paths, workers=2)
@@ -239,6 +239,8 @@ def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
     assert isinstance(parallel[paths[11]], OSError)
     assert parallel[paths[15]][3] is True and parallel[paths[0]][3] is False
     assert len({parallel[p][2] for p in paths if p not in (paths[3], paths[7], paths[11])}) == 17
+    # the scale comes from the WCS the check made: what a WCS of the header alone gives
+    assert parallel[paths[0]][5] == inputs._pixel_scale(parallel[paths[0]][1]) > 0
 
     # the cached inspection gives the same results, and re-reads only changed files
     cache = str(tmp_path / "cache.json")
@@ -254,6 +256,15 @@ def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
     assert again[paths[0]][2] != serial[paths[0]][2] and again[paths[0]][4] != serial[paths[0]][4]
     assert isinstance(again[paths[1]], inputs.BadImage)
     assert {p: comparable(again[p]) for p in paths[2:]} == {p: comparable(serial[p]) for p in paths[2:]}
+    import json
+
+    with open(cache) as handle:  # a cache written before the scale was kept: computed again
+        entries = json.load(handle)
+    with open(cache, "w") as handle:
+        json.dump({path: {k: v for k, v in entry.items() if k != "scale"} for path, entry in entries.items()}, handle)
+    assert {p: comparable(r) for p, r in inputs.inspect_images_cached(paths, cache, 1).items()} == {
+        p: comparable(again[p]) for p in paths
+    }
     open(cache, "w").write("{not json")  # a damaged cache is ignored, then rewritten
     assert comparable(inputs.inspect_images_cached(paths, cache, 1)[paths[0]]) == comparable(again[paths[0]])
 

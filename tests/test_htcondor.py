@@ -18,7 +18,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from conftest import REPO, Workflow, small_region
+from conftest import PER_ITEM_JOBS, REPO, Workflow, small_region
 from htcondor_pool import PersonalPool, copy_workflow, find_condor_master
 
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
@@ -160,6 +160,7 @@ def group_sizes():
 
 def test_pool_run_equals_local_run_and_groups_jobs(pool, tmp_path):
     config = field_config()
+    config["mosaics"]["pooled"]["background"] = PER_ITEM_JOBS  # grouping the per-item jobs
     run = PoolRun(pool, "grouped", config)
     started = time.time()
     result = pool.run(run.argv(), check=False, cwd=run.work)

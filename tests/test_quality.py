@@ -6,6 +6,7 @@ import struct
 import numpy as np
 import pytest
 
+from conftest import PER_ITEM_JOBS
 from mosaicflow import quality, stages, tables
 
 # A small synthetic field: 6 tiles, 3 x 2, with background levels of 20-200,
@@ -64,8 +65,9 @@ def field(tmp_path_factory):
         config={
             "keep_intermediates": {"corrected": True},
             "mosaics": {
-                "q": {"source": FIELD, "region": REGION},
-                "qn": {"source": FIELD, "region": REGION, "background": {"model": "none"}},
+                # per-image corrections, kept: the report below reads corrected/
+                "q": {"source": FIELD, "region": REGION, "background": PER_ITEM_JOBS},
+                "qn": {"source": FIELD, "region": REGION, "background": {**PER_ITEM_JOBS, "model": "none"}},
             },
         }
     )
@@ -110,6 +112,18 @@ def test_background_matching_shrinks_the_overlap_differences(field):
     for item in per_overlap:
         assert number(table[("overlap", item, "rms_after")]) < number(table[("overlap", item, "rms_before")])
         assert int(table[("overlap", item, "pixels")]) > 1000
+
+
+def test_corrections_applied_in_the_report_equal_mbackgrounds(field, tmp_path):
+    # correct_jobs: coadd leaves no corrected/ images: the report subtracts the
+    # planes from the projected pixels itself. Every row (rms_after included,
+    # to the 6 digits written) equals the report from mBackground's corrected/.
+    wf, (table, _), _ = field
+    tsv = str(tmp_path / "quality.tsv")
+    quality.write_quality_report(wf.path("results", "q"), tsv, str(tmp_path / "depth.png"), correct_jobs="coadd")
+    planes = quality.read_report(tsv)
+    assert planes == table
+    assert len([key for key in planes if key[2] == "rms_after" and planes[key] != quality.NA]) > 3
 
 
 def test_coverage_and_depth(field):

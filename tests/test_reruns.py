@@ -6,7 +6,7 @@ import os
 import pytest
 from astropy.io import fits
 
-from conftest import Workflow, small_region
+from conftest import PER_ITEM_JOBS, Workflow, small_region
 from mosaicflow import synth
 
 
@@ -31,7 +31,8 @@ def field(tmp_path_factory):
         header, data = synth.render_tile(tile, truth)
         fits.PrimaryHDU(data, header).writeto(wf.path("raw", tile["name"] + ".fits"))
     wf.truth = truth
-    wf.config = {"mosaics": {"field": {"source": {"type": "local", "path": "raw"}, "region": small_region()}}}
+    field = {"source": {"type": "local", "path": "raw"}, "region": small_region(), "background": PER_ITEM_JOBS}
+    wf.config = {"mosaics": {"field": field}}
     wf.run(config=wf.config)
     return wf
 
@@ -71,7 +72,8 @@ def test_adding_an_image_projects_only_the_new_one(field):
 def test_switching_to_level_only_refits_without_reprojecting(field):
     before = projected_mtimes(field)
     fits_before = {p: os.stat(p).st_mtime_ns for p in glob.glob(field.path("results", "field", "fits", "*.tsv"))}
-    config = {"mosaics": {"field": {**field.config["mosaics"]["field"], "background": {"model": "level"}}}}
+    settings = {**field.config["mosaics"]["field"], "background": {**PER_ITEM_JOBS, "model": "level"}}
+    config = {"mosaics": {"field": settings}}
     field.run(config=config)
     assert projected_mtimes(field) == before
     fits_after = {p: os.stat(p).st_mtime_ns for p in glob.glob(field.path("results", "field", "fits", "*.tsv"))}
@@ -83,7 +85,7 @@ def test_moving_the_corrections_into_the_coadd_redoes_only_the_coadd(field):
     # background.correct_jobs image -> coadd: the same corrections, applied by
     # the coadd job; nothing before the coadd is redone.
     before = projected_mtimes(field)
-    settings = {**field.config["mosaics"]["field"], "background": {"correct_jobs": "coadd"}}
+    settings = {**field.config["mosaics"]["field"], "background": {**PER_ITEM_JOBS, "correct_jobs": "coadd"}}
     planned = field.planned_jobs(config={"mosaics": {"field": settings}})
     # the coadd and what reads it (PNG), and the quality report (it corrects for itself now)
     assert set(planned) == {"coadd", "preview", "quality_report", "all"}, planned

@@ -80,12 +80,12 @@ def inspect_image(path):
     its data to prove the file is complete, and rejects all-NaN images.
     Raises ``BadImage`` with a human-readable reason otherwise.
     """
-    index, header, _ = _inspect(path)
+    index, header, _, _ = _inspect(path)
     return index, header
 
 
 def _inspect(path):
-    """inspect_image, also returning the image's data."""
+    """inspect_image, also returning the image's data and pixel scale (degrees, second axis)."""
     from astropy.io import fits
     from astropy.wcs import WCS
 
@@ -117,11 +117,11 @@ def _inspect(path):
                     if not wcs.has_celestial:
                         reasons.append(f"HDU {index}: no celestial WCS")
                         continue
-                    problem = _wcs_problem(wcs, header)
+                    problem, scale = _wcs_problem(wcs, header)
                     if problem:
                         reasons.append(f"HDU {index}: {problem}")
                         continue
-                    return index, header.copy(), _check_data(hdu)
+                    return index, header.copy(), _check_data(hdu), scale
             except BadImage:
                 raise
             except Exception as error:
@@ -162,18 +162,19 @@ def _pixel_scale(header):
 
 
 def _wcs_problem(wcs, header):
-    """Why a celestial WCS cannot place the image on the sky, or None."""
+    """(why a celestial WCS cannot place the image on the sky, or None; its pixel
+    scale along the second axis in degrees, what _pixel_scale gives)."""
     try:
         scales = wcs.celestial.proj_plane_pixel_scales()
         values = [float(v.to_value("deg")) for v in scales]
         centre = wcs.celestial.all_pix2world([[header["NAXIS1"] / 2, header["NAXIS2"] / 2]], 0)[0]
     except Exception as error:
-        return f"WCS cannot map pixels to the sky ({_short(error)})"
+        return f"WCS cannot map pixels to the sky ({_short(error)})", None
     if not all(np.isfinite(values)) or min(values) <= 0:
-        return "WCS has a zero or undefined pixel scale"
+        return "WCS has a zero or undefined pixel scale", None
     if not np.all(np.isfinite(centre)):
-        return "WCS does not map the image centre to the sky"
-    return None
+        return "WCS does not map the image centre to the sky", None
+    return None, values[1]
 
 
 def _check_data(hdu):
@@ -400,7 +401,7 @@ def build_image_table(
         if isinstance(result, OSError):
             skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
             continue
-        hdu, header, fingerprint, has_infinities, content = result
+        hdu, header, fingerprint, has_infinities, content, scale = result
         if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
             skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
             continue
@@ -429,7 +430,7 @@ def build_image_table(
                 "frame": frame,
                 "projection": projection,
                 "link": link,
-                "scale": _pixel_scale(header),
+                "scale": scale,
                 "content": content,
             }
         )
@@ -478,12 +479,13 @@ def inspect_images(paths, workers=1):
 def _inspect_for_table(path):
     """inspect_image, plus a fingerprint of the pixels and WCS (to find the same
     image under two names), whether it holds infinite pixels, and a digest of
-    the whole file (what its projection depends on)."""
-    hdu, header, data = _inspect(path)
+    the whole file (what its projection depends on), and its pixel scale (degrees;
+    from the WCS the check made, not a second one made serially later)."""
+    hdu, header, data, scale = _inspect(path)
     digest = hashlib.sha1(np.ascontiguousarray(data).tobytes())
     for key in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CROTA2"):
         digest.update(repr(header.get(key)).encode())
-    return hdu, header, digest.hexdigest(), bool(np.isinf(data).any()), _file_digest(path)
+    return hdu, header, digest.hexdigest(), bool(np.isinf(data).any()), _file_digest(path), scale
 
 
 def _file_digest(path):
@@ -534,8 +536,9 @@ def inspect_images_cached(paths, cache_path, workers=1):
 def _to_cache(result):
     if isinstance(result, BadImage):
         return {"bad": str(result)}
-    hdu, header, fingerprint, has_infinities, content = result
+    hdu, header, fingerprint, has_infinities, content, scale = result
     return {
+        "scale": scale,
         "hdu": hdu,
         "header": header.tostring(),
         "fingerprint": fingerprint,
@@ -550,7 +553,9 @@ def _from_cache(entry):
     if "bad" in entry:
         return BadImage(entry["bad"])
     header = fits.Header.fromstring(entry["header"])
-    return entry["hdu"], header, entry["fingerprint"], entry["infinite"], entry["content"]
+    # a cache written before the scale was kept: compute it
+    scale = entry["scale"] if "scale" in entry else _pixel_scale(header)
+    return entry["hdu"], header, entry["fingerprint"], entry["infinite"], entry["content"], scale
 
 
 def _write_blanked_copy(path, hdu, destination):

@@ -84,7 +84,6 @@ with mOverlaps on projected.tbl (milliseconds) so that ``rms_before`` still
 measures the unmatched seams.
 """
 
-import contextlib
 import math
 import os
 import warnings
@@ -165,14 +164,10 @@ def write_quality_report(
 
     with atomic.scratch_dir(quality_tsv) as scratch:
         pairs = _overlap_pairs(paths, matched, scratch)
-        if matched and correct_jobs == "coadd":
-            # no corrected/ folder: correct the overlapping images here, as the coadd does
-            overlapping = sorted({f"{ident}.fits" for pair in pairs for ident in pair})
-            corrected = steps.corrected_folder(paths.projected_dir, overlapping, paths.corrections, quality_tsv)
-        else:
-            corrected = contextlib.nullcontext(paths.corrected_dir)
-        with corrected as paths.corrected_dir:
-            overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image")
+        # No corrected/ folder with correct_jobs: coadd: subtract mBackground's
+        # planes from the overlap's pixels here (no corrected copy of every image).
+        planes = steps.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
+        overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image", planes)
         _overlap_summary(rows, overlap_rows, matched)
         small = paths.overlaps_skipped
         if matched and os.path.exists(small):
@@ -303,12 +298,20 @@ class _Cutout:
         self.area_path = atomic.area_name(path)
         header = fits.getheader(path)
         self.nx, self.ny = int(header["NAXIS1"]), int(header["NAXIS2"])
+        self.crpix1, self.crpix2 = float(header["CRPIX1"]), float(header["CRPIX2"])
         self.dx = _whole(region["crpix1"] - header["CRPIX1"], path, "CRPIX1")
         self.dy = _whole(region["crpix2"] - header["CRPIX2"], path, "CRPIX2")
 
     def box(self):
         """(x0, x1, y0, y1) on the mosaic grid, end-exclusive."""
         return self.dx, self.dx + self.nx, self.dy, self.dy + self.ny
+
+    def plane(self, a, b, c, x0, x1, y0, y1):
+        """mBackground's plane over a mosaic-grid box: a x + b y + c, with x and y
+        the image's 0-based pixel offsets from its CRPIX (what mBackground subtracts)."""
+        x = np.arange(x0 - self.dx, x1 - self.dx) - self.crpix1
+        y = np.arange(y0 - self.dy, y1 - self.dy) - self.crpix2
+        return a * x[None, :] + b * y[:, None] + c
 
     def read(self, x0, x1, y0, y1):
         """Data and area over a mosaic-grid box inside this cutout (only that part is read)."""
@@ -350,8 +353,12 @@ def _rms(values):
     return float(np.sqrt(np.mean(np.square(values)))) if values.size else math.nan
 
 
-def _measure_overlaps(paths, region, pairs, matched, per_image_fits=False):
-    """Per overlap: fit status and the RMS of plus - minus before and after correction."""
+def _measure_overlaps(paths, region, pairs, matched, per_image_fits=False, planes=None):
+    """Per overlap: fit status and the RMS of plus - minus before and after correction.
+
+    The corrected images are read from ``paths.corrected_dir``, or with ``planes``
+    ({id: (a, b, c)}) the projected ones are corrected here as mBackground does.
+    """
     cutouts = {}
     fits = stages.read_fits(paths.fits_dir, pairs, per_image_fits, strict=False) if matched else {}
 
@@ -377,8 +384,12 @@ def _measure_overlaps(paths, region, pairs, matched, per_image_fits=False):
                 valid = np.isfinite(plus_data) & np.isfinite(minus_data) & (plus_area > 0) & (minus_area > 0)
             entry["pixels"] = int(valid.sum())
             entry["rms_before"] = _rms(plus_data[valid] - minus_data[valid])
+            if matched and entry["pixels"] and planes is not None:
+                plus_c = plus_data - first.plane(*planes[plus], *box)
+                minus_c = minus_data - second.plane(*planes[minus], *box)
+                entry["rms_after"] = _rms(plus_c[valid] - minus_c[valid])
             del plus_data, minus_data, plus_area, minus_area
-            if matched and entry["pixels"]:
+            if matched and entry["pixels"] and planes is None:
                 first_c, second_c = cutout(paths.corrected(plus)), cutout(paths.corrected(minus))
                 # Same grid position as the projected image; read the same box.
                 plus_c, _ = first_c.read(*box)
