@@ -23,6 +23,19 @@ def start(wf):
     )
 
 
+def kill_when_a_new_stage_starts(wf, stages_before, timeout=600):
+    logs = wf.path("logs", "killed")
+    process = start(wf)
+    deadline = time.time() + timeout
+    while process.poll() is None and time.time() < deadline:
+        if os.path.isdir(logs) and set(os.listdir(logs)) - stages_before:
+            time.sleep(0.05)  # into the stage's first job
+            os.killpg(process.pid, signal.SIGKILL)
+            break
+        time.sleep(0.01)
+    process.wait()
+
+
 def test_sigkill_at_several_points_then_rerun_gives_the_same_mosaic(tmp_path):
     reference = Workflow(tmp_path / "reference")
     os.makedirs(reference.workdir)
@@ -34,12 +47,11 @@ def test_sigkill_at_several_points_then_rerun_gives_the_same_mosaic(tmp_path):
     wf.write_config(CONFIG)
     wf.configfile = wf.path("config.yaml")
     stages_seen = []
-    for delay in (2.0, 3.5, 3.5, 3.0):
-        process = start(wf)
-        time.sleep(delay)
-        if process.poll() is None:
-            os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    for _ in range(4):
+        # Killed as soon as a stage it had not reached before starts (its log
+        # entry appears): by progress, not by time, so a slow machine kills at
+        # the same points as a fast one.
+        kill_when_a_new_stage_starts(wf, set(stages_seen[-1]) if stages_seen else set())
         stages_seen.append(sorted(os.listdir(wf.path("logs", "killed"))) if os.path.exists(wf.path("logs")) else [])
         wf.run("--unlock")  # what a user does after a crash: the lock is stale
     wf.run()  # rerun-incomplete is on by default (profiles/default)
