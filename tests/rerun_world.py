@@ -45,7 +45,7 @@ def render_pool(folder, seed=5):
 class World:
     """Inputs (a raw folder), config settings and injected faults of one sequence."""
 
-    def __init__(self, root, pool, seed):
+    def __init__(self, root, pool, seed, jobs="per_item"):
         self.root = str(root)
         self.pool = pool
         self.names = sorted(n for n in os.listdir(pool) if not n.endswith(".alt.fits"))
@@ -54,7 +54,7 @@ class World:
         os.makedirs(self.raw, exist_ok=True)
         for name in self.names[:6]:
             shutil.copyfile(os.path.join(pool, name), os.path.join(self.raw, name))
-        self.settings = {"region": "all", "pixel_scale": 1.0, "model": "plane", "on_image_error": "skip"}
+        self.settings = {"region": "all", "pixel_scale": 1.0, "model": "plane", "on_image_error": "skip", "jobs": jobs}
         self.permanent_faults = set()
         self.renamed = 0
         self.fresh_runs = 0
@@ -72,8 +72,9 @@ class World:
         mosaic = {
             "source": {"type": "local", "path": "raw"},
             "region": region,
-            # the per-image and per-overlap DAG: the README's rerun table counts its jobs
-            "background": {"model": s["model"], **PER_ITEM_JOBS},
+            # per_item: the per-image and per-overlap DAG (the README's rerun table
+            # counts its jobs); defaults: the schema's batched jobs
+            "background": {"model": s["model"], **(PER_ITEM_JOBS if s["jobs"] == "per_item" else {})},
             "on_image_error": s["on_image_error"],
         }
         return {"image_retries": 0, "mosaics": {MOSAIC: mosaic}}
@@ -156,6 +157,7 @@ class World:
             "scale",
             "model",
             "policy",
+            "jobs",
             "transient",
             "permanent",
         ]
@@ -199,6 +201,9 @@ class World:
         elif kind == "policy":
             self.settings["on_image_error"] = "fail" if self.settings["on_image_error"] == "skip" else "skip"
             name = self.settings["on_image_error"]
+        elif kind == "jobs":
+            self.settings["jobs"] = "defaults" if self.settings["jobs"] == "per_item" else "per_item"
+            name = self.settings["jobs"]
         elif kind == "transient":
             return f"transient fault {name}", name
         elif kind == "permanent":

@@ -159,17 +159,19 @@ def test_reserved_mosaic_names_are_refused(tmp_path):
 
 
 def test_random_sequence_of_changes(tmp_path, pool):
-    run_sequence(tmp_path, pool, seed=2026, steps=6)
+    # from the default settings (batched fit and correction jobs)
+    run_sequence(tmp_path, pool, seed=2026, steps=6, jobs="defaults")
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_long_random_sequences_of_changes(tmp_path, pool, seed):
-    run_sequence(tmp_path, pool, seed=seed, steps=60)
+    # the job layout itself is one of the random changes ("jobs")
+    run_sequence(tmp_path, pool, seed=seed, steps=60, jobs="defaults" if seed % 2 else "per_item")
 
 
-def run_sequence(tmp_path, pool, seed, steps):
-    world = World(tmp_path, pool, seed=seed)
+def run_sequence(tmp_path, pool, seed, steps, jobs):
+    world = World(tmp_path, pool, seed=seed, jobs=jobs)
     assert world.rerun().returncode == 0
     history = []
     for step in range(steps):
