@@ -9,6 +9,7 @@ with different content of the same size.
 
 import os
 import random
+import re
 import shutil
 import subprocess
 import zlib
@@ -289,6 +290,15 @@ def mosaic_files(workflow):
     return found
 
 
+INJECTED_PROJECTION_FAULT = re.compile(
+    r"logs/[^/]+/project/(?P<id>[\w-]+)\.log: cannot read results/[^/]+/inputs/(?P=id)\.fits \(fault injected"
+)
+
+
+def _any_failed_projection(text):
+    return INJECTED_PROJECTION_FAULT.sub("logs/.../project/IMAGE.log: cannot read IMAGE (fault injected", text)
+
+
 def differences(old, old_result, fresh, fresh_result):
     """What differs between a rerun (old) and a fresh run; [] when the invariant holds."""
     problems = []
@@ -301,10 +311,12 @@ def differences(old, old_result, fresh, fresh_result):
         return problems
     old_rows, fresh_rows = summary_rows(old), summary_rows(fresh)
     if fresh_result.returncode != 0:
-        # a failed run's other files are whatever the previous run left
+        # a failed run's other files are whatever the previous run left; with
+        # several unprojectable images under on_image_error: fail, the reason
+        # names whichever failed first, which depends on the order jobs ran in
         keep = ("name", "kind", "status", "reason")
-        old_rows = [{k: row[k] for k in keep} for row in old_rows or []]
-        fresh_rows = [{k: row[k] for k in keep} for row in fresh_rows or []]
+        old_rows = [{k: _any_failed_projection(row[k]) for k in keep} for row in old_rows or []]
+        fresh_rows = [{k: _any_failed_projection(row[k]) for k in keep} for row in fresh_rows or []]
     if old_rows != fresh_rows:
         problems.append(f"summary.tsv differs:\n  rerun {old_rows}\n  fresh {fresh_rows}")
     debris = layout.debris(old.path("results"))
