@@ -31,8 +31,10 @@ from mosaicflow import reportgraph  # noqa: E402
 # of waiting jobs (see the module); on a 200-image field that was half of its
 # own CPU, on the cores the Montage jobs need.
 scheduling.apply()
-# The report's rule graph drew each rule once per DAG depth (see the module).
-reportgraph.apply()
+# The report's rule graph drew each rule once per DAG depth (see the module);
+# a pool node's job makes no report.
+if not workflow.remote_exec:
+    reportgraph.apply()
 
 SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))

@@ -1,8 +1,8 @@
 """The HTML report's landing page: the workflow's description, then the run's
 summary and where its time went.
 
-Written by the main Snakemake process at the start and at the end of every
-run (``rules/run_state.smk``), beside ``results/summary.tsv``:
+Written by the main Snakemake process at the end of every run
+(``rules/run_state.smk``), beside ``results/summary.tsv``:
 ``results/performance.tsv`` (per stage, summed over every mosaic's benchmark
 records), ``results/summary.html`` (both as tables) and ``results/report.rst``
 (the description in ``report/workflow.rst`` with that page inserted), which the
