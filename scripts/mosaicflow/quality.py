@@ -309,14 +309,21 @@ class _Cutout:
     def plane(self, a, b, c, x0, x1, y0, y1):
         """mBackground's plane over a mosaic-grid box: a x + b y + c, with x and y
         the image's 0-based pixel offsets from its CRPIX (what mBackground subtracts)."""
-        x = np.arange(x0 - self.dx, x1 - self.dx) - self.crpix1
-        y = np.arange(y0 - self.dy, y1 - self.dy) - self.crpix2
-        return a * x[None, :] + b * y[:, None] + c
+        i = np.arange(x0 - self.dx, x1 - self.dx)[None, :]
+        j = np.arange(y0 - self.dy, y1 - self.dy)[:, None]
+        return mbackground_plane(a, b, c, i, j, self.crpix1, self.crpix2)
 
     def read(self, x0, x1, y0, y1):
         """Data and area over a mosaic-grid box inside this cutout (only that part is read)."""
         window = (slice(y0 - self.dy, y1 - self.dy), slice(x0 - self.dx, x1 - self.dx))
         return _section(self.path, window), _section(self.area_path, window)
+
+
+def mbackground_plane(a, b, c, i, j, crpix1, crpix2):
+    """What mBackground subtracts at 0-based pixel (i, j) of a projected image
+    with reference pixel (CRPIX1, CRPIX2): a (i - CRPIX1) + b (j - CRPIX2) + c
+    (scalars, or arrays that broadcast)."""
+    return a * (i - crpix1) + b * (j - crpix2) + c
 
 
 def _whole(offset, path, key):
@@ -455,7 +462,9 @@ def correction_footprints(paths, region):
             continue
         where = placed[row["id"]]
         a, b, c = float(row["a"]), float(row["b"]), float(row["c"])
-        centre = a * ((where["nx"] - 1) / 2 - where["crpix1"]) + b * ((where["ny"] - 1) / 2 - where["crpix2"]) + c
+        centre = mbackground_plane(
+            a, b, c, (where["nx"] - 1) / 2, (where["ny"] - 1) / 2, where["crpix1"], where["crpix2"]
+        )
         footprints.append(
             {
                 "id": row["id"],
