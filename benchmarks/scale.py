@@ -20,8 +20,8 @@ full runs (--tiles, --dense)
     overlap in both directions, so each point lies in ~6 tiles and the difference fits dominate.
     Target: wall time workflow / chain <= 0.6. Like for like by default: the workflow is asked for
     mosaic.fits only (--target mosaic; --target all adds the PNG and the quality report, which the
-    chain does not make) with background.fit_jobs: image and correct_jobs: coadd (--fit-jobs overlap
-    and --correct-jobs image: one job per overlap and per image, the workflow's own defaults); the
+    chain does not make) with the workflow's default background.fit_jobs: batch and correct_jobs: coadd
+    (--fit-jobs overlap and --correct-jobs image: one job per overlap and per image); the
     settings are printed and recorded in the CSV's variant column.
 
 dry runs without pixels (--dry-run-images)
@@ -1151,7 +1151,9 @@ def measure_dry_run(images, layout, args, recorder, summary):
         fail("snakemake -n failed", dry.log)
     listed = listed_jobs(dry.log)
     stats = job_stats(dry.log)
-    fit_jobs = stats.get("difference_fit", 0) + stats.get("difference_fits_by_image", 0)
+    fit_jobs = sum(
+        stats.get(rule, 0) for rule in ("difference_fit", "difference_fits_by_image", "difference_fits_by_batch")
+    )
     per_item = (
         f"difference_fit {fit_jobs} (overlaps {len(pairs)}), background_correct "
         f"{stats.get('background_correct', 0)} (images {len(ids)})"
@@ -1427,17 +1429,15 @@ def parse_args(argv=None):
     parser.add_argument("--no-plot", action="store_true", help="do not write --png")
     parser.add_argument(
         "--fit-jobs",
-        choices=["overlap", "image"],
-        default="image",
-        help="the workflow's background.fit_jobs (default image, the setting for big fields; "
-        "overlap is the workflow's default)",
+        choices=["overlap", "image", "batch"],
+        default="batch",
+        help="the workflow's background.fit_jobs (default batch, the workflow's default; overlap: one job per overlap)",
     )
     parser.add_argument(
         "--correct-jobs",
         choices=["image", "coadd"],
         default="coadd",
-        help="the workflow's background.correct_jobs (default coadd, the setting for big fields; "
-        "image is the workflow's default)",
+        help="the workflow's background.correct_jobs (default coadd, the workflow's default; image: one job per image)",
     )
     parser.add_argument(
         "--target",

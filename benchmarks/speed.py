@@ -55,6 +55,7 @@ STAGE_OF = {
     "overlaps": "projected table, overlaps",
     "difference_fit": "difference fits",
     "difference_fits_by_image": "difference fits",
+    "difference_fits_by_batch": "difference fits",
     "gather_fits": "background model",
     "background_model": "background model",
     "background_correct": "corrections, coadd",

@@ -1,5 +1,5 @@
-# Background matching: one difference fit per overlap (or per image:
-# background.fit_jobs) of the overlaps the projected-table checkpoint found,
+# Background matching: one difference-fit job per overlap, per image or per
+# batch of images (background.fit_jobs) of the overlaps the projected-table checkpoint found,
 # the global model (mBgModel, or the direct solve: background.solver), one
 # correction job per image.
 
@@ -64,22 +64,39 @@ rule difference_fits_by_image:
         # image ids are workflow-made ([A-Za-z0-9_-]), safe in a shell word
         minus_ids=lambda wildcards: ",".join(overlapping_later_images(wildcards)),
         folder=result("projected_dir"),
-        options=lambda wildcards: " ".join(
-            (
-                ["--level-only"]
-                if setting(wildcards, "background", "model") == "level"
-                else []
-            )
-            + (
-                [f"--keep-diffs-dir {result_path(wildcards.mosaic, 'diffs_dir')}"]
-                if setting(wildcards, "background", "keep_diffs")
-                else []
-            )
-        ),
+        options=fit_options,
     shell:
         "{params.job} fit-image --plus {input.plus:q} --minus-ids {params.minus_ids}"
         " --projected-dir {params.folder:q} --header {input.header:q} --out {output:q}"
         " {params.options} > {log:q} 2>&1"
+
+
+rule difference_fits_by_batch:
+    input:
+        unpack(fit_batch_files),
+    output:
+        result("batch_fits"),
+    log:
+        log_file("difference_fit", "batch-{batch}"),
+    benchmark:
+        benchmark_file("difference_fit", "batch-{batch}")
+    priority: 20
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
+    params:
+        job=MONTAGE_JOB,
+        batches=lambda wildcards: setting(wildcards, "background", "fit_batches"),
+        overlaps=lambda wildcards: current_projected_table(wildcards.mosaic).overlaps,
+        pairs=fit_batch_pairs_digest,
+        folder=result("projected_dir"),
+        options=fit_options,
+    shell:
+        "{params.job} fit-batch --batch {wildcards.batch} --batches {params.batches}"
+        " --overlaps {params.overlaps:q} --projected-dir {params.folder:q}"
+        " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
 
 
 rule gather_fits:
@@ -102,11 +119,13 @@ rule gather_fits:
     params:
         job=MONTAGE_JOB,
         folder=result("fits_dir"),
-        per_image=lambda wildcards: "--per-image" if per_image_fits(wildcards) else "",
+        fit_jobs=lambda wildcards: fit_layout(wildcards)[0],
+        fit_batches=lambda wildcards: fit_layout(wildcards)[1],
     shell:
         "{params.job} gather-fits --projected-table {input.projected_table:q}"
         " --overlaps {input.overlaps:q} --fits-dir {params.folder:q} --out {output:q}"
-        " {params.per_image} --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"
+        " --fit-jobs {params.fit_jobs} --fit-batches {params.fit_batches}"
+        " --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"
 
 
 rule background_model:

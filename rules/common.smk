@@ -148,6 +148,7 @@ wildcard_constraints:
     plus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     minus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     tile=r"r[0-9]+c[0-9]+",
+    batch=r"[0-9]{1,6}",
 
 
 # Where things are: every path of results/NAME/ is named in mosaicflow.layout.

@@ -70,6 +70,24 @@ def region_header_inputs(wildcards):
 # ---- checkpoint helpers -------------------------------------------------
 
 
+_CREATED_CHECKPOINT_OUTPUTS = {}
+
+
+def checkpoint_output(checkpoint, mosaic):
+    """``checkpoint.get(mosaic=mosaic).output``, asked of Snakemake until it has it.
+
+    Snakemake's set of created checkpoint outputs only grows during a run, so
+    once it answers, the answer stands; asking again costs an output
+    expansion per call, and the input functions and parameters of every
+    image's jobs ask. Until then ``get`` raises, as Snakemake needs to plan
+    the jobs after the checkpoint.
+    """
+    key = (checkpoint.rule.name, mosaic)
+    if key not in _CREATED_CHECKPOINT_OUTPUTS:
+        _CREATED_CHECKPOINT_OUTPUTS[key] = checkpoint.get(mosaic=mosaic).output
+    return _CREATED_CHECKPOINT_OUTPUTS[key]
+
+
 @functools.lru_cache(maxsize=None)
 def _read_images(path, mtime):
     return {row["id"]: row for row in tables.read_tsv(path)}
@@ -77,7 +95,7 @@ def _read_images(path, mtime):
 
 def image_records(wildcards):
     """The mosaic's usable images (after the image-table checkpoint)."""
-    path = checkpoints.image_table.get(mosaic=wildcards.mosaic).output.images
+    path = checkpoint_output(checkpoints.image_table, wildcards.mosaic).images
     return _read_images(path, os.stat(path).st_mtime_ns)
 
 
@@ -136,19 +154,74 @@ def projected_images(wildcards):
     ]
 
 
-def per_image_fits(wildcards):
-    return setting(wildcards, "background", "fit_jobs") == "image"
+def fit_layout(wildcards):
+    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.stages.fit_item)."""
+    return (
+        setting(wildcards, "background", "fit_jobs"),
+        setting(wildcards, "background", "fit_batches"),
+    )
+
+
+def fit_options(wildcards):
+    """Options of the jobs that fit several overlaps (fit_jobs: image or batch)."""
+    options = []
+    if setting(wildcards, "background", "model") == "level":
+        options.append("--level-only")
+    if setting(wildcards, "background", "keep_diffs"):
+        options.append(f"--keep-diffs-dir {result_path(wildcards.mosaic, 'diffs_dir')}")
+    return " ".join(options)
 
 
 def fit_files(wildcards):
-    """One file per overlap, or (fit_jobs: image) one per image with later neighbours."""
-    mosaic, pairs = wildcards.mosaic, overlap_pairs(wildcards)
-    if per_image_fits(wildcards):
-        return [
-            result_path(mosaic, "image_fits", image=p)
-            for p in sorted({p for p, _ in pairs})
-        ]
-    return [result_path(mosaic, "fit", plus=p, minus=m) for p, m in pairs]
+    """The fit files gather_fits reads: one per overlap, per image with later
+    neighbours, or per batch (background.fit_jobs)."""
+    from mosaicflow.stages import fit_item
+
+    fit_jobs, batches = fit_layout(wildcards)
+    items = {fit_item(p, m, fit_jobs, batches) for p, m in overlap_pairs(wildcards)}
+    return [
+        os.path.join(result_path(wildcards.mosaic, "fits_dir"), f"{item}.tsv")
+        for item in sorted(items)
+    ]
+
+
+@functools.lru_cache(maxsize=None)
+def _batch_pairs(path, mtime, batches):
+    from mosaicflow.stages import fit_batch
+
+    by_batch = {}
+    for plus, minus in _read_pairs(path, mtime):
+        by_batch.setdefault(fit_batch(plus, batches), []).append((plus, minus))
+    return by_batch
+
+
+def batch_overlaps(wildcards):
+    """The overlaps (plus, minus) that fit batch ``wildcards.batch`` fits."""
+    path = current_projected_table(wildcards.mosaic).overlaps
+    by_batch = _batch_pairs(
+        path, os.stat(path).st_mtime_ns, setting(wildcards, "background", "fit_batches")
+    )
+    return by_batch.get(int(wildcards.batch), [])
+
+
+def fit_batch_pairs_digest(wildcards):
+    """The batch's overlaps, as a parameter: the job reads them from the overlaps
+    table (too many for a command line), which is not its input (it changes
+    with every image); a change to the batch's own overlaps reruns it."""
+    import hashlib
+
+    text = "\n".join(f"{p} {m}" for p, m in batch_overlaps(wildcards))
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def fit_batch_files(wildcards):
+    images = sorted({i for pair in batch_overlaps(wildcards) for i in pair})
+    projected = [result_path(wildcards.mosaic, "projected", image=i) for i in images]
+    return {
+        "projected": projected,
+        "areas": [area_name(p) for p in projected],
+        "header": result_path(wildcards.mosaic, "region"),
+    }
 
 
 @functools.lru_cache(maxsize=None)
@@ -220,7 +293,7 @@ def current_projected_table(mosaic):
     from snakemake.exceptions import IncompleteCheckpointException
     from snakemake.io import checkpoint_target
 
-    outputs = checkpoints.projected_table.get(mosaic=mosaic).output
+    outputs = checkpoint_output(checkpoints.projected_table, mosaic)
     images = result_path(mosaic, "images")
     if os.stat(outputs.table).st_mtime_ns < os.stat(images).st_mtime_ns:
         raise IncompleteCheckpointException(

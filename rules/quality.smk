@@ -33,7 +33,8 @@ rule quality_report:
     params:
         background_model=lambda wildcards: setting(wildcards, "background", "model"),
         max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),
-        fit_jobs=lambda wildcards: setting(wildcards, "background", "fit_jobs"),
+        fit_jobs=lambda wildcards: fit_layout(wildcards)[0],
+        fit_batches=lambda wildcards: fit_layout(wildcards)[1],
         correct_jobs=lambda wildcards: setting(wildcards, "background", "correct_jobs"),
     script:
         "../scripts/quality_report.py"

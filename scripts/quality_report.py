@@ -17,6 +17,7 @@ def main(smk):
         background_model=smk.params.background_model,
         max_size=smk.params.max_size,
         fit_jobs=smk.params.fit_jobs,
+        fit_batches=smk.params.fit_batches,
         correct_jobs=smk.params.correct_jobs,
     )
 

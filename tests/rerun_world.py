@@ -17,6 +17,14 @@ import zlib
 from astropy.io import fits
 
 from conftest import PER_ITEM_JOBS, Workflow
+
+# background settings of each job layout the random sequences switch between
+JOB_LAYOUTS = {
+    "per_item": PER_ITEM_JOBS,
+    "defaults": {},
+    "fits_per_image": {"fit_jobs": "image"},
+    "three_fit_batches": {"fit_batches": 3},
+}
 from mosaicflow import layout, synth, tables
 from mosaicflow.steps import FAULT_VARIABLE
 
@@ -74,8 +82,9 @@ class World:
             "source": {"type": "local", "path": "raw"},
             "region": region,
             # per_item: the per-image and per-overlap DAG (the README's rerun table
-            # counts its jobs); defaults: the schema's batched jobs
-            "background": {"model": s["model"], **(PER_ITEM_JOBS if s["jobs"] == "per_item" else {})},
+            # counts its jobs); defaults: the schema's batched jobs; the others
+            # the layouts between (fits per image; another number of fit batches)
+            "background": {"model": s["model"], **JOB_LAYOUTS[s["jobs"]]},
             "on_image_error": s["on_image_error"],
         }
         return {"image_retries": 0, "mosaics": {MOSAIC: mosaic}}
@@ -203,7 +212,7 @@ class World:
             self.settings["on_image_error"] = "fail" if self.settings["on_image_error"] == "skip" else "skip"
             name = self.settings["on_image_error"]
         elif kind == "jobs":
-            self.settings["jobs"] = "defaults" if self.settings["jobs"] == "per_item" else "per_item"
+            self.settings["jobs"] = self.rng.choice([j for j in JOB_LAYOUTS if j != self.settings["jobs"]])
             name = self.settings["jobs"]
         elif kind == "transient":
             return f"transient fault {name}", name

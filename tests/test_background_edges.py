@@ -117,12 +117,29 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
     for plus in (ids[0], ids[1]):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items() if p == plus]
         tables.write_tsv(str(batched / f"{plus}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
+    # fit_jobs: batch, two batches: each file holds the overlaps of the plus images hashed to it
+    hashed = tmp_path / "hashed"
+    hashed.mkdir()
+    for item in {stages.fit_item(p, m, "batch", 2) for p, m in pairs}:
+        batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items()]
+        batch = [row for row in batch if stages.fit_item(row["plus"], row["minus"], "batch", 2) == item]
+        tables.write_tsv(str(hashed / f"{item}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
     assert stages.gather_fits(str(projected), pairs, str(single), str(tmp_path / "a.tbl")) == (3, 0)
-    assert stages.gather_fits(str(projected), pairs, str(batched), str(tmp_path / "b.tbl"), per_image=True) == (3, 0)
-    assert (tmp_path / "a.tbl").read_text() == (tmp_path / "b.tbl").read_text()
+    assert stages.gather_fits(str(projected), pairs, str(batched), str(tmp_path / "b.tbl"), "image") == (3, 0)
+    assert stages.gather_fits(str(projected), pairs, str(hashed), str(tmp_path / "h.tbl"), "batch", 2) == (3, 0)
+    assert (tmp_path / "a.tbl").read_text() == (tmp_path / "b.tbl").read_text() == (tmp_path / "h.tbl").read_text()
     # A batch that lacks one of its image's overlaps (stale) is an error, not a silent gap.
     with pytest.raises(stages.StepError, match="no fit of"):
-        stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), True)
+        stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), "image")
+
+
+def test_fit_batches_keep_an_image_in_its_batch_and_spread_the_images():
+    ids = [f"tile_{i:03d}-{i:08x}" for i in range(400)]
+    batches = [stages.fit_batch(i, 4) for i in ids]
+    assert batches == [stages.fit_batch(i, 4) for i in reversed(ids)][::-1]  # a function of the id alone
+    counts = [batches.count(b) for b in range(4)]
+    assert min(counts) > 70, counts  # ~100 each
+    assert stages.batch_pairs([(ids[0], ids[1]), (ids[1], ids[2])], batches[0], 4)[0] == (ids[0], ids[1])
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):

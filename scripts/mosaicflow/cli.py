@@ -45,6 +45,19 @@ STEPS = {
             "keep-diffs-dir": "",
         },
     ),
+    "fit-batch": (
+        "fit the differences of the overlaps of batch --batch of --batches (mDiffFit), from --overlaps",
+        {
+            "batch": None,
+            "batches": None,
+            "overlaps": None,
+            "projected-dir": None,
+            "header": None,
+            "out": None,
+            "level-only": False,
+            "keep-diffs-dir": "",
+        },
+    ),
     "correct": (
         "apply one image's background correction (mBackground)",
         {"projected": None, "corrections": None, "id": None, "out": None},
@@ -73,7 +86,8 @@ STEPS = {
             "overlaps": None,
             "fits-dir": None,
             "out": None,
-            "per-image": False,
+            "fit-jobs": None,
+            "fit-batches": "1",
             "mosaic": None,
         },
     ),
@@ -205,12 +219,19 @@ def run(step, o):
 
         from .steps import difference_fits
 
-        minus = {m: os.path.join(o["projected_dir"], f"{m}.fits") for m in o["minus_ids"].split(",") if m}
-        rows = difference_fits(o["plus"], minus, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None)
-        for row in rows:
-            if row["status"] != "ok":
-                print(f"fit {row['plus']} - {row['minus']} failed (left out of the model): {row['message']}")
-        print(f"{len(rows)} overlaps fitted")
+        minus = [os.path.join(o["projected_dir"], f"{m}.fits") for m in o["minus_ids"].split(",") if m]
+        pairs = [(o["plus"], path) for path in minus]
+        _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None))
+    elif step == "fit-batch":
+        import os
+
+        from .stages import batch_pairs, overlap_pairs
+        from .steps import difference_fits
+
+        folder = o["projected_dir"]
+        chosen = batch_pairs(overlap_pairs(o["overlaps"]), int(o["batch"]), int(o["batches"]))
+        pairs = [(os.path.join(folder, f"{p}.fits"), os.path.join(folder, f"{m}.fits")) for p, m in chosen]
+        _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None))
     elif step == "correct":
         from .steps import background, read_correction
 
@@ -246,13 +267,14 @@ def run(step, o):
             print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
         from . import layout
-        from .stages import gather_fits, overlap_pairs
+        from .stages import fit_item, gather_fits, overlap_pairs
 
         pairs = overlap_pairs(o["overlaps"])
-        items = {plus for plus, _ in pairs} if o["per_image"] else {f"{p}+{m}" for p, m in pairs}
+        fit_jobs, batches = o["fit_jobs"], int(o["fit_batches"])
+        items = {fit_item(plus, minus, fit_jobs, batches) for plus, minus in pairs}
         removed = layout.prune(o["mosaic"], "fit", items)
-        print(f"removed {removed} files of overlaps that no longer exist (or of the other fit_jobs mode)")
-        fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], o["per_image"])
+        print(f"removed {removed} files of overlaps that no longer exist (or of another fit_jobs layout)")
+        fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], fit_jobs, batches)
         print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
     elif step == "model":
         from .stages import background_model
@@ -315,6 +337,13 @@ def run(step, o):
 
         factor = preview(o["mosaic"], o["out"], int(o["max_size"]), o["stretch"], int(o["colour_table"]))
         print(f"preview shrunk by {factor}")
+
+
+def _report_fits(rows):
+    for row in rows:
+        if row["status"] != "ok":
+            print(f"fit {row['plus']} - {row['minus']} failed (left out of the model): {row['message']}")
+    print(f"{len(rows)} overlaps fitted")
 
 
 def main(argv=None):

@@ -39,6 +39,7 @@ FILES = {
     "fits_dir": "fits",
     "fit": "fits/{plus}+{minus}.tsv",
     "image_fits": "fits/{image}.tsv",
+    "batch_fits": "fits/batch-{batch}.tsv",
     "diffs_dir": "diffs",
     "fits_table": "fits.tbl",
     "corrections_table": "corrections.tbl",
@@ -127,7 +128,7 @@ def item_folders(mosaic, kind):
     folders = {
         "image": [(FILES["projected_dir"], (".fits", "_area.fits", ".fits.failed", ".fits.recovered"), "project")],
         "corrected": [(FILES["corrected_dir"], (".fits", "_area.fits"), "background_correct")],
-        # ITEM is "PLUS+MINUS" (a fit per overlap) or "PLUS" (per image)
+        # ITEM is "PLUS+MINUS" (a fit per overlap), "PLUS" (per image) or "batch-N"
         "fit": [(FILES["fits_dir"], (".tsv",), "difference_fit"), (FILES["diffs_dir"], (".fits", "_area.fits"), None)],
         "tile": [(FILES["tiles_dir"], (".fits", "_area.fits"), "coadd_tile")],
     }

@@ -115,6 +115,7 @@ def write_quality_report(
     max_size=2000,
     fit_jobs="overlap",
     correct_jobs="image",
+    fit_batches=1,
 ):
     """Write ``quality_tsv``, ``depth_png`` (and ``depth_fits``) for ``mosaic_dir``.
 
@@ -124,8 +125,8 @@ def write_quality_report(
     matched model to ``none`` keeps its old corrected/ images; only an
     explicit ``none`` is sure to ignore them.)
 
-    ``fit_jobs`` is the ``background.fit_jobs`` setting: whether the fits are
-    in one file per overlap or one per image; ``correct_jobs`` the
+    ``fit_jobs`` and ``fit_batches`` are the ``background`` settings that say
+    which file holds each fit (``stages.fit_item``); ``correct_jobs`` the
     ``background.correct_jobs`` setting (``coadd``: there are no corrected
     images, the report makes its own).
 
@@ -167,7 +168,7 @@ def write_quality_report(
         # No corrected/ folder with correct_jobs: coadd: subtract mBackground's
         # planes from the overlap's pixels here (no corrected copy of every image).
         planes = steps.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
-        overlap_rows = _measure_overlaps(paths, region, pairs, matched, fit_jobs == "image", planes)
+        overlap_rows = _measure_overlaps(paths, region, pairs, matched, (fit_jobs, fit_batches), planes)
         _overlap_summary(rows, overlap_rows, matched)
         small = paths.overlaps_skipped
         if matched and os.path.exists(small):
@@ -360,14 +361,14 @@ def _rms(values):
     return float(np.sqrt(np.mean(np.square(values)))) if values.size else math.nan
 
 
-def _measure_overlaps(paths, region, pairs, matched, per_image_fits=False, planes=None):
+def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), planes=None):
     """Per overlap: fit status and the RMS of plus - minus before and after correction.
 
     The corrected images are read from ``paths.corrected_dir``, or with ``planes``
     ({id: (a, b, c)}) the projected ones are corrected here as mBackground does.
     """
     cutouts = {}
-    fits = stages.read_fits(paths.fits_dir, pairs, per_image_fits, strict=False) if matched else {}
+    fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False) if matched else {}
 
     def cutout(path):
         if path not in cutouts:

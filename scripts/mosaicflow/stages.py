@@ -4,6 +4,7 @@ Standard library and MontagePy only, like ``steps``; these run once per
 mosaic but sit between the parallel stages, so they should start fast.
 """
 
+import hashlib
 import math
 import os
 import shutil
@@ -120,12 +121,42 @@ def overlap_pairs(overlaps_tbl):
     return [(_id_of(row["plus"]), _id_of(row["minus"])) for row in tables.read_ipac(overlaps_tbl)]
 
 
-def fit_file(fits_dir, plus, minus, per_image=False):
-    """Where the fit of overlap (plus, minus) is: its own file or its plus image's batch."""
-    return os.path.join(fits_dir, f"{plus}.tsv" if per_image else f"{plus}+{minus}.tsv")
+FIT_JOBS = ("overlap", "image", "batch")
 
 
-def read_fits(fits_dir, pairs, per_image=False, strict=True):
+def fit_batch(plus, batches):
+    """The batch (0 .. batches-1) whose job fits the overlaps of image ``plus``.
+
+    A hash of the image id alone: an image keeps its batch whatever else
+    joins or leaves the field, so a change reruns the fits of the batches
+    that hold the changed images' overlaps, not all of them.
+    """
+    return int(hashlib.sha1(plus.encode()).hexdigest()[:8], 16) % batches
+
+
+def fit_item(plus, minus, fit_jobs="overlap", batches=1):
+    """The fit file (fits/ITEM.tsv) holding overlap (plus, minus)'s fit, by
+    ``background.fit_jobs``: its own, its plus image's or its batch's."""
+    if fit_jobs == "overlap":
+        return f"{plus}+{minus}"
+    if fit_jobs == "image":
+        return plus
+    if fit_jobs == "batch":
+        return f"batch-{fit_batch(plus, batches)}"
+    raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
+
+
+def fit_file(fits_dir, plus, minus, fit_jobs="overlap", batches=1):
+    """Where the fit of overlap (plus, minus) is (see ``fit_item``)."""
+    return os.path.join(fits_dir, fit_item(plus, minus, fit_jobs, batches) + ".tsv")
+
+
+def batch_pairs(pairs, batch, batches):
+    """The overlaps (plus, minus) of ``pairs`` that batch ``batch`` fits."""
+    return [(plus, minus) for plus, minus in pairs if fit_batch(plus, batches) == batch]
+
+
+def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True):
     """{(plus, minus): fit row} for ``pairs`` from the fit files in ``fits_dir``.
 
     An empty, cut-off or stale file (e.g. from a crash) is an error with
@@ -133,9 +164,9 @@ def read_fits(fits_dir, pairs, per_image=False, strict=True):
     """
     rows, loaded = {}, {}
     for plus, minus in pairs:
-        path = fit_file(fits_dir, plus, minus, per_image)
+        path = fit_file(fits_dir, plus, minus, fit_jobs, batches)
         if path not in loaded:
-            loaded[path] = _read_fit_file(path, plus, minus, per_image, strict)
+            loaded[path] = _read_fit_file(path, plus, minus, fit_jobs == "overlap", strict)
         row = loaded[path].get((plus, minus))
         if row is None and strict:
             raise StepError(f"{path} has no fit of {plus} - {minus}; delete it and run again to refit")
@@ -144,12 +175,13 @@ def read_fits(fits_dir, pairs, per_image=False, strict=True):
     return rows
 
 
-def _read_fit_file(path, plus, minus, per_image, strict):
+def _read_fit_file(path, plus, minus, single, strict):
+    """A fit file's rows by (plus, minus); ``single``: a file of one overlap, without the ids."""
     try:
         rows = tables.read_tsv(path)
     except (OSError, ValueError, IndexError):
         rows = None
-    if rows is not None and not per_image:
+    if rows is not None and single:
         rows = [{"plus": plus, "minus": minus, **row} for row in rows] if len(rows) == 1 else None
     complete = rows is not None and all(
         row.get("status") == "failed" or (row.get("status") == "ok" and all(row.get(n) for n in tables.FIT_FIELDS))
@@ -162,7 +194,7 @@ def _read_fit_file(path, plus, minus, per_image, strict):
     return {(row["plus"], row["minus"]): row for row in rows}
 
 
-def gather_fits(projected_tbl, pairs, fits_dir, output, per_image=False):
+def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batches=1):
     """Combine the difference fits into the table mBgModel reads.
 
     Fits are read from ``fits_dir`` (see ``fit_file``). Rows are written in
@@ -170,7 +202,7 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, per_image=False):
     does. Returns (fitted, failed) counts.
     """
     cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
-    fits = read_fits(fits_dir, pairs, per_image)
+    fits = read_fits(fits_dir, pairs, fit_jobs, batches)
     lines = [tables.FITS_HEADER]
     fitted = failed = 0
     for plus, minus in sorted(pairs, key=lambda pair: (cntr[pair[0]], cntr[pair[1]])):

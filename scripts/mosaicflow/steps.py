@@ -279,19 +279,19 @@ def difference_fit(plus_image, minus_image, header, output, level_only=False, ke
     return row
 
 
-def difference_fits(plus_image, minus_images, header, output, level_only=False, keep_diffs_dir=None):
-    """``difference_fit`` for all of one image's overlaps, in one job.
+def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None):
+    """``difference_fit`` for several overlaps in one job (an image's, or a batch's).
 
-    ``minus_images`` maps the other images' ids to their projected files.
-    Writes one row per overlap (``plus`` and ``minus`` ids first) and returns
-    the rows. One job per image instead of one per overlap: the fits take
-    ~20 ms each, less than a job's fixed cost.
+    ``pairs`` are (plus, minus) projected files. Writes one row per overlap
+    (``plus`` and ``minus`` ids first) and returns the rows. Fewer jobs than
+    overlaps: a fit takes ~20 ms, less than a job's fixed cost.
     """
     montage = load_montage()
-    plus = os.path.basename(plus_image)[: -len(".fits")]
     rows = []
     with atomic.scratch_dir(output) as scratch:
-        for minus, minus_image in minus_images.items():
+        for plus_image, minus_image in pairs:
+            plus = os.path.basename(plus_image)[: -len(".fits")]
+            minus = os.path.basename(minus_image)[: -len(".fits")]
             keep = os.path.join(keep_diffs_dir, f"{plus}+{minus}.fits") if keep_diffs_dir else None
             row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep)
             rows.append({"plus": plus, "minus": minus, **row})
