@@ -17,6 +17,8 @@ import zlib
 from astropy.io import fits
 
 from conftest import PER_ITEM_JOBS, Workflow
+from mosaicflow import layout, synth, tables
+from mosaicflow.steps import FAULT_VARIABLE
 
 # background settings of each job layout the random sequences switch between
 JOB_LAYOUTS = {
@@ -25,8 +27,6 @@ JOB_LAYOUTS = {
     "fits_per_image": {"fit_jobs": "image"},
     "three_fit_batches": {"fit_batches": 3},
 }
-from mosaicflow import layout, synth, tables
-from mosaicflow.steps import FAULT_VARIABLE
 
 TILES = {"columns": 4, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "nebulae": 2}
 CENTER = "83.82 -5.39"
