@@ -132,6 +132,17 @@ def retry_token(wildcards):
     return _retry_tokens(folder, mtime).get(wildcards.image, "")
 
 
+def projection_parameters(wildcards):
+    """What one image's projection depends on besides its header (see rule project)."""
+    record = image_record(wildcards)
+    return {
+        "hdu": record["hdu"],
+        "method": record["method"],
+        "content": record["content"],
+        "retry": retry_token(wildcards),
+    }
+
+
 def retry_digest(wildcards):
     """All images' failure tokens at once: a parameter of the projected table,
     so that a projection that failed (and lost its outputs, under

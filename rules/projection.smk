@@ -31,18 +31,17 @@ rule project:
         job=MONTAGE_JOB,
         # Montage reads the raw file through the image table's ASCII-named link.
         link=result("link"),
-        hdu=lambda wildcards: image_record(wildcards)["hdu"],
-        method=lambda wildcards: image_record(wildcards)["method"],
-        # The raw file is not an input: a touch or a copy of the same bytes
-        # must not reproject. Its content digest (from the image table, which
-        # sees every change to the file) reruns the job when the bytes change.
-        content=lambda wildcards: image_record(wildcards)["content"],
-        # A projection that failed for good (on_image_error: skip) left a new
-        # token: the next run tries it again (see mosaicflow.steps.retry_tokens).
-        retry=retry_token,
+        # What the projection of this image depends on, in one parameter (one
+        # call per job while Snakemake plans thousands of them): its HDU and
+        # method; the raw file's content digest (from the image table, which
+        # sees every change to the file; the raw file is not an input, so a
+        # touch or a copy of the same bytes does not reproject); and the token
+        # of its last failed projection (on_image_error: skip left a new one:
+        # the next run tries it again, see mosaicflow.steps.retry_tokens).
+        image=projection_parameters,
     shell:
-        "{params.job} project --raw {params.link:q} --hdu {params.hdu:q}"
-        " --method {params.method:q} --header {input.header:q} --out {output.image:q}"
+        "{params.job} project --raw {params.link:q} --hdu {params.image[hdu]:q}"
+        " --method {params.image[method]:q} --header {input.header:q} --out {output.image:q}"
         " --on-error {resources.on_image_error} --attempt {resources.attempt_number}"
         " --retries {resources.image_retries}"
         " > {log:q} 2>&1"

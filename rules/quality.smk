@@ -24,7 +24,9 @@ rule quality_report:
         log_file("quality_report"),
     benchmark:
         benchmark_file("quality_report")
-    priority: 45
+    # below the coadd: it can start once the model is solved, but the coadd
+    # and the PNG after it are the longer chain, so they take the cores first
+    priority: 35
     conda:
         "../envs/montage.yaml"
     threads: 1

@@ -53,6 +53,8 @@ def matched_and_unmatched(tmp_path_factory):
                 "region": small_region(),
                 "background": {"fit_jobs": "overlap", "correct_jobs": "coadd"},
             },
+            # the default jobs: fits in batches, corrections in the coadd
+            "default_jobs": {"source": small_field(), "region": small_region()},
         }
     }
     wf.run(config=config)
@@ -120,7 +122,21 @@ def test_fits_per_image_and_a_tiled_coadd_give_the_same_mosaic(matched_and_unmat
     )
 
 
-@pytest.mark.parametrize("mosaic", ["corrected_in_tiles", "corrected_in_coadd"])
+def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
+    # background.fit_jobs: batch (the default): fit_batches files, each with the
+    # overlaps of the images hashed to it; the same fits table as one per overlap
+    wf = matched_and_unmatched
+    per_overlap, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
+    pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
+    files = sorted(os.listdir(os.path.join(batched, "fits")))
+    assert files == sorted({f"{stages.fit_item(p, m, 'batch', 4)}.tsv" for p, m in pairs})
+    assert 1 < len(files) <= 4
+    for name in ("fits.tbl", "corrections.tbl"):
+        with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:
+            assert a.read() == b.read(), name
+
+
+@pytest.mark.parametrize("mosaic", ["corrected_in_tiles", "corrected_in_coadd", "default_jobs"])
 def test_corrections_applied_by_the_coadd_give_the_same_mosaic(matched_and_unmatched, mosaic):
     # background.correct_jobs: coadd - no correction job per image and no
     # corrected/ files; the coadd jobs subtract the same planes themselves.

@@ -23,7 +23,7 @@ STAGES = (
     ("image table", ("region_header", "image_table")),
     ("projection", ("project",)),
     ("overlaps", ("projected_table",)),
-    ("difference fits", ("difference_fit", "difference_fits_by_image", "gather_fits")),
+    ("difference fits", ("difference_fit", "difference_fits_by_image", "difference_fits_by_batch", "gather_fits")),
     ("background model", ("background_model",)),
     ("corrections", ("background_correct",)),
     ("coadd", ("coadd_tile", "coadd")),
