@@ -16,7 +16,8 @@ cache, after one untimed warm-up of the workflow:
 Prints wall and CPU seconds (user + system of the process tree) and the load
 average of each run, the ratios to the hand-parallel script, where the time
 goes stage by stage (the workflow's job seconds from its benchmark records,
-Snakemake's own CPU: the total less its jobs'), and a table for the README.
+Snakemake's own process's CPU, measured by benchmarks/snakemake_self.py, and
+its jobs' (the rest of the tree), and a table for the README.
 The work folder (a temporary one by default) is removed at the end unless
 ``--keep`` is given.
 """
@@ -79,15 +80,18 @@ def workflow_run(run_dir, tiles_dir, cores, target):
         json.dump(
             {"mosaics": {MOSAIC: {"source": {"type": "local", "path": tiles_dir}, "region": {"auto": True}}}}, handle
         )
-    command = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", run_dir, "--configfile", config]
-    command += ["--cores", str(cores)]
+    own_cpu = os.path.join(os.path.dirname(run_dir), "snakemake-cpu.json")
+    command = [sys.executable, os.path.join(HERE, "snakemake_self.py"), own_cpu]
+    command += ["-s", SNAKEFILE, "-d", run_dir, "--configfile", config, "--cores", str(cores)]
     if target == "mosaic.fits":
         command.append(f"results/{MOSAIC}/mosaic.fits")
     warm_page_cache(tiles_dir)
     run = run_measured(command, run_dir, os.path.join(os.path.dirname(run_dir), "snakemake.log"))
     if run.returncode:
         sys.exit(f"snakemake failed ({run.returncode}); see {run.log}")
-    return run, per_rule(run_dir)
+    with open(own_cpu, encoding="utf-8") as handle:
+        own = json.load(handle)
+    return run, per_rule(run_dir), own["user"] + own["system"]
 
 
 def script_run(script, inputs_dir, header, work_dir, tiles_dir, *extra):
@@ -139,10 +143,9 @@ def measure_field(field, args, root):
         for system in SYSTEMS:
             load = os.getloadavg()[0]
             if system in ("defaults", "mosaic.fits"):
-                run, rules = workflow_run(run_dir, tiles_dir, args.cores, system)
+                run, rules, own_cpu = workflow_run(run_dir, tiles_dir, args.cores, system)
                 stages = by_stage({rule: entry["s"] for rule, entry in rules.items()})
                 jobs = sum(entry["jobs"] for entry in rules.values())
-                job_cpu = sum(entry["cpu"] for entry in rules.values())
             else:
                 script, extra = (
                     ("montage_chain.py", ())
@@ -150,9 +153,9 @@ def measure_field(field, args, root):
                     else ("hand_parallel.py", ("--parts", str(args.cores)))
                 )
                 run, times = script_run(script, inputs_dir, header, os.path.join(folder, system), tiles_dir, *extra)
-                stages, jobs, job_cpu = by_stage(times), 0, run.cpu
+                stages, jobs, own_cpu = by_stage(times), 0, 0.0
             results[system].append(
-                {"wall": run.wall, "cpu": run.cpu, "load": load, "stages": stages, "jobs": jobs, "job_cpu": job_cpu}
+                {"wall": run.wall, "cpu": run.cpu, "load": load, "stages": stages, "jobs": jobs, "own_cpu": own_cpu}
             )
             print(
                 f"  repeat {repeat + 1}, {system:12s} {run.wall:7.1f} s wall {run.cpu:7.1f} CPU-s  load {load:.2f}",
@@ -198,11 +201,11 @@ def report(measured, args, capacity):
             values = [statistics.median(run["stages"].get(stage, 0.0) for run in results[system]) for system in SYSTEMS]
             if any(values):
                 print(f"  {stage:28s} " + " ".join(f"{value:12.2f}" for value in values))
-        own = [
-            statistics.median(run["cpu"] - run["job_cpu"] for run in results[system])
-            for system in ("defaults", "mosaic.fits")
-        ]
-        print(f"  {'Snakemake itself (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in own))
+        workflows = ("defaults", "mosaic.fits")
+        own = [median(results[system], "own_cpu") for system in workflows]
+        jobs_cpu = [median(results[system], "cpu") - median(results[system], "own_cpu") for system in workflows]
+        print(f"  {'Snakemake process (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in own))
+        print(f"  {'its jobs (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in jobs_cpu))
 
     print("\nFor the README:\n")
     print(
