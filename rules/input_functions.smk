@@ -186,24 +186,20 @@ def fit_options(wildcards):
 def fit_files(wildcards):
     """The fit files gather_fits reads: one per overlap, per image with later
     neighbours, or per batch (background.fit_jobs)."""
-    from mosaicflow.stages import fit_item
+    from mosaicflow.stages import fit_file
 
+    folder = result_path(wildcards.mosaic, "fits_dir")
     fit_jobs, batches = fit_layout(wildcards)
-    items = {fit_item(p, m, fit_jobs, batches) for p, m in overlap_pairs(wildcards)}
-    return [
-        os.path.join(result_path(wildcards.mosaic, "fits_dir"), f"{item}.tsv")
-        for item in sorted(items)
-    ]
+    return sorted(
+        {fit_file(folder, p, m, fit_jobs, batches) for p, m in overlap_pairs(wildcards)}
+    )
 
 
 @functools.lru_cache(maxsize=None)
 def _batch_pairs(path, mtime, batches):
-    from mosaicflow.stages import fit_batch
+    from mosaicflow.stages import pairs_by_batch
 
-    by_batch = {}
-    for plus, minus in _read_pairs(path, mtime):
-        by_batch.setdefault(fit_batch(plus, batches), []).append((plus, minus))
-    return by_batch
+    return pairs_by_batch(_read_pairs(path, mtime), batches)
 
 
 def batch_overlaps(wildcards):

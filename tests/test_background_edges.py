@@ -139,7 +139,7 @@ def test_fit_batches_keep_an_image_in_its_batch_and_spread_the_images():
     assert batches == [stages.fit_batch(i, 4) for i in reversed(ids)][::-1]  # a function of the id alone
     counts = [batches.count(b) for b in range(4)]
     assert min(counts) > 70, counts  # ~100 each
-    assert stages.batch_pairs([(ids[0], ids[1]), (ids[1], ids[2])], batches[0], 4)[0] == (ids[0], ids[1])
+    assert stages.pairs_by_batch([(ids[0], ids[1]), (ids[1], ids[2])], 4)[batches[0]][0] == (ids[0], ids[1])
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):

@@ -225,11 +225,11 @@ def run(step, o):
     elif step == "fit-batch":
         import os
 
-        from .stages import batch_pairs, overlap_pairs
+        from .stages import overlap_pairs, pairs_by_batch
         from .steps import difference_fits
 
         folder = o["projected_dir"]
-        chosen = batch_pairs(overlap_pairs(o["overlaps"]), int(o["batch"]), int(o["batches"]))
+        chosen = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"])).get(int(o["batch"]), [])
         pairs = [(os.path.join(folder, f"{p}.fits"), os.path.join(folder, f"{m}.fits")) for p, m in chosen]
         _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None))
     elif step == "correct":

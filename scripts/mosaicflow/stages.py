@@ -151,9 +151,12 @@ def fit_file(fits_dir, plus, minus, fit_jobs="overlap", batches=1):
     return os.path.join(fits_dir, fit_item(plus, minus, fit_jobs, batches) + ".tsv")
 
 
-def batch_pairs(pairs, batch, batches):
-    """The overlaps (plus, minus) of ``pairs`` that batch ``batch`` fits."""
-    return [(plus, minus) for plus, minus in pairs if fit_batch(plus, batches) == batch]
+def pairs_by_batch(pairs, batches):
+    """{batch: the overlaps (plus, minus) of ``pairs`` it fits}; batches without any are absent."""
+    grouped = {}
+    for plus, minus in pairs:
+        grouped.setdefault(fit_batch(plus, batches), []).append((plus, minus))
+    return grouped
 
 
 def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True):
