@@ -134,10 +134,26 @@ def test_coverage_and_depth(field):
     assert 0 < number(table[("depth", "", "fraction_ge_2")]) < 1
     histogram = {int(key[1]): int(value) for key, value in table.items() if key[0] == "depth_histogram"}
     assert sum(histogram.values()) == int(table[("depth", "", "covered_pixels")])
-    # mAdd's count equals an independent count of valid pixels placed by CRPIX.
+    # The depth map is what mAdd writes in count mode, pixel for pixel (NaN where no
+    # image), and an independent count of valid pixels placed by CRPIX.
     from astropy.io import fits
 
+    from mosaicflow import stages
+    from mosaicflow.steps import load_montage
+
     depth = fits.getdata(paths["fits"])
+    base = wf.path("results", "q")
+    madd = str(wf.path("depth-madd.fits"))
+    result = load_montage().mAdd(
+        os.path.join(base, "projected"),
+        os.path.join(base, "projected.tbl"),
+        os.path.join(base, "region.hdr"),
+        madd,
+        haveAreas=True,
+        coadd=stages.COADD_METHODS["count"],
+    )
+    assert result["status"] == "0", result
+    assert np.array_equal(depth, fits.getdata(madd), equal_nan=True)
     region = quality._read_region(wf.path("results", "q", "region.hdr"))
     expected = np.zeros((region["naxis2"], region["naxis1"]), dtype=int)
     for row in tables.read_tsv(wf.path("results", "q", "images.tsv")):
@@ -389,3 +405,35 @@ def test_large_depth_map_is_shrunk_for_the_png(tmp_path):
     assert depthmap.colour(2) in {tuple(pixel) for pixel in image[:10, :14].reshape(-1, 3)}
     assert image.shape[0] > 10
     assert table[("depth", "", "max")] == "2"
+
+
+def test_image_rows_read_plain_scaled_and_truncated_files(tmp_path):
+    # Montage's float images are read straight from the file; anything else through
+    # astropy; a file cut short is an error naming it, not a silently short array.
+    from astropy.io import fits
+
+    data = np.arange(6 * 5, dtype=float).reshape(6, 5)
+    data[2, 3] = np.nan
+    plain = str(tmp_path / "plain.fits")
+    fits.PrimaryHDU(data).writeto(plain)
+    rows = quality._ImageRows(plain)
+    assert (rows.nx, rows.ny) == (5, 6)
+    assert np.array_equal(rows.rows(1, 4), data[1:4], equal_nan=True)
+    assert np.array_equal(rows.rows(2, 3, slice(2, 4)), data[2:3, 2:4], equal_nan=True)
+    single = str(tmp_path / "single.fits")
+    fits.PrimaryHDU(data.astype(np.float32)).writeto(single)
+    assert np.array_equal(quality._ImageRows(single).rows(0, 6), data, equal_nan=True)
+    scaled = str(tmp_path / "scaled.fits")
+    hdu = fits.PrimaryHDU(np.arange(30, dtype=np.int16).reshape(6, 5))
+    hdu.header["BZERO"], hdu.header["BSCALE"] = 100.0, 0.5
+    hdu.writeto(scaled)
+    assert np.array_equal(quality._ImageRows(scaled).rows(4, 6), np.arange(20, 30).reshape(2, 5) * 0.5 + 100)
+    truncated = str(tmp_path / "truncated.fits")
+    with open(plain, "rb") as source, open(truncated, "wb") as target:
+        target.write(source.read()[: 2880 + 8 * 12])
+    with pytest.raises(quality.QualityError, match="truncated.fits: truncated data"):
+        quality._ImageRows(truncated).rows(0, 6)
+    with open(truncated, "wb") as target:
+        target.write(b"SIMPLE  =                    T" + b" " * 50)
+    with pytest.raises(quality.QualityError, match="no END card"):
+        quality._ImageRows(truncated)

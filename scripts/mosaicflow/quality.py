@@ -67,16 +67,18 @@ Projected images are cutouts of the mosaic's grid (Montage shrink-wraps
 them), so image pixel (i, j) is mosaic pixel (i + dx, j + dy) with
 dx = CRPIX1(region.hdr) - CRPIX1(image) (likewise dy), an integer on Montage's
 grids (checked). For each overlap only the intersection of the two cutouts is
-read (``ImageHDU.section``), from the image and its ``_area`` file; a pixel is
-valid where the data are finite and the area is > 0 in both images.
+read (the rows it spans, straight from the file: each header is parsed once),
+from the image and its ``_area`` file; a pixel is valid where the data are
+finite and the area is > 0 in both images.
 
-Depth is Montage's own count: ``mAdd`` in count mode (``coadd=2``) over the
-projected images of projected.tbl, with their area files. It applies exactly
-the valid-pixel rule of the coadd that made the mosaic (so depth >= 1 where
-the mosaic has data), works row by row in bounded memory like the coadd
-itself, and writes the FITS mViewer needs. Statistics over the mosaic and the
-depth map are then gathered in strips of rows, so memory stays at a few tens
-of MB whatever the mosaic size.
+Depth is Montage's count: what ``mAdd`` in count mode (``coadd=2``) writes
+for the projected images of projected.tbl with their area files, the number
+of images with a valid pixel (finite, area > 0) at each mosaic pixel, the
+valid-pixel rule of the coadd that made the mosaic (so depth >= 1 where the
+mosaic has data; tested against mAdd itself). It is counted here in strips of
+mosaic rows from the cutouts the overlap measurements placed (mAdd would read
+every image again and is several times slower), and the histogram is gathered
+in the same pass, so memory stays at a few tens of MB whatever the mosaic size.
 
 Without background matching (``model: none``) the workflow makes neither
 overlaps.tbl nor fits nor corrected images; the overlaps are then found here
@@ -84,14 +86,13 @@ with mOverlaps on projected.tbl (milliseconds) so that ``rms_before`` still
 measures the unmatched seams.
 """
 
+import contextlib
 import math
 import os
-import warnings
 
 import numpy as np
 
 from . import atomic, stages, steps, tables
-from .steps import check_status, load_montage
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
 NA = "n/a"
@@ -168,7 +169,8 @@ def write_quality_report(
         # No corrected/ folder with correct_jobs: coadd: subtract mBackground's
         # planes from the overlap's pixels here (no corrected copy of every image).
         planes = steps.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
-        overlap_rows = _measure_overlaps(paths, region, pairs, matched, (fit_jobs, fit_batches), planes)
+        cutouts = {}
+        overlap_rows = _measure_overlaps(paths, region, pairs, matched, (fit_jobs, fit_batches), planes, cutouts)
         _overlap_summary(rows, overlap_rows, matched)
         small = paths.overlaps_skipped
         if matched and os.path.exists(small):
@@ -186,9 +188,11 @@ def write_quality_report(
             rows.add("overlap", "rms_before", entry["rms_before"], "data units", item=item)
             rows.add("overlap", "rms_after", entry["rms_after"], "data units", item=item)
 
-        depth_path = depth_fits or os.path.join(scratch, "depth.fits")
-        depth_map(paths.projected_dir, paths.projected_table, paths.region, depth_path)
-        histogram = depth_histogram(depth_path)
+        # every n-th pixel in the PNG, so that it is at most max_size pixels a side
+        every = stages.shrink_factor(region["naxis1"], region["naxis2"], max_size)
+        histogram, sampled = depth_map(
+            paths.projected_dir, paths.projected_table, paths.region, cutouts, every, output=depth_fits
+        )
         # Covered = at least one image: the same pixels mAdd fills in the mosaic (tested), so
         # the report need not wait for the coadd and runs beside it.
         total = region["naxis1"] * region["naxis2"]
@@ -197,7 +201,7 @@ def write_quality_report(
         rows.add("coverage", "covered_pixels", covered, "pixels")
         rows.add("coverage", "fraction", covered / total if total else math.nan, "fraction")
         _depth_rows(rows, histogram)
-        depth_preview(depth_path, depth_png, max_depth=max(1, len(histogram) - 1), max_size=max_size)
+        depth_preview(sampled, depth_png, max_depth=max(1, len(histogram) - 1))
 
     tables.write_tsv(quality_tsv, COLUMNS, rows.rows)
     if quality_html:
@@ -294,14 +298,15 @@ class _Cutout:
     """One projected (or corrected) image and its area file, placed on the mosaic grid."""
 
     def __init__(self, path, region):
-        fits = _fits()
         self.path = path
         self.area_path = atomic.area_name(path)
-        header = fits.getheader(path)
-        self.nx, self.ny = int(header["NAXIS1"]), int(header["NAXIS2"])
-        self.crpix1, self.crpix2 = float(header["CRPIX1"]), float(header["CRPIX2"])
-        self.dx = _whole(region["crpix1"] - header["CRPIX1"], path, "CRPIX1")
-        self.dy = _whole(region["crpix2"] - header["CRPIX2"], path, "CRPIX2")
+        self.pixels = _ImageRows(path)
+        header = self.pixels.header
+        self.nx, self.ny = self.pixels.nx, self.pixels.ny
+        self.crpix1, self.crpix2 = float(header.get("CRPIX1")), float(header.get("CRPIX2"))
+        self.dx = _whole(region["crpix1"] - self.crpix1, path, "CRPIX1")
+        self.dy = _whole(region["crpix2"] - self.crpix2, path, "CRPIX2")
+        self._area = None
 
     def box(self):
         """(x0, x1, y0, y1) on the mosaic grid, end-exclusive."""
@@ -315,9 +320,53 @@ class _Cutout:
         return mbackground_plane(a, b, c, i, j, self.crpix1, self.crpix2)
 
     def read(self, x0, x1, y0, y1):
-        """Data and area over a mosaic-grid box inside this cutout (only that part is read)."""
-        window = (slice(y0 - self.dy, y1 - self.dy), slice(x0 - self.dx, x1 - self.dx))
-        return _section(self.path, window), _section(self.area_path, window)
+        """Data and area over a mosaic-grid box inside this cutout (only its rows are read)."""
+        if self._area is None:
+            self._area = _ImageRows(self.area_path)
+        rows, columns = (y0 - self.dy, y1 - self.dy), slice(x0 - self.dx, x1 - self.dx)
+        return self.pixels.rows(*rows, columns), self._area.rows(*rows, columns)
+
+
+class _ImageRows:
+    """The primary image of a FITS file, read a run of whole rows at a time.
+
+    The header is parsed once (``frames.read_fits_header``); the rows of a
+    plain floating-point image (what Montage writes) are then read straight
+    from the file at their offset, a run of whole rows being contiguous. Any
+    other image (scaled, integer) is read through astropy's ``section``.
+    """
+
+    def __init__(self, path):
+        from .frames import read_fits_header
+
+        self.path = path
+        try:
+            raw, self.header = read_fits_header(path)
+        except ValueError as problem:
+            raise QualityError(str(problem)) from None
+        header = self.header
+        self.offset = len(raw)
+        self.nx, self.ny = int(header.get("NAXIS1") or 0), int(header.get("NAXIS2") or 0)
+        plain = (
+            header.get("NAXIS") == 2
+            and header.get("BITPIX") in (-32, -64)
+            and header.get("BSCALE", 1) == 1
+            and header.get("BZERO", 0) == 0
+        )
+        self.dtype = np.dtype(f">f{abs(header.get('BITPIX')) // 8}") if plain else None
+
+    def rows(self, y0, y1, columns=slice(None)):
+        """Rows y0 .. y1 - 1 (0-based, end-exclusive), ``columns`` of them, as floats."""
+        if self.dtype is None:
+            with _fits().open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
+                return np.array(hdul[0].section[y0:y1, :][:, columns], dtype=float)
+        count = (y1 - y0) * self.nx
+        with open(self.path, "rb") as handle:
+            handle.seek(self.offset + y0 * self.nx * self.dtype.itemsize)
+            values = np.fromfile(handle, dtype=self.dtype, count=count)
+        if values.size < count:
+            raise QualityError(f"{self.path}: truncated data (rows {y0}-{y1 - 1} of {self.ny} not all there)")
+        return values.reshape(y1 - y0, self.nx)[:, columns].astype(float)
 
 
 def mbackground_plane(a, b, c, i, j, crpix1, crpix2):
@@ -334,20 +383,6 @@ def _whole(offset, path, key):
     return int(nearest)
 
 
-def _section(path, window):
-    """``data[window]`` of the primary image, reading only the rows the window spans.
-
-    A run of whole rows is contiguous in the file, so ``section`` reads it in
-    one go (a column-limited section would be read row by row, ~30x slower);
-    the columns are cut here.
-    """
-    fits = _fits()
-    rows, columns = window
-    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-        block = hdul[0].section[rows, :]
-        return np.array(block[:, columns], dtype=float)
-
-
 def _intersection(first, second):
     ax0, ax1, ay0, ay1 = first.box()
     bx0, bx1, by0, by1 = second.box()
@@ -361,13 +396,14 @@ def _rms(values):
     return float(np.sqrt(np.mean(np.square(values)))) if values.size else math.nan
 
 
-def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), planes=None):
+def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), planes=None, cutouts=None):
     """Per overlap: fit status and the RMS of plus - minus before and after correction.
 
     The corrected images are read from ``paths.corrected_dir``, or with ``planes``
     ({id: (a, b, c)}) the projected ones are corrected here as mBackground does.
+    ``cutouts`` ({path: _Cutout}, filled here) lets the depth map reuse the headers read.
     """
-    cutouts = {}
+    cutouts = {} if cutouts is None else cutouts
     fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False) if matched else {}
 
     def cutout(path):
@@ -505,47 +541,83 @@ def _corrections(rows, paths, footprints):
 # ---- coverage and depth ---------------------------------------------------------
 
 
-def _strips(path, every=1):
-    """Yield the image at ``path`` in strips of rows (as float arrays); with ``every`` > 1,
-    only every n-th row and column (0, n, 2n, ...)."""
-    fits = _fits()
-    with fits.open(path, memmap=False, lazy_load_hdus=True) as hdul:
-        hdu = hdul[0]
-        ny, nx = int(hdu.header["NAXIS2"]), int(hdu.header["NAXIS1"])
-        step = max(1, STRIP_PIXELS // max(1, nx))
-        for start in range(0, ny, step):
-            strip = hdu.section[start : min(ny, start + step), :]
-            yield np.asarray(strip[(-start) % every :: every, ::every], dtype=float)
+def depth_map(projected_dir, projected_table, region_path, cutouts=None, every=1, output=None):
+    """How many projected images have valid data at each mosaic pixel, as mAdd's
+    count mode (``coadd=2``) counts it. Returns (histogram, sampled):
+    ``histogram[d]`` pixels have exactly d images (index 0 unused), ``sampled``
+    the depth map's every ``every``-th row and column (NaN where no image).
+    With ``output`` the whole map is also written there as mAdd writes it.
 
-
-def depth_map(projected_dir, projected_table, header, output):
-    """mAdd in count mode: how many projected images have valid data at each mosaic pixel."""
-    montage = load_montage()
-    with atomic.fits_pair(output, want_area=False) as temp:
-        result = montage.mAdd(
-            projected_dir, projected_table, header, temp, haveAreas=True, coadd=stages.COADD_METHODS["count"]
-        )
-        check_status(result, "mAdd (count) of the projected images")
-    return output
-
-
-def depth_histogram(path):
-    """Pixel counts by depth: ``histogram[d]`` pixels have exactly d images (index 0 unused: no data)."""
+    Valid is what mAdd counts: a finite pixel whose area is > 0, placed on the
+    mosaic grid by CRPIX. Counted in strips of mosaic rows, each image's rows
+    read once, so memory stays bounded whatever the mosaic size. ``cutouts``
+    ({path: _Cutout}) are reused from the overlap measurements when given.
+    """
+    region = _read_region(region_path)
+    nx, ny = region["naxis1"], region["naxis2"]
+    cutouts = {} if cutouts is None else cutouts
+    placed = []
+    for row in tables.read_ipac(projected_table):
+        path = os.path.join(projected_dir, row["fname"])
+        if path not in cutouts:
+            cutouts[path] = _Cutout(path, region)
+        placed.append(cutouts[path])
+    placed.sort(key=lambda cutout: cutout.dy)
     histogram = np.zeros(1, dtype=np.int64)
-    for strip in _strips(path):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            values = strip[np.isfinite(strip) & (strip >= 0.5)]
-        counts = np.bincount(np.rint(values).astype(np.int64), minlength=1)
-        if counts.size > histogram.size:
-            counts[: histogram.size] += histogram
-            histogram = counts
-        else:
-            histogram[: counts.size] += counts
+    sampled = []
+    step = max(1, STRIP_PIXELS // max(1, nx))
+    with contextlib.ExitStack() as stack:
+        stream = None
+        if output:
+            fits = _fits()
+            temp = stack.enter_context(atomic.fits_pair(output, want_area=False))
+            header = fits.Header([("SIMPLE", True), ("BITPIX", -64), ("NAXIS", 2), ("NAXIS1", nx), ("NAXIS2", ny)])
+            for key, value, _ in _region_cards(region_path):
+                if key not in header and value is not None:
+                    header[key] = value
+            stream = fits.StreamingHDU(temp, header)
+            stack.callback(stream.close)
+        first = 0  # placed[:first] end above the strip
+        for y0 in range(0, ny, step):
+            y1 = min(ny, y0 + step)
+            count = np.zeros((y1 - y0, nx), dtype=np.int32)
+            while first < len(placed) and placed[first].dy + placed[first].ny <= y0:
+                first += 1
+            for cutout in placed[first:]:
+                if cutout.dy >= y1:
+                    break
+                top, bottom = max(y0, cutout.dy), min(y1, cutout.dy + cutout.ny)
+                left, right = max(0, cutout.dx), min(nx, cutout.dx + cutout.nx)
+                if top >= bottom or left >= right:
+                    continue
+                data, area = cutout.read(left, right, top, bottom)
+                with np.errstate(invalid="ignore"):
+                    count[top - y0 : bottom - y0, left:right] += np.isfinite(data) & (area > 0)
+            counts = np.bincount(count.ravel())
+            if counts.size > histogram.size:
+                counts[: histogram.size] += histogram
+                histogram = counts
+            else:
+                histogram[: counts.size] += counts
+            sampled.append(_blank_zero(count[(-y0) % every :: every, ::every]))
+            if stream is not None:
+                stream.write(_blank_zero(count).astype(">f8"))
     histogram[0] = 0
     # Trim trailing zeros so that len(histogram) - 1 is the maximum depth.
     nonzero = np.flatnonzero(histogram)
-    return histogram[: nonzero[-1] + 1] if nonzero.size else histogram[:1]
+    histogram = histogram[: nonzero[-1] + 1] if nonzero.size else histogram[:1]
+    return histogram, np.concatenate(sampled, axis=0) if sampled else np.zeros((0, 0))
+
+
+def _blank_zero(count):
+    """Counts as mAdd writes them: NaN where no image has data."""
+    return np.where(count > 0, count, np.nan)
+
+
+def _region_cards(path):
+    from .frames import read_header_file
+
+    return read_header_file(path).cards
 
 
 def _depth_rows(rows, histogram):
@@ -571,14 +643,10 @@ def _depth_rows(rows, histogram):
         rows.add("depth_histogram", "pixels", int(histogram[depth]), "pixels", item=str(int(depth)))
 
 
-def depth_preview(depth_fits, png, max_depth, max_size):
-    """The depth map as a PNG (``depthmap``: a fixed colour per depth, a legend underneath),
-    every n-th pixel so that the map is at most ``max_size`` pixels a side."""
+def depth_preview(sampled, png, max_depth):
+    """The sampled depth map as a PNG (``depthmap``: a fixed colour per depth, a legend underneath)."""
     from . import depthmap
 
-    naxis1, naxis2 = stages.image_size(depth_fits)
-    every = stages.shrink_factor(naxis1, naxis2, max_size)
-    sampled = np.concatenate(list(_strips(depth_fits, every)), axis=0)
     return depthmap.write_png(sampled, png, max_depth)
 
 
