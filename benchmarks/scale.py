@@ -110,7 +110,7 @@ DRY_MOSAIC = "dry"
 # What the workflow runs are asked for (set from the command line in main): the
 # mosaic's background settings and the target ("all", or "mosaic": only
 # mosaic.fits, the product the chain makes, without the PNG and quality report).
-VARIANT = {"background": {}, "target": "all"}
+VARIANT = {"projection": {}, "background": {}, "target": "all"}
 TILE_WIDTH, TILE_HEIGHT = 512, 1024
 OVERLAP = {"grid": 0.12, "dense": 0.6}
 RATIO_TARGET = 0.6
@@ -438,8 +438,9 @@ def write_config(run_dir, mosaic, source_path):
     import yaml
 
     settings = {"source": {"type": "local", "path": source_path}, "region": {"auto": True}}
-    if VARIANT["background"]:
-        settings["background"] = dict(VARIANT["background"])
+    for section in ("projection", "background"):
+        if VARIANT[section]:
+            settings[section] = dict(VARIANT[section])
     config = {"mosaics": {mosaic: settings}}
     with open(os.path.join(run_dir, "config.yaml"), "w") as handle:
         yaml.safe_dump(config, handle)
@@ -538,7 +539,8 @@ def run_chain_measured(run_dir, iterations):
 
 def variant_text():
     """The workflow settings a measurement used, e.g. 'fit_jobs=image target=mosaic' ('' for defaults)."""
-    words = [f"{key}={value}" for key, value in VARIANT["background"].items()]
+    words = [f"projection_{key}={value}" for key, value in VARIANT["projection"].items()]
+    words += [f"{key}={value}" for key, value in VARIANT["background"].items()]
     return " ".join(words + [f"target={VARIANT['target']}"])
 
 
@@ -1428,6 +1430,12 @@ def parse_args(argv=None):
     )
     parser.add_argument("--no-plot", action="store_true", help="do not write --png")
     parser.add_argument(
+        "--projection-jobs",
+        choices=["image", "batch"],
+        default="batch",
+        help="the workflow's projection.jobs (default batch, the workflow's default; image: one job per image)",
+    )
+    parser.add_argument(
         "--fit-jobs",
         choices=["overlap", "image", "batch"],
         default="batch",
@@ -1467,6 +1475,7 @@ def parse_args(argv=None):
 def main(argv=None):
     args = parse_args(argv)
     # solver: the chain's mBgModel, like for like
+    VARIANT["projection"] = {"jobs": args.projection_jobs}
     VARIANT["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs, "solver": "mbgmodel"}
     VARIANT["target"] = args.target
     os.makedirs(args.workdir, exist_ok=True)

@@ -52,6 +52,7 @@ STAGE_OF = {
     "image_table": "image table",
     "region_header": "image table",
     "project": "projection",
+    "project_batch": "projection",
     "projected_table": "projected table, overlaps",
     "overlaps": "projected table, overlaps",
     "difference_fit": "difference fits",

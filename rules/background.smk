@@ -6,11 +6,7 @@
 
 rule difference_fit:
     input:
-        plus=result("projected", image="{plus}"),
-        plus_area=result("projected_area", image="{plus}"),
-        minus=result("projected", image="{minus}"),
-        minus_area=result("projected_area", image="{minus}"),
-        header=result("region"),
+        unpack(overlap_projections),
     output:
         result("fit"),
     log:
@@ -25,6 +21,8 @@ rule difference_fit:
         **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
+        plus=result("projected", image="{plus}"),
+        minus=result("projected", image="{minus}"),
         options=lambda wildcards: " ".join(
             (
                 ["--level-only"]
@@ -40,7 +38,7 @@ rule difference_fit:
             )
         ),
     shell:
-        "{params.job} fit --plus {input.plus:q} --minus {input.minus:q}"
+        "{params.job} fit --plus {params.plus:q} --minus {params.minus:q}"
         " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
 
 
@@ -62,11 +60,12 @@ rule difference_fits_by_image:
     params:
         job=MONTAGE_JOB,
         # image ids are workflow-made ([A-Za-z0-9_-]), safe in a shell word
+        plus=result("projected"),
         minus_ids=lambda wildcards: ",".join(overlapping_later_images(wildcards)),
         folder=result("projected_dir"),
         options=fit_options,
     shell:
-        "{params.job} fit-image --plus {input.plus:q} --minus-ids {params.minus_ids}"
+        "{params.job} fit-image --plus {params.plus:q} --minus-ids {params.minus_ids}"
         " --projected-dir {params.folder:q} --header {input.header:q} --out {output:q}"
         " {params.options} > {log:q} 2>&1"
 
@@ -167,9 +166,7 @@ rule background_model:
 
 rule background_correct:
     input:
-        image=result("projected"),
-        area=result("projected_area"),
-        corrections=result("corrections"),
+        unpack(image_projection),
     output:
         image=intermediate(result("corrected"), "corrected"),
         area=intermediate(result("corrected_area"), "corrected"),
@@ -185,6 +182,7 @@ rule background_correct:
         **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
+        projected=result("projected"),
     shell:
-        "{params.job} correct --projected {input.image:q} --corrections {input.corrections:q}"
+        "{params.job} correct --projected {params.projected:q} --corrections {input.corrections:q}"
         " --id {wildcards.image:q} --out {output.image:q} > {log:q} 2>&1"

@@ -158,11 +158,80 @@ def retry_digest(wildcards):
     return ",".join(f"{image}={tokens[image]}" for image in sorted(tokens))
 
 
+def projection_layout(wildcards):
+    """(jobs, batches): which job projects which image (projection.jobs, .batches)."""
+    return (
+        setting(wildcards, "projection", "jobs"),
+        setting(wildcards, "projection", "batches"),
+    )
+
+
+@functools.lru_cache(maxsize=None)
+def _images_by_batch(images, batches):
+    from mosaicflow.stages import images_by_batch
+
+    return images_by_batch(images, batches)
+
+
+def projection_batch_images(wildcards):
+    """The images projection batch ``wildcards.batch`` projects."""
+    batches = setting(wildcards, "projection", "batches")
+    by_batch = _images_by_batch(tuple(sorted(image_records(wildcards))), batches)
+    return by_batch.get(int(wildcards.batch), [])
+
+
+def projection_batch_digest(wildcards):
+    """What the batch's projections depend on besides the header: each of its
+    images' id, HDU, method, content digest and retry token (see rule project)."""
+    import hashlib
+
+    records = image_records(wildcards)
+    folder = result_path(wildcards.mosaic, "projected_dir")
+    try:
+        tokens = _retry_tokens(folder, os.stat(folder).st_mtime_ns)
+    except FileNotFoundError:
+        tokens = {}
+    text = "\n".join(
+        f"{i} {records[i]['hdu']} {records[i]['method']} {records[i]['content']} {tokens.get(i, '')}"
+        for i in projection_batch_images(wildcards)
+    )
+    return hashlib.sha1(text.encode()).hexdigest()
+
+
+def projected_files(wildcards, images, areas=True):
+    """What must be made before a job reads the projections of ``images``: each
+    projected image (and its area), or the records of the batch jobs that
+    project them (projection.jobs: batch)."""
+    from mosaicflow.stages import batch_of
+
+    jobs, batches = projection_layout(wildcards)
+    mosaic = wildcards.mosaic
+    if jobs == "batch":
+        chosen = sorted({batch_of(i, batches) for i in images})
+        return [result_path(mosaic, "projection_batch", batch=b) for b in chosen]
+    projected = [result_path(mosaic, "projected", image=i) for i in images]
+    return with_areas(projected) if areas else projected
+
+
 def projected_images(wildcards):
-    return [
-        result_path(wildcards.mosaic, "projected", image=i)
-        for i in sorted(image_records(wildcards))
-    ]
+    """Every image's projection (the projected table's input)."""
+    return projected_files(wildcards, sorted(image_records(wildcards)), areas=False)
+
+
+def overlap_projections(wildcards):
+    """A per-overlap fit's inputs: its two images' projections and the header."""
+    return {
+        "projected": projected_files(wildcards, [wildcards.plus, wildcards.minus]),
+        "header": result_path(wildcards.mosaic, "region"),
+    }
+
+
+def image_projection(wildcards):
+    """A per-image correction's inputs: the image's projection and the corrections."""
+    return {
+        "projected": projected_files(wildcards, [wildcards.image]),
+        "corrections": result_path(wildcards.mosaic, "corrections"),
+    }
 
 
 def fit_layout(wildcards):
@@ -223,10 +292,8 @@ def fit_batch_pairs_digest(wildcards):
 
 def fit_batch_files(wildcards):
     images = sorted({i for pair in batch_overlaps(wildcards) for i in pair})
-    projected = [result_path(wildcards.mosaic, "projected", image=i) for i in images]
     return {
-        "projected": projected,
-        "areas": [area_name(p) for p in projected],
+        "projected": projected_files(wildcards, images),
         "header": result_path(wildcards.mosaic, "region"),
     }
 
@@ -247,11 +314,8 @@ def overlapping_later_images(wildcards):
 
 def fit_batch_inputs(wildcards):
     images = [wildcards.image] + overlapping_later_images(wildcards)
-    projected = [result_path(wildcards.mosaic, "projected", image=i) for i in images]
     return {
-        "plus": projected[0],
-        "minus": projected[1:],
-        "areas": [area_name(p) for p in projected],
+        "projected": projected_files(wildcards, images),
         "header": result_path(wildcards.mosaic, "region"),
     }
 
@@ -351,14 +415,13 @@ def background_fits_table(wildcards):
 def quality_report_inputs(wildcards):
     """Everything the quality report reads, so that it reruns when any changes."""
     mosaic = wildcards.mosaic
-    projected = projected_images(wildcards)
     inputs = {
         "images": result_path(mosaic, "images"),
         "skipped": result_path(mosaic, "skipped"),
         "header": result_path(mosaic, "region"),
         "projected_table": result_path(mosaic, "projected_table"),
         "failed": result_path(mosaic, "failed"),
-        "projected": with_areas(projected),
+        "projected": projected_files(wildcards, sorted(image_records(wildcards))),
     }
     if setting(wildcards, "background", "model") != "none":
         inputs.update(
@@ -394,10 +457,16 @@ def with_areas(images):
 
 
 def coadd_images(wildcards):
+    return coadd_inputs_of(wildcards, projected_ids(wildcards))
+
+
+def coadd_inputs_of(wildcards, images):
+    """What a coadd of ``images`` needs made: their corrected images, or their
+    projections (projected_files) when the coadd reads those."""
     folder = coadd_folder(wildcards)
-    return with_areas(
-        [os.path.join(folder, f"{i}.fits") for i in projected_ids(wildcards)]
-    )
+    if folder == result_path(wildcards.mosaic, "projected_dir"):
+        return projected_files(wildcards, images)
+    return with_areas([os.path.join(folder, f"{i}.fits") for i in images])
 
 
 def coadd_tile_size(wildcards):
@@ -452,6 +521,7 @@ def coadd_inputs(wildcards):
 
 def tile_images(wildcards):
     """The images (corrected or projected) that touch one coadd tile."""
-    folder = coadd_folder(wildcards)
     members = tile_layout(wildcards)[1].get(wildcards.tile, [])
-    return with_areas([os.path.join(folder, row["fname"]) for row in members])
+    return coadd_inputs_of(
+        wildcards, [row["fname"].removesuffix(".fits") for row in members]
+    )

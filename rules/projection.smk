@@ -1,7 +1,8 @@
-# One projection job per image, then Montage's tables of the projected images
-# and their overlaps. A projection depends on its own raw image's content and
-# the region header only, so replacing or adding one image re-projects just
-# that image.
+# One projection job per image, or per batch of images (projection.jobs), then
+# Montage's tables of the projected images and their overlaps. A projection
+# depends on its own raw image's content and the region header only, so
+# replacing or adding one image re-projects just that image (a batch job
+# keeps its other images' projections: their key says they are current).
 
 
 rule project:
@@ -43,7 +44,43 @@ rule project:
         "{params.job} project --raw {params.link:q} --hdu {params.image[hdu]:q}"
         " --method {params.image[method]:q} --header {input.header:q} --out {output.image:q}"
         " --on-error {resources.on_image_error} --attempt {resources.attempt_number}"
-        " --retries {resources.image_retries}"
+        " --retries {resources.image_retries} --content {params.image[content]}"
+        " > {log:q} 2>&1"
+
+
+rule project_batch:
+    input:
+        header=result("region"),
+    output:
+        result("projection_batch"),
+    log:
+        log_file("project", "batch-{batch}"),
+    benchmark:
+        benchmark_file("project", "batch-{batch}")
+    priority: 10
+    retries: config["image_retries"]
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
+        attempt_number=lambda wildcards, attempt: attempt,
+        on_image_error=lambda wildcards: setting(wildcards, "on_image_error"),
+        image_retries=config["image_retries"],
+    params:
+        job=MONTAGE_JOB,
+        batches=lambda wildcards: setting(wildcards, "projection", "batches"),
+        # The job reads its images from the image table, which is not its input
+        # (it changes with every image): what its images' projections depend on
+        # (see rule project) is this parameter, so a change to one of them reruns it.
+        images=result("images"),
+        batch=projection_batch_digest,
+        folder=result("projected_dir"),
+    shell:
+        "{params.job} project-batch --batch {wildcards.batch} --batches {params.batches}"
+        " --images {params.images:q} --header {input.header:q} --projected-dir {params.folder:q}"
+        " --out {output:q} --on-error {resources.on_image_error}"
+        " --attempt {resources.attempt_number} --retries {resources.image_retries}"
         " > {log:q} 2>&1"
 
 
@@ -84,8 +121,12 @@ checkpoint projected_table:
             if setting(wildcards, "background", "model") == "none"
             else ""
         ),
+        projection_jobs=lambda wildcards: projection_layout(wildcards)[0],
+        projection_batches=lambda wildcards: projection_layout(wildcards)[1],
     shell:
         "{params.job} projected-table --images {input.images:q}"
         " --projected-dir {params.folder:q} --out {output.table:q} --failed {output.failed:q}"
         " --overlaps {output.overlaps:q} --overlaps-skipped {output.overlaps_skipped:q}"
-        " {params.no_overlaps} --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"
+        " {params.no_overlaps} --projection-jobs {params.projection_jobs}"
+        " --projection-batches {params.projection_batches}"
+        " --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"

@@ -25,16 +25,27 @@ def coadd_memory_mb(wildcards, input, attempt):
     output and for every input image it reads (measured: 82 MB peak for a
     6390 x 7336 mosaic of 100 images, the same at half the width).
     """
+    from snakemake.exceptions import IncompleteCheckpointException
+
     from mosaicflow.frames import read_header_file
 
     try:
         naxis1 = int(read_header_file(input.header).get("NAXIS1", 0))
     except (OSError, ValueError, TypeError, AttributeError):
         naxis1 = 0
-    # the coadd's inputs are the images; the quality report's, the images and areas
-    members = input.get("projected") or input.get("images") or []
-    members = [members] if isinstance(members, str) else members
-    count = max(1, sum(1 for path in members if not path.endswith("_area.fits")))
+    # the images this job reads: a tile's, none (assembling tiles), or all of
+    # them (an untiled coadd, the quality report); while Snakemake plans
+    # before the checkpoints have run (a dry run), not known yet
+    try:
+        if "tile" in wildcards.keys():
+            count = len(tile_layout(wildcards)[1].get(wildcards.tile, []))
+        elif "tiles" in input.keys():
+            count = 0
+        else:
+            count = len(projected_ids(wildcards))
+    except IncompleteCheckpointException:
+        count = 0
+    count = max(1, count)
     rows_mb = naxis1 * 8 * 2 * (count + 2) / 2**20
     return int((256 + rows_mb) * attempt)
 

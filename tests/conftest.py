@@ -92,8 +92,10 @@ def workflow(tmp_path):
 
 
 # The per-image and per-overlap DAG (not the default): one difference fit per
-# overlap, one mBackground job per image writing corrected/.
+# overlap, one mBackground job per image writing corrected/ (background
+# settings), one projection job per image (projection settings).
 PER_ITEM_JOBS = {"fit_jobs": "overlap", "correct_jobs": "image"}
+PER_IMAGE_PROJECTION = {"jobs": "image"}
 
 
 def small_field(**overrides):

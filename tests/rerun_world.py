@@ -16,16 +16,17 @@ import zlib
 
 from astropy.io import fits
 
-from conftest import PER_ITEM_JOBS, Workflow
+from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, Workflow
 from mosaicflow import layout, synth, tables
 from mosaicflow.steps import FAULT_VARIABLE
 
-# background settings of each job layout the random sequences switch between
+# background and projection settings of each job layout the random sequences switch between
 JOB_LAYOUTS = {
-    "per_item": PER_ITEM_JOBS,
+    "per_item": {"background": PER_ITEM_JOBS, "projection": PER_IMAGE_PROJECTION},
     "defaults": {},
-    "fits_per_image": {"fit_jobs": "image"},
-    "three_fit_batches": {"fit_batches": 3},
+    "fits_per_image": {"background": {"fit_jobs": "image"}},
+    "three_batches": {"background": {"fit_batches": 3}, "projection": {"batches": 3}},
+    "projection_per_image": {"projection": PER_IMAGE_PROJECTION},
 }
 
 TILES = {"columns": 4, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "nebulae": 2}
@@ -83,8 +84,10 @@ class World:
             "region": region,
             # per_item: the per-image and per-overlap DAG (the README's rerun table
             # counts its jobs); defaults: the schema's batched jobs; the others
-            # the layouts between (fits per image; another number of fit batches)
-            "background": {"model": s["model"], **JOB_LAYOUTS[s["jobs"]]},
+            # the layouts between (fits per image; other numbers of batches;
+            # projections per image with the rest batched)
+            "background": {"model": s["model"], **JOB_LAYOUTS[s["jobs"]].get("background", {})},
+            "projection": JOB_LAYOUTS[s["jobs"]].get("projection", {}),
             "on_image_error": s["on_image_error"],
         }
         return {"image_retries": 0, "mosaics": {MOSAIC: mosaic}}

@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 import truth
-from conftest import PER_ITEM_JOBS, small_field, small_region
+from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, small_field, small_region
 from mosaicflow import stages, tables
 
 
@@ -28,7 +28,12 @@ def matched_and_unmatched(tmp_path_factory):
     config = {
         "mosaics": {
             # the per-image and per-overlap DAG, the reference of the batched modes
-            "matched": {"source": small_field(), "region": small_region(), "background": PER_ITEM_JOBS},
+            "matched": {
+                "source": small_field(),
+                "region": small_region(),
+                "background": PER_ITEM_JOBS,
+                "projection": PER_IMAGE_PROJECTION,
+            },
             "unmatched": {
                 "source": small_field(),
                 "region": small_region(),
@@ -134,6 +139,31 @@ def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
     for name in ("fits.tbl", "corrections.tbl"):
         with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:
             assert a.read() == b.read(), name
+
+
+def test_projections_in_batches_are_the_per_image_projections(matched_and_unmatched):
+    # projection.jobs: batch (the default): projection.batches jobs, each projecting
+    # the images hashed to it; the same projected files, byte for byte, as one
+    # job per image, and a record per batch listing its images and their keys.
+    wf = matched_and_unmatched
+    per_image, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
+    names = sorted(os.listdir(os.path.join(per_image, "projected")))
+    assert names == sorted(os.listdir(os.path.join(batched, "projected")))
+    assert len([name for name in names if name.endswith(".fits.key")]) == 6
+    for name in names:
+        with open(os.path.join(per_image, "projected", name), "rb") as a:
+            with open(os.path.join(batched, "projected", name), "rb") as b:
+                assert a.read() == b.read(), name
+    ids = [row["id"] for row in tables.read_tsv(os.path.join(batched, "images.tsv"))]
+    expected = stages.images_by_batch(ids, 4)
+    records = sorted(os.listdir(os.path.join(batched, "projection")))
+    assert records == sorted(f"batch-{batch}.tsv" for batch in expected)
+    for batch, members in expected.items():
+        rows = tables.read_tsv(os.path.join(batched, "projection", f"batch-{batch}.tsv"))
+        assert [row["id"] for row in rows] == members and {row["status"] for row in rows} == {"ok"}
+    logs = sorted(os.listdir(os.path.join(batched, "benchmarks", "project")))
+    assert logs == sorted(f"batch-{batch}.tsv" for batch in expected)
+    assert not os.path.exists(os.path.join(per_image, "projection"))
 
 
 @pytest.mark.parametrize("mosaic", ["corrected_in_tiles", "corrected_in_coadd", "default_jobs"])

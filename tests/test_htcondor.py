@@ -18,7 +18,7 @@ import pytest
 import yaml
 from astropy.io import fits
 
-from conftest import PER_ITEM_JOBS, REPO, Workflow, small_region
+from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
 from htcondor_pool import PersonalPool, copy_workflow, find_condor_master
 
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
@@ -161,6 +161,7 @@ def group_sizes():
 def test_pool_run_equals_local_run_and_groups_jobs(pool, tmp_path):
     config = field_config()
     config["mosaics"]["pooled"]["background"] = PER_ITEM_JOBS  # grouping the per-item jobs
+    config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION
     run = PoolRun(pool, "grouped", config)
     started = time.time()
     result = pool.run(run.argv(), check=False, cwd=run.work)
@@ -209,6 +210,7 @@ def test_pool_run_with_fit_batches_and_coadd_tiles(pool, tmp_path):
 
 def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
     config = field_config(columns=4, rows=3)
+    config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION  # grouped projection jobs
     run = PoolRun(pool, "killed", config)
     before = {row[0] for row in pool.history()}
     process = pool.popen(run.argv(), cwd=run.work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -199,7 +199,7 @@ def test_tracking_records_every_job_of_a_run_without_a_monitor(tracked_run, tmp_
         if job["rule"] not in ("all",):
             assert job["mosaic"] in (*FIELDS, "carina") and job["logs"], job
     failed = [job for job in jobs if job["state"] == "ERROR"]
-    assert {job["rule"] for job in failed} == {"project"}
+    assert {job["rule"] for job in failed} == {"project_batch"}  # the default projection.jobs: batch
     assert "fault injected" in tracking.log_tail(failed[0]["logs"][0])
     # A projection is retried image_retries times (the schema's default) before it fails for good.
     with open(os.path.join(REPO, "config", "schema.yaml"), encoding="utf-8") as handle:

@@ -210,10 +210,14 @@ def test_run_writes_the_landing_page_and_performance(reported):
 
     stages = {row["stage"]: row for row in tables.read_tsv(wf.path("results", "performance.tsv"))}
     assert {"project", "difference_fit", "coadd", "quality_report"} <= set(stages)
-    images = len(tables.read_tsv(wf.path("results", "alpha", "images.tsv"))) + len(
-        tables.read_tsv(wf.path("results", "beta", "images.tsv"))
-    )
-    assert int(stages["project"]["jobs"]) == images
+    from mosaicflow.stages import images_by_batch
+
+    # the default projection.jobs: batch, 4 batches: one job per batch holding images
+    batches = 0
+    for name in ("alpha", "beta"):
+        ids = [row["id"] for row in tables.read_tsv(wf.path("results", name, "images.tsv"))]
+        batches += len(images_by_batch(ids, 4))
+    assert int(stages["project"]["jobs"]) == batches
     for name in ("alpha", "beta"):
         assert os.path.getsize(wf.path("results", name, "performance.png")) > 1000
 
@@ -230,8 +234,8 @@ def test_rule_graph_draws_each_rule_once(reported):
     with open(reported.path("report.html"), encoding="utf-8") as handle:
         rules = rule_graph_nodes(handle.read())
     assert len(rules) == len(set(rules)), rules
-    assert {"synthetic_field", "image_table", "region_header", "project", "coadd", "all"} <= set(rules)
-    assert rules.index("image_table") < rules.index("project") < rules.index("coadd") < rules.index("all")
+    assert {"synthetic_field", "image_table", "region_header", "project_batch", "coadd", "all"} <= set(rules)
+    assert rules.index("image_table") < rules.index("project_batch") < rules.index("coadd") < rules.index("all")
 
 
 def open_result(driver, category, mosaic, path):

@@ -96,15 +96,20 @@ class Watch:
                 self.process.wait()
         return self.process.returncode
 
-    def projections_per_run(self):
+    def projection_jobs_per_run(self):
         """Projection jobs of each tracked run, oldest first (from the tracking database)."""
         with sqlite3.connect(self.database) as db:
             rows = db.execute(
                 """SELECT w.id, (SELECT count(*) FROM jobs j JOIN rules r ON r.id = j.rule_id
-                                 WHERE j.workflow_id = w.id AND r.name = 'project')
+                                 WHERE j.workflow_id = w.id AND r.name IN ('project', 'project_batch'))
                    FROM workflows w WHERE w.dryrun = 0 ORDER BY w.started_at"""
             ).fetchall()
         return [count for _, count in rows]
+
+    def projected(self):
+        """{projected image: the time it was written}."""
+        folder = os.path.join(self.workdir, "results", "field", "projected")
+        return {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in os.listdir(folder)}
 
 
 @pytest.fixture
@@ -123,13 +128,20 @@ def watcher(tmp_path):
 
 def test_three_bursts_give_three_runs_and_the_fresh_mosaic(watcher, tiles, tmp_path):
     watch = watcher()
+    written = []
     for burst, files in enumerate((tiles[:2], tiles[2:4], tiles[4:]), start=1):
         watch.drop(files)
         records = watch.wait_for_runs(burst)
+        written.append(watch.projected())
     assert [row["status"] for row in records] == ["ok"] * 3, watch.text()
     assert [row["images"] for row in records] == ["2", "4", "6"]
-    # Each run projected only the images of its own burst.
-    assert watch.projections_per_run() == [2, 2, 2]
+    # Each run projected only the images of its own burst (the projection batch
+    # jobs kept the others: not rewritten), in one job per batch holding new images.
+    images = [{name for name in run if name.endswith(".fits") and not name.endswith("_area.fits")} for run in written]
+    assert [len(run) for run in images] == [2, 4, 6]
+    for before, after in zip(written, written[1:], strict=False):
+        assert all(after[name] == when for name, when in before.items()), (before, after)
+    assert all(1 <= count <= 2 for count in watch.projection_jobs_per_run()), watch.projection_jobs_per_run()
     time.sleep(SETTLE + 4 * POLL)
     assert len(watch.records()) == 3, "a run without a change"
     assert watch.stop() == 0

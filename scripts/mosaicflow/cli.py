@@ -27,6 +27,22 @@ STEPS = {
             "on-error": None,
             "attempt": None,
             "retries": None,
+            "content": "",
+        },
+    ),
+    "project-batch": (
+        "reproject the images of batch --batch of --batches (from the image table --images),"
+        " keeping those already projected from the same inputs",
+        {
+            "batch": None,
+            "batches": None,
+            "images": None,
+            "header": None,
+            "projected-dir": None,
+            "out": None,
+            "on-error": None,
+            "attempt": None,
+            "retries": None,
         },
     ),
     "fit": (
@@ -77,6 +93,8 @@ STEPS = {
             "overlaps": None,
             "overlaps-skipped": None,
             "no-overlaps": False,
+            "projection-jobs": "image",
+            "projection-batches": "1",
         },
     ),
     "gather-fits": (
@@ -200,14 +218,29 @@ def usage(step=None):
 
 def run(step, o):
     if step == "project":
-        from .steps import project_or_skip
+        from .steps import project_or_skip, projection_key
 
         last = int(o["attempt"]) > int(o["retries"])
+        key = projection_key(o["hdu"], o["method"], o["content"], o["header"]) if o["content"] else None
         reason = project_or_skip(
-            o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"], o["on_error"], last_attempt=last
+            o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"], o["on_error"], last_attempt=last, key=key
         )
         if reason:
             print(f"projection failed after {o['attempt']} attempts; image skipped: {reason}")
+    elif step == "project-batch":
+        from . import tables
+        from .stages import batch_of
+        from .steps import project_batch
+
+        batch, batches = int(o["batch"]), int(o["batches"])
+        images = [row for row in tables.read_tsv(o["images"]) if batch_of(row["id"], batches) == batch]
+        last = int(o["attempt"]) > int(o["retries"])
+        rows, reused = project_batch(images, o["header"], o["projected_dir"], o["on_error"], last_attempt=last)
+        tables.write_tsv(o["out"], ["id", "status", "key"], rows)
+        failed = [row["id"] for row in rows if row["status"] == "failed"]
+        print(f"{len(rows)} images: {reused} already projected from the same inputs, {len(rows) - reused} projected")
+        for ident in failed:
+            print(f"projection failed after {o['attempt']} attempts; image skipped: {ident}")
     elif step == "fit":
         from .steps import difference_fit
 
@@ -254,6 +287,13 @@ def run(step, o):
             print(f"left out (projection failed): {row['path']}: {row['reason']}")
         current = {row["id"] for row in images}
         removed = layout.prune(o["mosaic"], "image", current)
+        batches = set()
+        if o["projection_jobs"] == "batch":
+            from .stages import batch_of
+
+            batches = {f"batch-{batch_of(ident, int(o['projection_batches']))}" for ident in current}
+        removed += layout.prune(o["mosaic"], "projection_batch", batches)
+        removed += layout.prune(o["mosaic"], "projection_job", batches or current)
         removed += layout.prune(o["mosaic"], "corrected", current - {row["id"] for row in failed})
         print(f"removed {removed} files of images that are no longer inputs (or not projected)")
         if o["no_overlaps"]:

@@ -31,6 +31,8 @@ FILES = {
     "projected_dir": "projected",
     "projected": "projected/{image}.fits",
     "projected_area": "projected/{image}_area.fits",
+    "projection_batches_dir": "projection",
+    "projection_batch": "projection/batch-{batch}.tsv",
     "projected_table": "projected.tbl",
     "failed": "failed_images.tsv",
     "overlaps": "overlaps.tbl",
@@ -126,7 +128,12 @@ def item_folders(mosaic, kind):
     """(folder, suffixes) of one kind of item's files; an item's files are named ITEM + suffix."""
     base, logs, bench = mosaic_dir(mosaic), log_dir(mosaic), path(mosaic, "benchmarks")
     folders = {
-        "image": [(FILES["projected_dir"], (".fits", "_area.fits", ".fits.failed", ".fits.recovered"), "project")],
+        "image": [
+            (FILES["projected_dir"], (".fits", "_area.fits", ".fits.failed", ".fits.recovered", ".fits.key"), None)
+        ],
+        # the projection jobs' logs and records: ITEM is an image id, or "batch-N" (projection.jobs)
+        "projection_job": [(None, (), "project")],
+        "projection_batch": [(FILES["projection_batches_dir"], (".tsv",), None)],
         "corrected": [(FILES["corrected_dir"], (".fits", "_area.fits"), "background_correct")],
         # ITEM is "PLUS+MINUS" (a fit per overlap), "PLUS" (per image) or "batch-N"
         "fit": [(FILES["fits_dir"], (".tsv",), "difference_fit"), (FILES["diffs_dir"], (".fits", "_area.fits"), None)],
@@ -136,7 +143,8 @@ def item_folders(mosaic, kind):
         raise ValueError(f"unknown kind of item {kind!r}")
     found = []
     for folder, suffixes, rule in folders[kind]:
-        found.append((os.path.join(base, folder), suffixes))
+        if folder:
+            found.append((os.path.join(base, folder), suffixes))
         if rule:
             found += [(os.path.join(bench, rule), (".tsv",)), (os.path.join(logs, rule), (".log",))]
     return found

@@ -124,14 +124,23 @@ def overlap_pairs(overlaps_tbl):
 FIT_JOBS = ("overlap", "image", "batch")
 
 
-def fit_batch(plus, batches):
-    """The batch (0 .. batches-1) whose job fits the overlaps of image ``plus``.
+def batch_of(image, batches):
+    """The batch (0 .. batches-1) of image ``image``: the projection batch job
+    that projects it, the fit batch job that fits its overlaps as plus.
 
     A hash of the image id alone: an image keeps its batch whatever else
-    joins or leaves the field, so a change reruns the fits of the batches
-    that hold the changed images' overlaps, not all of them.
+    joins or leaves the field, so a change reruns the batches that hold the
+    changed images (and, for fits, their overlaps), not all of them.
     """
-    return int(hashlib.sha1(plus.encode()).hexdigest()[:8], 16) % batches
+    return int(hashlib.sha1(image.encode()).hexdigest()[:8], 16) % batches
+
+
+def images_by_batch(images, batches):
+    """{batch: sorted ids of ``images`` in it}; batches without any are absent."""
+    grouped = {}
+    for image in sorted(images):
+        grouped.setdefault(batch_of(image, batches), []).append(image)
+    return grouped
 
 
 def fit_item(plus, minus, fit_jobs="overlap", batches=1):
@@ -142,7 +151,7 @@ def fit_item(plus, minus, fit_jobs="overlap", batches=1):
     if fit_jobs == "image":
         return plus
     if fit_jobs == "batch":
-        return f"batch-{fit_batch(plus, batches)}"
+        return f"batch-{batch_of(plus, batches)}"
     raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
 
 
@@ -155,7 +164,7 @@ def pairs_by_batch(pairs, batches):
     """{batch: the overlaps (plus, minus) of ``pairs`` it fits}; batches without any are absent."""
     grouped = {}
     for plus, minus in pairs:
-        grouped.setdefault(fit_batch(plus, batches), []).append((plus, minus))
+        grouped.setdefault(batch_of(plus, batches), []).append((plus, minus))
     return grouped
 
 

@@ -8,6 +8,7 @@ mosaic equals the single-process chain's.
 """
 
 import contextlib
+import hashlib
 import os
 import time
 
@@ -41,6 +42,8 @@ TAN_APPROXIMATION_MAX_ERROR = 0.1
 
 FAILED_SUFFIX = ".failed"
 RECOVERED_SUFFIX = ".recovered"
+# Beside a projected image: the key of what it was projected from (projection_key).
+KEY_SUFFIX = ".key"
 
 
 def failure_note(output_image):
@@ -48,7 +51,7 @@ def failure_note(output_image):
     return output_image + FAILED_SUFFIX
 
 
-def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last_attempt=True):
+def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last_attempt=True, key=None):
     """``project``, with the on_image_error policy applied on the last attempt.
 
     Earlier attempts fail (so Snakemake retries the job). On the last one,
@@ -57,9 +60,11 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
     images, so Snakemake's bookkeeping holds), which the projected table then
     leaves out. The token is a parameter of the projection job (see
     ``retry_tokens``), so the next run tries the image again. Returns the
-    reason, or None if the projection worked.
+    reason, or None if the projection worked. ``key`` (``projection_key``) is
+    written beside a projection that worked, and only then.
     """
     note = failure_note(output_image)
+    atomic.discard(output_image + KEY_SUFFIX)
     try:
         project(raw_image, hdu, header, output_image, method)
     except StepError as problem:
@@ -78,9 +83,65 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
             # keep the token: the job's parameter stays what it was, so a
             # recovered image is not projected yet again by the run after
             os.replace(note, output_image + RECOVERED_SUFFIX)
+        if key is not None:
+            atomic.write_text(output_image + KEY_SUFFIX, key + "\n")
         return None
     _write_placeholder(output_image)
     return reason
+
+
+def projection_key(hdu, method, content, header):
+    """What a projection is made of, as one digest: the raw file's content
+    digest, its HDU, the method, and the bytes of the region header."""
+    digest = hashlib.sha1()
+    with open(header, "rb") as handle:
+        digest.update(handle.read())
+    digest.update(f"\n{hdu}\n{method}\n{content}\n".encode())
+    return digest.hexdigest()
+
+
+def projection_is_current(output_image, key):
+    """Whether ``output_image`` and its area are the projection ``key`` names
+    (the key is written after both, and removed before they are rewritten)."""
+    try:
+        with open(output_image + KEY_SUFFIX, encoding="utf-8") as handle:
+            written = handle.read().strip()
+    except OSError:
+        return False
+    return written == key and os.path.exists(output_image) and os.path.exists(atomic.area_name(output_image))
+
+
+def project_batch(images, header, projected_dir, on_error, last_attempt=True):
+    """Project the images of one batch job (``projection.jobs: batch``).
+
+    ``images``: image-table rows (``id``, ``link``, ``hdu``, ``method``,
+    ``content``). An image whose projection in ``projected_dir`` carries the
+    key of the same inputs is kept as it is, so a batch job rerun for one
+    changed image reprojects that image only. Every image is tried; then, if
+    any failed and this is not the last attempt (or ``on_error`` is ``fail``),
+    a StepError names them all (Snakemake retries the job, and the images
+    that worked are kept). Returns rows ``id``, ``status`` (``ok`` or
+    ``failed``), ``key``, and how many were reused.
+    """
+    rows, errors, reused = [], [], 0
+    for image in images:
+        output = os.path.join(projected_dir, f"{image['id']}.fits")
+        key = projection_key(image["hdu"], image["method"], image["content"], header)
+        if projection_is_current(output, key):
+            rows.append({"id": image["id"], "status": "ok", "key": key})
+            reused += 1
+            continue
+        try:
+            reason = project_or_skip(
+                image["link"], int(image["hdu"]), header, output, image["method"], on_error, last_attempt, key
+            )
+        except StepError as problem:
+            errors.append(f"{image['id']}: {problem}")
+            continue
+        rows.append({"id": image["id"], "status": "failed" if reason else "ok", "key": key if not reason else ""})
+    if errors:
+        raise StepError(f"{len(errors)} of {len(images)} projections failed: " + "; ".join(errors))
+    return rows, reused
 
 
 def failure_reason(output_image):

@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 STAGES = (
     ("inputs", ("synthetic_field", "archive_query", "archive_download")),
     ("image table", ("region_header", "image_table")),
-    ("projection", ("project",)),
+    ("projection", ("project", "project_batch")),
     ("overlaps", ("projected_table",)),
     ("difference fits", ("difference_fit", "difference_fits_by_image", "difference_fits_by_batch", "gather_fits")),
     ("background model", ("background_model",)),
