@@ -109,6 +109,24 @@ def refuse_keeping_corrections_never_written():
 
 
 refuse_keeping_corrections_never_written()
+
+
+def refuse_projection_batches_without_projections_kept():
+    # A batch job keeps its images' projections to project only the changed
+    # ones; temp() projections would be gone, and it would redo them all.
+    if config["keep_intermediates"]["projected"]:
+        return
+    for name, mosaic in MOSAICS.items():
+        if mosaic["projection"]["jobs"] == "batch":
+            raise WorkflowError(
+                f"configuration: mosaics.{name}.projection.jobs: batch keeps the projected "
+                "images (a batch job reprojects only the images that changed), but "
+                "keep_intermediates.projected is false; set projection.jobs: image to "
+                "remove them once used"
+            )
+
+
+refuse_projection_batches_without_projections_kept()
 # Composites made from `bands` get their defaults (stretch, size) from the schema
 # too; only when there are any (validation costs every job's parse ~75 ms).
 if COLORS:

@@ -167,17 +167,22 @@ def projection_layout(wildcards):
 
 
 @functools.lru_cache(maxsize=None)
-def _images_by_batch(images, batches):
+def _projection_batches(images, batches):
+    """({batch: its images}, {image: its batch}) of mosaicflow.stages.images_by_batch."""
     from mosaicflow.stages import images_by_batch
 
-    return images_by_batch(images, batches)
+    by_batch = images_by_batch(images, batches)
+    return by_batch, {i: b for b, members in by_batch.items() for i in members}
+
+
+def projection_batches(wildcards):
+    batches = setting(wildcards, "projection", "batches")
+    return _projection_batches(tuple(sorted(image_records(wildcards))), batches)
 
 
 def projection_batch_images(wildcards):
     """The images projection batch ``wildcards.batch`` projects."""
-    batches = setting(wildcards, "projection", "batches")
-    by_batch = _images_by_batch(tuple(sorted(image_records(wildcards))), batches)
-    return by_batch.get(int(wildcards.batch), [])
+    return projection_batches(wildcards)[0].get(int(wildcards.batch), [])
 
 
 def projection_batch_digest(wildcards):
@@ -202,12 +207,10 @@ def projected_files(wildcards, images, areas=True):
     """What must be made before a job reads the projections of ``images``: each
     projected image (and its area), or the records of the batch jobs that
     project them (projection.jobs: batch)."""
-    from mosaicflow.stages import batch_of
-
-    jobs, batches = projection_layout(wildcards)
     mosaic = wildcards.mosaic
-    if jobs == "batch":
-        chosen = sorted({batch_of(i, batches) for i in images})
+    if projection_layout(wildcards)[0] == "batch":
+        batch_of = projection_batches(wildcards)[1]
+        chosen = sorted({batch_of[i] for i in images})
         return [result_path(mosaic, "projection_batch", batch=b) for b in chosen]
     projected = [result_path(mosaic, "projected", image=i) for i in images]
     return with_areas(projected) if areas else projected

@@ -35,6 +35,18 @@ def test_keeping_corrected_images_that_are_never_written_is_refused(workflow):
     assert "Traceback" not in output
 
 
+def test_projection_batches_with_projections_removed_are_refused(workflow):
+    mosaic = {"source": {"type": "local", "path": "x"}, "region": small_region()}
+    config = {"mosaics": {"m": mosaic}, "keep_intermediates": {"projected": False}}
+    result = workflow.run("-n", config=config, check=False)
+    output = result.stdout + result.stderr
+    assert result.returncode != 0 and "Traceback" not in output
+    assert "mosaics.m.projection.jobs: batch" in output and "keep_intermediates.projected" in output
+    mosaic["projection"] = {"jobs": "image"}  # one job per image: its projections can be temporary
+    accepted = workflow.run("-n", config=config, check=False)
+    assert "keep_intermediates.projected" not in accepted.stdout + accepted.stderr
+
+
 def test_bad_mosaic_name_is_rejected(workflow):
     result = workflow.run(
         "-n",

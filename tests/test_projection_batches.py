@@ -68,7 +68,7 @@ def test_batch_projects_as_one_job_per_image_does(batch, tmp_path):
             with open(os.path.join(folder, row["id"] + suffix), "rb") as a:
                 with open(os.path.join(single, row["id"] + suffix), "rb") as b:
                     assert a.read() == b.read()
-        key = steps.projection_key("0", "mProjectPP", row["content"], region)
+        key = steps.projection_key("0", "mProjectPP", row["content"], steps.header_digest(region))
         assert steps.projection_is_current(os.path.join(folder, row["id"] + ".fits"), key)
 
 
@@ -96,31 +96,38 @@ def test_a_rerun_keeps_current_projections_and_redoes_changed_ones(batch):
 
 def test_failures_are_retried_then_skipped_without_losing_the_others(batch, monkeypatch):
     rows, region, folder = batch
-    victim = os.path.basename(rows[2]["link"])
-    monkeypatch.setenv(steps.FAULT_VARIABLE, victim)
+    steps.project_batch(rows, region, folder, "fail")
+    # the third image gets new content that Montage cannot read
+    rows[2] = {**rows[2], "content": "changed"}
+    monkeypatch.setenv(steps.FAULT_VARIABLE, os.path.basename(rows[2]["link"]))
     # not the last attempt: every image tried, then one error naming the failed one
     with pytest.raises(steps.StepError, match=f"1 of 3 projections failed: {rows[2]['id']}"):
         steps.project_batch(rows, region, folder, "skip", last_attempt=False)
-    # the last attempt, on_image_error: skip: the two that worked are kept, the
-    # failed one left as a placeholder with its note, and no key
+    # the last attempt, on_image_error: skip: the two others are kept; the failed
+    # one has its note and no projected files (its projection from the old
+    # content is removed: a fresh run would have none) and no key
     result, reused = steps.project_batch(rows, region, folder, "skip", last_attempt=True)
     assert reused == 2 and [r["status"] for r in result] == ["ok", "ok", "failed"]
     failed = os.path.join(folder, rows[2]["id"] + ".fits")
-    assert os.path.exists(steps.failure_note(failed)) and not os.path.exists(failed + steps.KEY_SUFFIX)
-    # on_image_error: fail stops on it (the note names the failure for the next run)
+    assert [name for name in os.listdir(folder) if name.startswith(rows[2]["id"])] == [
+        os.path.basename(steps.failure_note(failed))
+    ]
+    # on_image_error: fail stops on it
     with pytest.raises(steps.StepError, match="1 of 3"):
         steps.project_batch(rows, region, folder, "fail", last_attempt=True)
     # the fault is gone: the next run projects it, and keeps the two others
     monkeypatch.delenv(steps.FAULT_VARIABLE)
     result, reused = steps.project_batch(rows, region, folder, "skip")
     assert reused == 2 and [r["status"] for r in result] == ["ok"] * 3
+    assert os.path.exists(failed + steps.RECOVERED_SUFFIX) and not os.path.exists(steps.failure_note(failed))
 
 
-def test_batches_are_a_function_of_the_image_id_alone():
-    ids = [f"tile_{n}-{n:08x}" for n in range(40)]
-    grouped = stages.images_by_batch(ids, 4)
-    assert sorted(i for members in grouped.values() for i in members) == sorted(ids)
-    assert all(stages.batch_of(i, 4) == b for b, members in grouped.items() for i in members)
-    assert stages.images_by_batch(ids[:10], 4) == {
-        b: [i for i in members if i in ids[:10]] for b, members in grouped.items() if set(members) & set(ids[:10])
-    }
+def test_batches_are_equal_runs_of_the_images_in_id_order():
+    ids = [f"tile_{n:03d}-{n:08x}" for n in range(10)]
+    grouped = stages.images_by_batch(reversed(ids), 4)
+    assert grouped == {0: ids[0:2], 1: ids[2:5], 2: ids[5:7], 3: ids[7:10]}
+    # fewer images than batches: no empty batch
+    assert stages.images_by_batch(ids[:2], 4) == {1: ids[:1], 3: ids[1:2]}
+    # an added image shifts the runs after it by one image, no more
+    added = stages.images_by_batch([*ids, "tile_004a-0000000a"], 4)
+    assert added[0] == ids[0:2] and [len(members) for members in added.values()] == [2, 3, 3, 3]

@@ -218,10 +218,12 @@ def usage(step=None):
 
 def run(step, o):
     if step == "project":
-        from .steps import project_or_skip, projection_key
+        from .steps import header_digest, project_or_skip, projection_key
 
         last = int(o["attempt"]) > int(o["retries"])
-        key = projection_key(o["hdu"], o["method"], o["content"], o["header"]) if o["content"] else None
+        key = None
+        if o["content"]:
+            key = projection_key(o["hdu"], o["method"], o["content"], header_digest(o["header"]))
         reason = project_or_skip(
             o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"], o["on_error"], last_attempt=last, key=key
         )
@@ -229,11 +231,12 @@ def run(step, o):
             print(f"projection failed after {o['attempt']} attempts; image skipped: {reason}")
     elif step == "project-batch":
         from . import tables
-        from .stages import batch_of
+        from .stages import images_by_batch
         from .steps import project_batch
 
-        batch, batches = int(o["batch"]), int(o["batches"])
-        images = [row for row in tables.read_tsv(o["images"]) if batch_of(row["id"], batches) == batch]
+        rows = tables.read_tsv(o["images"])
+        chosen = set(images_by_batch([row["id"] for row in rows], int(o["batches"])).get(int(o["batch"]), []))
+        images = [row for row in rows if row["id"] in chosen]
         last = int(o["attempt"]) > int(o["retries"])
         rows, reused = project_batch(images, o["header"], o["projected_dir"], o["on_error"], last_attempt=last)
         tables.write_tsv(o["out"], ["id", "status", "key"], rows)
@@ -289,9 +292,9 @@ def run(step, o):
         removed = layout.prune(o["mosaic"], "image", current)
         batches = set()
         if o["projection_jobs"] == "batch":
-            from .stages import batch_of
+            from .stages import images_by_batch
 
-            batches = {f"batch-{batch_of(ident, int(o['projection_batches']))}" for ident in current}
+            batches = {f"batch-{batch}" for batch in images_by_batch(current, int(o["projection_batches"]))}
         removed += layout.prune(o["mosaic"], "projection_batch", batches)
         removed += layout.prune(o["mosaic"], "projection_job", batches or current)
         removed += layout.prune(o["mosaic"], "corrected", current - {row["id"] for row in failed})

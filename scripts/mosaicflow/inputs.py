@@ -601,7 +601,8 @@ def warn_if_disk_short(images, region_header, out_dir):
     if need > free:
         logging.getLogger("mosaicflow").warning(
             "warning: %s needs about %.1f GB of disk at its peak (projected and corrected images and the "
-            "mosaic), but only %.1f GB are free there. Free space, or set keep_intermediates.projected: false.",
+            "mosaic), but only %.1f GB are free there. Free space, or set "
+            "keep_intermediates.projected: false (with projection.jobs: image).",
             out_dir,
             need / 1e9,
             free / 1e9,

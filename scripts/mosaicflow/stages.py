@@ -125,21 +125,29 @@ FIT_JOBS = ("overlap", "image", "batch")
 
 
 def batch_of(image, batches):
-    """The batch (0 .. batches-1) of image ``image``: the projection batch job
-    that projects it, the fit batch job that fits its overlaps as plus.
+    """The fit batch (0 .. batches-1) whose job fits the overlaps of image ``image`` (as plus).
 
     A hash of the image id alone: an image keeps its batch whatever else
-    joins or leaves the field, so a change reruns the batches that hold the
-    changed images (and, for fits, their overlaps), not all of them.
+    joins or leaves the field, so a change refits the batches that hold the
+    changed images' overlaps, not all of them (a fit job redoes all its fits).
     """
     return int(hashlib.sha1(image.encode()).hexdigest()[:8], 16) % batches
 
 
 def images_by_batch(images, batches):
-    """{batch: sorted ids of ``images`` in it}; batches without any are absent."""
+    """{projection batch: its image ids}: ``images`` in id order cut into
+    ``batches`` runs of equal length (to one image); empty batches are absent.
+
+    Equal lengths, not a hash: the jobs of a fresh run take equal times. An
+    added image shifts the runs after it, which costs little: a projection
+    batch job keeps every projection whose key is current.
+    """
+    ordered = sorted(images)
     grouped = {}
-    for image in sorted(images):
-        grouped.setdefault(batch_of(image, batches), []).append(image)
+    for batch in range(batches):
+        members = ordered[batch * len(ordered) // batches : (batch + 1) * len(ordered) // batches]
+        if members:
+            grouped[batch] = members
     return grouped
 
 

@@ -51,7 +51,9 @@ def failure_note(output_image):
     return output_image + FAILED_SUFFIX
 
 
-def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last_attempt=True, key=None):
+def project_or_skip(
+    raw_image, hdu, header, output_image, method, on_error, last_attempt=True, key=None, placeholder=True
+):
     """``project``, with the on_image_error policy applied on the last attempt.
 
     Earlier attempts fail (so Snakemake retries the job). On the last one,
@@ -61,7 +63,9 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
     leaves out. The token is a parameter of the projection job (see
     ``retry_tokens``), so the next run tries the image again. Returns the
     reason, or None if the projection worked. ``key`` (``projection_key``) is
-    written beside a projection that worked, and only then.
+    written beside a projection that worked, and only then. Without
+    ``placeholder`` (a batch job, whose output is its record) a failed image
+    has no projected files at all: an earlier projection of it is removed.
     """
     note = failure_note(output_image)
     atomic.discard(output_image + KEY_SUFFIX)
@@ -76,6 +80,8 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
         token = f"{time.time_ns()}.{os.uname().nodename}.{os.getpid()}"
         atomic.write_text(note, f"{reason}\n{token}\n")
         atomic.discard(output_image + RECOVERED_SUFFIX)
+        if not placeholder:
+            atomic.discard(output_image, atomic.area_name(output_image))
         if on_error != "skip":
             raise
     else:
@@ -86,18 +92,21 @@ def project_or_skip(raw_image, hdu, header, output_image, method, on_error, last
         if key is not None:
             atomic.write_text(output_image + KEY_SUFFIX, key + "\n")
         return None
-    _write_placeholder(output_image)
+    if placeholder:
+        _write_placeholder(output_image)
     return reason
+
+
+def header_digest(header):
+    """A digest of the region header file's bytes (what every projection depends on)."""
+    with open(header, "rb") as handle:
+        return hashlib.sha1(handle.read()).hexdigest()
 
 
 def projection_key(hdu, method, content, header):
     """What a projection is made of, as one digest: the raw file's content
-    digest, its HDU, the method, and the bytes of the region header."""
-    digest = hashlib.sha1()
-    with open(header, "rb") as handle:
-        digest.update(handle.read())
-    digest.update(f"\n{hdu}\n{method}\n{content}\n".encode())
-    return digest.hexdigest()
+    digest, its HDU, the method, and the region header's ``header_digest``."""
+    return hashlib.sha1(f"{header}\n{hdu}\n{method}\n{content}\n".encode()).hexdigest()
 
 
 def projection_is_current(output_image, key):
@@ -124,16 +133,17 @@ def project_batch(images, header, projected_dir, on_error, last_attempt=True):
     ``failed``), ``key``, and how many were reused.
     """
     rows, errors, reused = [], [], 0
+    region = header_digest(header)
     for image in images:
         output = os.path.join(projected_dir, f"{image['id']}.fits")
-        key = projection_key(image["hdu"], image["method"], image["content"], header)
+        key = projection_key(image["hdu"], image["method"], image["content"], region)
         if projection_is_current(output, key):
             rows.append({"id": image["id"], "status": "ok", "key": key})
             reused += 1
             continue
         try:
             reason = project_or_skip(
-                image["link"], int(image["hdu"]), header, output, image["method"], on_error, last_attempt, key
+                image["link"], int(image["hdu"]), header, output, image["method"], on_error, last_attempt, key, False
             )
         except StepError as problem:
             errors.append(f"{image['id']}: {problem}")
