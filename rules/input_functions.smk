@@ -205,15 +205,18 @@ def projection_batch_digest(wildcards):
 
 def projected_files(wildcards, images, areas=True):
     """What must be made before a job reads the projections of ``images``: each
-    projected image (and its area), or the records of the batch jobs that
-    project them (projection.jobs: batch)."""
+    projected image (and its area) and its key, or the records of the batch
+    jobs that project them (projection.jobs: batch)."""
     mosaic = wildcards.mosaic
     if projection_layout(wildcards)[0] == "batch":
         batch_of = projection_batches(wildcards)[1]
         chosen = sorted({batch_of[i] for i in images})
         return [result_path(mosaic, "projection_batch", batch=b) for b in chosen]
     projected = [result_path(mosaic, "projected", image=i) for i in images]
-    return with_areas(projected) if areas else projected
+    # the keys too: after a switch from batches, the images are there but not
+    # the per-image jobs' keys, and only a requested file that is missing reruns a job
+    keys = [result_path(mosaic, "projected_key", image=i) for i in images]
+    return (with_areas(projected) if areas else projected) + keys
 
 
 def projected_images(wildcards):

@@ -11,6 +11,7 @@ rule project:
     output:
         image=intermediate(result("projected"), "projected"),
         area=intermediate(result("projected_area"), "projected"),
+        key=intermediate(result("projected_key"), "projected"),
     log:
         log_file("project", "{image}"),
     benchmark:
@@ -45,6 +46,7 @@ rule project:
         " --method {params.image[method]:q} --header {input.header:q} --out {output.image:q}"
         " --on-error {resources.on_image_error} --attempt {resources.attempt_number}"
         " --retries {resources.image_retries} --content {params.image[content]}"
+        " --key {output.key:q}"
         " > {log:q} 2>&1"
 
 

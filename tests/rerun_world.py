@@ -307,7 +307,14 @@ INJECTED_PROJECTION_FAULT = re.compile(
 )
 
 
+# a projection batch job's: it names every image of the batch that failed
+INJECTED_BATCH_FAULT = re.compile(
+    r"logs/[^/]+/project/batch-[0-9]+\.log: [0-9]+ of [0-9]+ projections failed: .*\(fault injected"
+)
+
+
 def _any_failed_projection(text):
+    text = INJECTED_BATCH_FAULT.sub("logs/.../project/IMAGE.log: cannot read IMAGE (fault injected", text)
     return INJECTED_PROJECTION_FAULT.sub("logs/.../project/IMAGE.log: cannot read IMAGE (fault injected", text)
 
 

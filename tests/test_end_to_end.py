@@ -148,9 +148,17 @@ def test_projections_in_batches_are_the_per_image_projections(matched_and_unmatc
     wf = matched_and_unmatched
     per_image, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
     names = sorted(os.listdir(os.path.join(per_image, "projected")))
-    assert names == sorted(os.listdir(os.path.join(batched, "projected")))
-    assert len([name for name in names if name.endswith(".fits.key")]) == 6
-    for name in names:
+    # each layout its own key beside each image (a per-image job's is its output)
+    keys = {"per image": ".fits.key", "batch": ".fits.batchkey"}
+    images = [name for name in names if name.endswith(".fits")]
+    assert len(images) == 12 and sorted(names) == sorted(
+        images + [n.replace(".fits", keys["per image"]) for n in images if not n.endswith("_area.fits")]
+    )
+    batch_names = sorted(os.listdir(os.path.join(batched, "projected")))
+    assert batch_names == sorted(
+        images + [n.replace(".fits", keys["batch"]) for n in images if not n.endswith("_area.fits")]
+    )
+    for name in images:
         with open(os.path.join(per_image, "projected", name), "rb") as a:
             with open(os.path.join(batched, "projected", name), "rb") as b:
                 assert a.read() == b.read(), name

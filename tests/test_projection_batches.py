@@ -85,9 +85,9 @@ def test_a_rerun_keeps_current_projections_and_redoes_changed_ones(batch):
     after = mtimes(folder)
     assert reused == 2
     changed = {name for name in before if after[name] != before[name]}
-    assert changed == {f"{rows[1]['id']}{suffix}" for suffix in (".fits", "_area.fits", ".fits.key")}
+    assert changed == {f"{rows[1]['id']}{suffix}" for suffix in (".fits", "_area.fits", ".fits.batchkey")}
     # a killed projection (image rewritten, key not yet) is not taken for current
-    os.remove(os.path.join(folder, rows[0]["id"] + ".fits.key"))
+    os.remove(os.path.join(folder, rows[0]["id"] + ".fits.batchkey"))
     assert steps.project_batch(rows, region, folder, "fail")[1] == 2
     # a new region header: every image projected again
     write_region(region, 83.812)

@@ -27,7 +27,8 @@ STEPS = {
             "on-error": None,
             "attempt": None,
             "retries": None,
-            "content": "",
+            "content": None,
+            "key": None,
         },
     ),
     "project-batch": (
@@ -218,16 +219,16 @@ def usage(step=None):
 
 def run(step, o):
     if step == "project":
+        from .atomic import write_text
         from .steps import header_digest, project_or_skip, projection_key
 
         last = int(o["attempt"]) > int(o["retries"])
-        key = None
-        if o["content"]:
-            key = projection_key(o["hdu"], o["method"], o["content"], header_digest(o["header"]))
+        key = (o["key"], projection_key(o["hdu"], o["method"], o["content"], header_digest(o["header"])))
         reason = project_or_skip(
             o["raw"], int(o["hdu"]), o["header"], o["out"], o["method"], o["on_error"], last_attempt=last, key=key
         )
         if reason:
+            write_text(o["key"], "failed\n")  # an output of the job, like the placeholder images
             print(f"projection failed after {o['attempt']} attempts; image skipped: {reason}")
     elif step == "project-batch":
         from . import tables
@@ -297,6 +298,7 @@ def run(step, o):
             batches = {f"batch-{batch}" for batch in images_by_batch(current, int(o["projection_batches"]))}
         removed += layout.prune(o["mosaic"], "projection_batch", batches)
         removed += layout.prune(o["mosaic"], "projection_job", batches or current)
+        removed += layout.prune_projection_keys(o["mosaic"], o["projection_jobs"])
         removed += layout.prune(o["mosaic"], "corrected", current - {row["id"] for row in failed})
         print(f"removed {removed} files of images that are no longer inputs (or not projected)")
         if o["no_overlaps"]:

@@ -31,6 +31,9 @@ FILES = {
     "projected_dir": "projected",
     "projected": "projected/{image}.fits",
     "projected_area": "projected/{image}_area.fits",
+    # what a projection was made from: a per-image job's output, or a batch job's own record
+    "projected_key": "projected/{image}.fits.key",
+    "projected_batch_key": "projected/{image}.fits.batchkey",
     "projection_batches_dir": "projection",
     "projection_batch": "projection/batch-{batch}.tsv",
     "projected_table": "projected.tbl",
@@ -129,7 +132,11 @@ def item_folders(mosaic, kind):
     base, logs, bench = mosaic_dir(mosaic), log_dir(mosaic), path(mosaic, "benchmarks")
     folders = {
         "image": [
-            (FILES["projected_dir"], (".fits", "_area.fits", ".fits.failed", ".fits.recovered", ".fits.key"), None)
+            (
+                FILES["projected_dir"],
+                (".fits", "_area.fits", ".fits.failed", ".fits.recovered", ".fits.key", ".fits.batchkey"),
+                None,
+            )
         ],
         # the projection jobs' logs and records: ITEM is an image id, or "batch-N" (projection.jobs)
         "projection_job": [(None, (), "project")],
@@ -173,6 +180,22 @@ def prune(mosaic, kind, current):
     stale = stale_files(mosaic, kind, current)
     _remove(stale)
     return len(stale)
+
+
+def prune_projection_keys(mosaic, jobs):
+    """Remove the projection keys of the other job layout than ``jobs`` (image
+    or batch); returns how many. Each layout writes its own key (a per-image
+    job declares it as an output, so a switch from batches to one job per
+    image runs those jobs instead of finding their images made by batches)."""
+    other = FILES["projected_batch_key" if jobs == "image" else "projected_key"]
+    suffix = other[len("projected/{image}") :]
+    folder = path(mosaic, "projected_dir")
+    try:
+        names = [name for name in os.listdir(folder) if name.endswith(suffix) and not name.startswith(".")]
+    except FileNotFoundError:
+        return 0
+    _remove([os.path.join(folder, name) for name in names])
+    return len(names)
 
 
 def _remove(paths):

@@ -42,8 +42,9 @@ TAN_APPROXIMATION_MAX_ERROR = 0.1
 
 FAILED_SUFFIX = ".failed"
 RECOVERED_SUFFIX = ".recovered"
-# Beside a projected image: the key of what it was projected from (projection_key).
-KEY_SUFFIX = ".key"
+# Beside a projected image, what a batch job projected it from (projection_key;
+# see layout.FILES["projected_batch_key"]).
+BATCH_KEY_SUFFIX = ".batchkey"
 
 
 def failure_note(output_image):
@@ -62,13 +63,14 @@ def project_or_skip(
     images, so Snakemake's bookkeeping holds), which the projected table then
     leaves out. The token is a parameter of the projection job (see
     ``retry_tokens``), so the next run tries the image again. Returns the
-    reason, or None if the projection worked. ``key`` (``projection_key``) is
-    written beside a projection that worked, and only then. Without
+    reason, or None if the projection worked. ``key`` ((path, digest): see
+    ``projection_key``) is removed first and written once it worked. Without
     ``placeholder`` (a batch job, whose output is its record) a failed image
     has no projected files at all: an earlier projection of it is removed.
     """
     note = failure_note(output_image)
-    atomic.discard(output_image + KEY_SUFFIX)
+    if key is not None:
+        atomic.discard(key[0])
     try:
         project(raw_image, hdu, header, output_image, method)
     except StepError as problem:
@@ -90,7 +92,7 @@ def project_or_skip(
             # recovered image is not projected yet again by the run after
             os.replace(note, output_image + RECOVERED_SUFFIX)
         if key is not None:
-            atomic.write_text(output_image + KEY_SUFFIX, key + "\n")
+            atomic.write_text(key[0], key[1] + "\n")
         return None
     if placeholder:
         _write_placeholder(output_image)
@@ -113,7 +115,7 @@ def projection_is_current(output_image, key):
     """Whether ``output_image`` and its area are the projection ``key`` names
     (the key is written after both, and removed before they are rewritten)."""
     try:
-        with open(output_image + KEY_SUFFIX, encoding="utf-8") as handle:
+        with open(output_image + BATCH_KEY_SUFFIX, encoding="utf-8") as handle:
             written = handle.read().strip()
     except OSError:
         return False
@@ -143,7 +145,15 @@ def project_batch(images, header, projected_dir, on_error, last_attempt=True):
             continue
         try:
             reason = project_or_skip(
-                image["link"], int(image["hdu"]), header, output, image["method"], on_error, last_attempt, key, False
+                image["link"],
+                int(image["hdu"]),
+                header,
+                output,
+                image["method"],
+                on_error,
+                last_attempt,
+                (output + BATCH_KEY_SUFFIX, key),
+                placeholder=False,
             )
         except StepError as problem:
             errors.append(f"{image['id']}: {problem}")
