@@ -209,8 +209,8 @@ def projected_files(wildcards, images, areas=True):
     jobs that project them (projection.jobs: batch)."""
     mosaic = wildcards.mosaic
     if projection_layout(wildcards)[0] == "batch":
-        batch_of = projection_batches(wildcards)[1]
-        chosen = sorted({batch_of[i] for i in images})
+        batch_of_image = projection_batches(wildcards)[1]
+        chosen = sorted({batch_of_image[i] for i in images})
         return [result_path(mosaic, "projection_batch", batch=b) for b in chosen]
     projected = [result_path(mosaic, "projected", image=i) for i in images]
     # the keys too: after a switch from batches, the images are there but not

@@ -135,8 +135,8 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
 
 def test_fit_batches_keep_an_image_in_its_batch_and_spread_the_images():
     ids = [f"tile_{i:03d}-{i:08x}" for i in range(400)]
-    batches = [stages.batch_of(i, 4) for i in ids]
-    assert batches == [stages.batch_of(i, 4) for i in reversed(ids)][::-1]  # a function of the id alone
+    batches = [stages.fit_batch(i, 4) for i in ids]
+    assert batches == [stages.fit_batch(i, 4) for i in reversed(ids)][::-1]  # a function of the id alone
     counts = [batches.count(b) for b in range(4)]
     assert min(counts) > 70, counts  # ~100 each
     assert stages.pairs_by_batch([(ids[0], ids[1]), (ids[1], ids[2])], 4)[batches[0]][0] == (ids[0], ids[1])

@@ -124,7 +124,7 @@ def overlap_pairs(overlaps_tbl):
 FIT_JOBS = ("overlap", "image", "batch")
 
 
-def batch_of(image, batches):
+def fit_batch(image, batches):
     """The fit batch (0 .. batches-1) whose job fits the overlaps of image ``image`` (as plus).
 
     A hash of the image id alone: an image keeps its batch whatever else
@@ -159,7 +159,7 @@ def fit_item(plus, minus, fit_jobs="overlap", batches=1):
     if fit_jobs == "image":
         return plus
     if fit_jobs == "batch":
-        return f"batch-{batch_of(plus, batches)}"
+        return f"batch-{fit_batch(plus, batches)}"
     raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
 
 
@@ -172,7 +172,7 @@ def pairs_by_batch(pairs, batches):
     """{batch: the overlaps (plus, minus) of ``pairs`` it fits}; batches without any are absent."""
     grouped = {}
     for plus, minus in pairs:
-        grouped.setdefault(batch_of(plus, batches), []).append((plus, minus))
+        grouped.setdefault(fit_batch(plus, batches), []).append((plus, minus))
     return grouped
 
 
