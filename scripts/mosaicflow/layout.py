@@ -127,6 +127,11 @@ def benchmark_pattern(rule, item=None):
     return f"{RESULTS}/{{mosaic}}/{FILES['benchmarks']}/{rule}" + (f"/{item}" if item else "") + ".tsv"
 
 
+def image_suffix(what):
+    """The suffix of a per-image file of projected/ after the image id, e.g. ".fits.key"."""
+    return FILES[what].removeprefix(FILES["projected_dir"] + "/{image}")
+
+
 def item_folders(mosaic, kind):
     """(folder, suffixes) of one kind of item's files; an item's files are named ITEM + suffix."""
     base, logs, bench = mosaic_dir(mosaic), log_dir(mosaic), path(mosaic, "benchmarks")
@@ -134,7 +139,14 @@ def item_folders(mosaic, kind):
         "image": [
             (
                 FILES["projected_dir"],
-                (".fits", "_area.fits", ".fits.failed", ".fits.recovered", ".fits.key", ".fits.batchkey"),
+                (
+                    ".fits",
+                    "_area.fits",
+                    ".fits.failed",
+                    ".fits.recovered",
+                    image_suffix("projected_key"),
+                    image_suffix("projected_batch_key"),
+                ),
                 None,
             )
         ],
@@ -187,8 +199,7 @@ def prune_projection_keys(mosaic, jobs):
     or batch); returns how many. Each layout writes its own key (a per-image
     job declares it as an output, so a switch from batches to one job per
     image runs those jobs instead of finding their images made by batches)."""
-    other = FILES["projected_batch_key" if jobs == "image" else "projected_key"]
-    suffix = other[len("projected/{image}") :]
+    suffix = image_suffix("projected_batch_key" if jobs == "image" else "projected_key")
     folder = path(mosaic, "projected_dir")
     try:
         names = [name for name in os.listdir(folder) if name.endswith(suffix) and not name.startswith(".")]

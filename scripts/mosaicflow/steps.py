@@ -12,7 +12,7 @@ import hashlib
 import os
 import time
 
-from . import atomic, frames, tables
+from . import atomic, frames, layout, tables
 
 
 class StepError(RuntimeError):
@@ -42,9 +42,8 @@ TAN_APPROXIMATION_MAX_ERROR = 0.1
 
 FAILED_SUFFIX = ".failed"
 RECOVERED_SUFFIX = ".recovered"
-# Beside a projected image, what a batch job projected it from (projection_key;
-# see layout.FILES["projected_batch_key"]).
-BATCH_KEY_SUFFIX = ".batchkey"
+# Beside a projected image (ID.fits), what a batch job projected it from (projection_key).
+BATCH_KEY_SUFFIX = layout.image_suffix("projected_batch_key").removeprefix(".fits")
 
 
 def failure_note(output_image):
