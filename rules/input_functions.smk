@@ -123,13 +123,18 @@ def _retry_tokens(folder, mtime):
     return retry_tokens(folder)
 
 
-def retry_token(wildcards):
-    folder = result_path(wildcards.mosaic, "projected_dir")
+def current_retry_tokens(mosaic):
+    """{image id: token of its last failed projection} (mosaicflow.steps.retry_tokens)."""
+    folder = result_path(mosaic, "projected_dir")
     try:
         mtime = os.stat(folder).st_mtime_ns
     except FileNotFoundError:
-        return ""
-    return _retry_tokens(folder, mtime).get(wildcards.image, "")
+        return {}
+    return _retry_tokens(folder, mtime)
+
+
+def retry_token(wildcards):
+    return current_retry_tokens(wildcards.mosaic).get(wildcards.image, "")
 
 
 def projection_parameters(wildcards):
@@ -149,12 +154,7 @@ def retry_digest(wildcards):
     on_image_error: fail) is planned again by the next run. Without it
     Snakemake would find the table newer than every image still there and
     plan nothing, however the failed image's projection ended."""
-    folder = result_path(wildcards.mosaic, "projected_dir")
-    try:
-        mtime = os.stat(folder).st_mtime_ns
-    except FileNotFoundError:
-        return ""
-    tokens = _retry_tokens(folder, mtime)
+    tokens = current_retry_tokens(wildcards.mosaic)
     return ",".join(f"{image}={tokens[image]}" for image in sorted(tokens))
 
 
@@ -191,11 +191,7 @@ def projection_batch_digest(wildcards):
     import hashlib
 
     records = image_records(wildcards)
-    folder = result_path(wildcards.mosaic, "projected_dir")
-    try:
-        tokens = _retry_tokens(folder, os.stat(folder).st_mtime_ns)
-    except FileNotFoundError:
-        tokens = {}
+    tokens = current_retry_tokens(wildcards.mosaic)
     text = "\n".join(
         f"{i} {records[i]['hdu']} {records[i]['method']} {records[i]['content']} {tokens.get(i, '')}"
         for i in projection_batch_images(wildcards)
