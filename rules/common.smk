@@ -26,6 +26,7 @@ from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
 from mosaicflow import scheduling  # noqa: E402
 from mosaicflow import reportgraph  # noqa: E402
+from mosaicflow.command import JobCommand  # noqa: E402
 
 # Snakemake's scheduler did work per finished job that grows with the number
 # of waiting jobs (see the module); on a 200-image field that was half of its
@@ -135,17 +136,16 @@ if COLORS:
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda
 # environment's python with --sdm conda, and our script. Quoted once here;
-# per-job arguments are workflow-made paths and identifiers.
-MONTAGE_JOB = shlex.join(
-    [
-        (
-            "python"
-            if "conda"
-            in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
-            else sys.executable
-        ),
-        os.path.join(workflow.basedir, "scripts", "montage_job.py"),
-    ]
+# per-job arguments are workflow-made paths and identifiers. Not a tracked
+# parameter (see the class): another path to the same code reruns nothing.
+MONTAGE_JOB = JobCommand(
+    (
+        "python"
+        if "conda"
+        in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+        else sys.executable
+    ),
+    os.path.join(workflow.basedir, "scripts", "montage_job.py"),
 )
 
 

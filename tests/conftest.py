@@ -41,17 +41,17 @@ class Workflow:
             yaml.safe_dump(config, handle, allow_unicode=True)
         return path
 
-    def command(self, *args, cores=2):
+    def command(self, *args, cores=2, python=sys.executable, snakefile=SNAKEFILE):
         """The snakemake command line for this work dir (and its config file, if any)."""
-        command = [sys.executable, "-m", "snakemake", "-s", SNAKEFILE, "-d", self.workdir]
+        command = [python, "-m", "snakemake", "-s", snakefile, "-d", self.workdir]
         if self.configfile:
             command += ["--configfile", self.configfile]
         return command + ["--cores", str(cores), *args]
 
-    def run(self, *args, config=None, check=True, cores=2):
+    def run(self, *args, config=None, check=True, cores=2, **command_options):
         if config is not None:
             self.configfile = self.write_config(config)
-        command = self.command(*args, cores=cores)
+        command = self.command(*args, cores=cores, **command_options)
         result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
         if check and result.returncode != 0:
             raise AssertionError(
@@ -59,9 +59,9 @@ class Workflow:
             )
         return result
 
-    def planned_jobs(self, *args, config=None):
+    def planned_jobs(self, *args, config=None, **command_options):
         """{rule: count} that a dry run would execute."""
-        result = self.run("-n", "--quiet", "rules", *args, config=config)
+        result = self.run("-n", "--quiet", "rules", *args, config=config, **command_options)
         return parse_job_counts(result.stdout + result.stderr)
 
     def path(self, *parts):

@@ -2,11 +2,13 @@
 
 import glob
 import os
+import shutil
+import sys
 
 import pytest
 from astropy.io import fits
 
-from conftest import PER_ITEM_JOBS, Workflow, small_region
+from conftest import PER_ITEM_JOBS, REPO, Workflow, small_region
 from mosaicflow import synth
 
 
@@ -43,6 +45,23 @@ def test_nothing_changed_runs_nothing(field):
     assert "Nothing to be done" in result.stdout + result.stderr
     assert field.planned_jobs() == {}
     assert projected_mtimes(field) == before
+
+
+def test_another_path_to_the_same_code_runs_nothing(field, tmp_path):
+    """The interpreter's and the checkout's paths say where the code is, not what
+    a job makes: ``.venv/bin/python3`` instead of ``python``, or the repository
+    copied elsewhere, plans no job (both were job parameters once)."""
+    folder, name = os.path.split(sys.executable)
+    others = [n for n in ("python", "python3", f"python3.{sys.version_info.minor}") if n != name]
+    aliases = [os.path.join(folder, n) for n in others if os.path.exists(os.path.join(folder, n))]
+    if not aliases:
+        pytest.skip(f"no other name for {sys.executable} in {folder} ({', '.join(others)} absent)")
+    assert field.planned_jobs(python=aliases[0]) == {}
+    checkout = tmp_path / "checkout"
+    shutil.copytree(
+        REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "tests", "benchmarks", "docs")
+    )
+    assert field.planned_jobs(snakefile=str(checkout / "Snakefile")) == {}
 
 
 def test_replacing_one_image_reprojects_only_that_image(field):
