@@ -374,20 +374,34 @@ def ordered(names):
 # ---- synthetic fields (cached) --------------------------------------------------------
 
 
-def field_layout(tiles):
-    columns = max(1, round(math.sqrt(tiles * 2)))  # tiles are 1:2, so a squarish field
+def field_layout(tiles, tile_size=(TILE_WIDTH, TILE_HEIGHT)):
+    width, height = tile_size
+    columns = max(1, round(math.sqrt(tiles * height / width)))  # a squarish field
     return columns, max(1, math.ceil(tiles / columns))
 
 
-def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
+def parse_tile_size(text):
+    """``WxH`` in pixels, e.g. ``128x128``."""
+    try:
+        width, height = (int(part) for part in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"tile size {text!r}: expected WIDTHxHEIGHT in pixels, e.g. 128x128") from None
+    if width < 16 or height < 16:
+        raise argparse.ArgumentTypeError(f"tile size {text!r}: at least 16 x 16 pixels")
+    return width, height
+
+
+def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile, tile_size=(TILE_WIDTH, TILE_HEIGHT)):
     """The tiles of a field, made once and reused; returns its description (field.json)."""
     name = f"{layout}-{tiles}"
+    if tile_size != (TILE_WIDTH, TILE_HEIGHT):
+        name += f"-{tile_size[0]}x{tile_size[1]}"
     folder = os.path.join(fields_dir, f"{name}-seed{seed}-stars{stars_per_tile}")
     marker = os.path.join(folder, "field.json")
     if os.path.exists(marker):
         with open(marker) as handle:
             return json.load(handle)
-    columns, rows = field_layout(tiles)
+    columns, rows = field_layout(tiles, tile_size)
     settings = {
         "columns": columns,
         "rows": rows,
@@ -395,8 +409,8 @@ def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
         "stars": stars_per_tile * tiles,
         "nebulae": 6,
         "overlap": OVERLAP[layout],
-        "tile_width": TILE_WIDTH,
-        "tile_height": TILE_HEIGHT,
+        "tile_width": tile_size[0],
+        "tile_height": tile_size[1],
         "pixel_scale": 1.0,
     }
     truth = synth.make_truth(settings)
@@ -414,7 +428,7 @@ def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
         temp = final + ".part"
         fits.PrimaryHDU(data, header).writeto(temp, overwrite=True)
         os.replace(temp, final)
-        if number % 50 == 0 or number == len(chosen):
+        if number % max(50, len(chosen) // 20) == 0 or number == len(chosen):
             print(f"  generating {name}: {number}/{len(chosen)} tiles", file=sys.stderr, flush=True)
     description = {
         "name": name,
@@ -426,6 +440,7 @@ def ensure_field(fields_dir, layout, tiles, seed, stars_per_tile):
         "seed": seed,
         "stars": settings["stars"],
         "tiles_dir": tiles_dir,
+        "tile_size": list(tile_size),
         "generation_s": round(time.perf_counter() - start, 1),
     }
     with open(marker + ".part", "w") as handle:
@@ -657,18 +672,24 @@ def measure_field(field, args, recorder, summary):
     workflow = run_workflow(run_dir, args.cores, snakemake_args=args.snakemake_args)
     rules = per_rule(run_dir)
     workflow_disk = disk_mb(os.path.join(run_dir, "results"))
-    print(f"   workflow {workflow.wall:.1f} s; running Montage's chain", flush=True)
-    warm_page_cache(field["tiles_dir"])
-    chain_loads = load()
-    chain, report, chain_dir = run_chain_measured(run_dir, args.iterations)
-    chain_disk = disk_mb(chain_dir)
+    if args.no_chain:
+        print(f"   workflow {workflow.wall:.1f} s; Montage's chain not run (--no-chain)", flush=True)
+        chain_loads = (math.nan,) * 3
+        chain, chain_disk = None, math.nan
+        report = {"wall": math.nan, "stages": {}, "peaks_mb": {}, "start_rss_mb": {}, "cpu_s": {}}
+    else:
+        print(f"   workflow {workflow.wall:.1f} s; running Montage's chain", flush=True)
+        warm_page_cache(field["tiles_dir"])
+        chain_loads = load()
+        chain, report, chain_dir = run_chain_measured(run_dir, args.iterations)
+        chain_disk = disk_mb(chain_dir)
 
     images = len(tables.read_tsv(os.path.join(base, "images.tsv")))
     overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
     header = _header_values(os.path.join(base, "region.hdr"))
     jobs = sum(entry["jobs"] for entry in rules.values())
     chain_wall = report["wall"]
-    ratio = workflow.wall / chain_wall if chain_wall > 0 else float("nan")
+    ratio = workflow.wall / chain_wall if chain_wall > 0 else math.nan
     meets = verdict(ratio, RATIO_TARGET)
 
     depth = "~6 deep" if field["layout"] == "dense" else "1-4 deep"
@@ -732,11 +753,12 @@ def measure_field(field, args, recorder, summary):
         f"{'workflow':20s} {fmt(workflow.wall)} {fmt(workflow.cpu)} {fmt(workflow.peak_mb, 9, 1)} "
         f"{fmt(workflow_disk, 9, 1)} {fmt(workflow.peak_disk_mb, 10, 1)} {jobs:6d}"
     )
-    print(
-        f"{'Montage chain':20s} {fmt(chain_wall)} {fmt(chain.cpu)} {fmt(chain.peak_mb, 9, 1)} "
-        f"{fmt(chain_disk, 9, 1)} {fmt(chain.peak_disk_mb, 10, 1)} {'1':>6s}"
-    )
-    print(f"ratio workflow / chain: {ratio:.2f}   target <= {RATIO_TARGET}: {meets}")
+    if chain:
+        print(
+            f"{'Montage chain':20s} {fmt(chain_wall)} {fmt(chain.cpu)} {fmt(chain.peak_mb, 9, 1)} "
+            f"{fmt(chain_disk, 9, 1)} {fmt(chain.peak_disk_mb, 10, 1)} {'1':>6s}"
+        )
+        print(f"ratio workflow / chain: {ratio:.2f}   target <= {RATIO_TARGET}: {meets}")
     common = {
         "measurement": "full",
         "field": field["name"],
@@ -759,25 +781,29 @@ def measure_field(field, args, recorder, summary):
             "ratio": ratio,
             "meets_target": meets,
         },
-        {
-            **common,
-            "system": "chain",
-            "jobs": 1,
-            "wall_s": chain_wall,
-            "cpu_s": chain.cpu,
-            "peak_rss_mb": chain.peak_mb,
-            "disk_mb": chain_disk,
-            "peak_disk_mb": chain.peak_disk_mb,
-            "ratio": ratio,
-            "meets_target": meets,
-        },
     ]
+    if chain:
+        totals.append(
+            {
+                **common,
+                "system": "chain",
+                "jobs": 1,
+                "wall_s": chain_wall,
+                "cpu_s": chain.cpu,
+                "peak_rss_mb": chain.peak_mb,
+                "disk_mb": chain_disk,
+                "peak_disk_mb": chain.peak_disk_mb,
+                "ratio": ratio,
+                "meets_target": meets,
+            }
+        )
     recorder.add(totals + rows, loads)
     summary.append(
         f"{field['name']:12s} {images:6d} {overlaps:8d} {jobs:6d} {workflow.wall:9.1f} {chain_wall:9.1f} "
-        f"{ratio:6.2f} {meets:>5s} {workflow.cpu:8.1f} {chain.cpu:8.1f} {workflow.peak_mb:8.0f} "
-        f"{chain.peak_mb:8.0f} {workflow_disk:8.0f} {chain_disk:8.0f} {workflow.peak_disk_mb:8.0f} "
-        f"{chain.peak_disk_mb:8.0f} {loads[0]:5.2f} {chain_loads[0]:5.2f}"
+        f"{ratio:6.2f} {meets:>5s} {workflow.cpu:8.1f} {fmt(chain and chain.cpu, 8, 1)} {workflow.peak_mb:8.0f} "
+        f"{fmt(chain and chain.peak_mb, 8, 0)} {workflow_disk:8.0f} {fmt(chain_disk, 8, 0)} "
+        f"{workflow.peak_disk_mb:8.0f} {fmt(chain and chain.peak_disk_mb, 8, 0)} {loads[0]:5.2f} "
+        f"{chain_loads[0]:5.2f}"
     )
     return run_dir
 
@@ -1408,6 +1434,19 @@ def parse_args(argv=None):
         default=100000,
         help="mBgModel iterations for the chain (default 100000, the workflow's default)",
     )
+    parser.add_argument(
+        "--tile-size",
+        type=parse_tile_size,
+        default=(TILE_WIDTH, TILE_HEIGHT),
+        metavar="WxH",
+        help=f"pixels per generated tile (default {TILE_WIDTH}x{TILE_HEIGHT}, real size; e.g. 128x128 for "
+        "a 10,000-tile field); other sizes are cached as FIELD-WxH",
+    )
+    parser.add_argument(
+        "--no-chain",
+        action="store_true",
+        help="time the workflow only (Montage's chain is serial and slow at 10,000 tiles)",
+    )
     parser.add_argument("--stars-per-tile", type=int, default=20, help="stars per tile in generated fields (20)")
     parser.add_argument("--seed", type=int, default=1, help="seed of the generated fields (1)")
     parser.add_argument(
@@ -1448,6 +1487,13 @@ def parse_args(argv=None):
         help="the workflow's background.correct_jobs (default coadd, the workflow's default; image: one job per image)",
     )
     parser.add_argument(
+        "--solver",
+        choices=["mbgmodel", "lsq"],
+        default="mbgmodel",
+        help="the workflow's background.solver (default mbgmodel, the workflow's default and the chain's; "
+        "lsq for 10,000 tiles, where mBgModel's 100000 iterations take about an hour)",
+    )
+    parser.add_argument(
         "--target",
         choices=["all", "mosaic"],
         default="mosaic",
@@ -1474,9 +1520,8 @@ def parse_args(argv=None):
 
 def main(argv=None):
     args = parse_args(argv)
-    # solver: the chain's mBgModel, like for like
     VARIANT["projection"] = {"jobs": args.projection_jobs}
-    VARIANT["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs, "solver": "mbgmodel"}
+    VARIANT["background"] = {"fit_jobs": args.fit_jobs, "correct_jobs": args.correct_jobs, "solver": args.solver}
     VARIANT["target"] = args.target
     os.makedirs(args.workdir, exist_ok=True)
     recorder = Recorder(args.csv, args.cores)
@@ -1500,7 +1545,9 @@ def main(argv=None):
     fields = {}
     for layout, tiles in plan:  # generation first, so the timed runs are not interleaved with it
         if (layout, tiles) not in fields:
-            fields[(layout, tiles)] = ensure_field(fields_dir, layout, tiles, args.seed, args.stars_per_tile)
+            fields[(layout, tiles)] = ensure_field(
+                fields_dir, layout, tiles, args.seed, args.stars_per_tile, args.tile_size
+            )
 
     summary, rerun_summary = [], []
     done = set()

@@ -187,12 +187,12 @@ def render_sky(wcs, shape, truth, pixel_scale_arcsec=None):
         image += blob["amplitude"] * np.exp(-r2 / (2.0 * blob["sigma"] ** 2))
     image = image.reshape(ny, nx)
 
-    stars = truth["stars"]
-    sx, sy = wcs.all_world2pix(np.asarray(stars["ra"]), np.asarray(stars["dec"]), 0)
     sigma = truth["psf_sigma_arcsec"] / pixel_scale_arcsec
     area_ratio = (1.0 / pixel_scale_arcsec) ** 2
     half = int(math.ceil(6 * sigma))
-    for x0, y0, flux in zip(sx, sy, stars["flux"], strict=True):
+    star_ra, star_dec, star_flux = _stars_near(truth["stars"], ra, dec, (half + 2) * pixel_scale_arcsec / 3600.0)
+    sx, sy = wcs.all_world2pix(star_ra, star_dec, 0)
+    for x0, y0, flux in zip(sx, sy, star_flux, strict=True):
         if not (-half <= x0 < nx + half and -half <= y0 < ny + half):
             continue
         ix, iy = int(round(x0)), int(round(y0))
@@ -205,6 +205,30 @@ def render_sky(wcs, shape, truth, pixel_scale_arcsec=None):
         y_ok = (ys >= 0) & (ys < ny)
         image[np.ix_(ys[y_ok], xs[x_ok])] += stamp[np.ix_(y_ok, x_ok)]
     return image
+
+
+def _stars_near(stars, ra, dec, margin_deg):
+    """The stars inside the grid's RA/Dec box widened by ``margin_deg``, in their order.
+
+    Only a cheap cut before the exact WCS test, so a tile of a 10,000-tile field
+    does not transform every star of the field; a box across RA 0/360 keeps all.
+    """
+    star_ra = np.asarray(stars["ra"], dtype=float)
+    star_dec = np.asarray(stars["dec"], dtype=float)
+    star_flux = np.asarray(stars["flux"], dtype=float)
+    ra_low, ra_high = float(np.min(ra)), float(np.max(ra))
+    dec_low, dec_high = float(np.min(dec)) - margin_deg, float(np.max(dec)) + margin_deg
+    widest = max(abs(dec_low), abs(dec_high))
+    if ra_high - ra_low > 180.0 or widest >= 89.0:
+        return star_ra, star_dec, star_flux
+    ra_margin = margin_deg / math.cos(math.radians(widest))
+    keep = (
+        (star_dec >= dec_low)
+        & (star_dec <= dec_high)
+        & (star_ra >= ra_low - ra_margin)
+        & (star_ra <= ra_high + ra_margin)
+    )
+    return star_ra[keep], star_dec[keep], star_flux[keep]
 
 
 def _integrated_gaussian(pixels, center, sigma):
