@@ -80,16 +80,7 @@ def split_table(source, targets, renumber=None):
 
 def concatenate_tables(sources, target):
     """The header lines of the first IPAC table, then the data rows of all, in order."""
-    out = []
-    for number, source in enumerate(sources):
-        with open(source, encoding="utf-8", errors="replace") as handle:
-            for line in handle.read().splitlines():
-                if line.startswith(("\\", "|")):
-                    if number == 0:
-                        out.append(line)
-                elif line.strip():
-                    out.append(line)
-    write_text(target, "\n".join(out) + "\n")
+    write_text(target, tables.concatenate_ipac(sources))
 
 
 def _corrections_for(parts_rows, corrections_path, targets):

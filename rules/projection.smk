@@ -110,7 +110,9 @@ checkpoint projected_table:
     priority: 15
     conda:
         "../envs/montage.yaml"
-    threads: 1
+    # mImgtbl of thousands of projected images reads their headers in two
+    # processes (nothing else of this mosaic can run yet).
+    threads: 2
     resources:
         **PER_MOSAIC_RESOURCES,
     params:
@@ -130,5 +132,5 @@ checkpoint projected_table:
         " --projected-dir {params.folder:q} --out {output.table:q} --failed {output.failed:q}"
         " --overlaps {output.overlaps:q} --overlaps-skipped {output.overlaps_skipped:q}"
         " {params.no_overlaps} --projection-jobs {params.projection_jobs}"
-        " --projection-batches {params.projection_batches}"
+        " --projection-batches {params.projection_batches} --processes {threads}"
         " --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"

@@ -410,3 +410,39 @@ def _tile_sky(tile, truth):
     wcs = WCS(synth.tile_header(tile, settings))
     y, x = np.mgrid[0 : settings["tile_height"], 0 : settings["tile_width"]]
     return wcs.all_pix2world(x.ravel(), y.ravel(), 0)
+
+
+def _small_tiles(folder, count):
+    from mosaicflow import synth
+
+    truth = synth.make_truth({"columns": count, "rows": 1, "stars": 50, "tile_width": 40, "tile_height": 30})
+    names = []
+    for tile in truth["tiles"]:
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(folder / f"{tile['name']}.fits")
+        names.append(f"{tile['name']}.fits")
+    return names
+
+
+@pytest.mark.parametrize("options", [{}, {"showCorners": True, "haveCubes": False}])
+def test_image_table_in_parts_writes_the_bytes_of_one_mimgtbl(tmp_path, options):
+    names = _small_tiles(tmp_path, 7)[::-1]  # the list's order, not the folder's
+    stages.image_table(str(tmp_path), names, str(tmp_path / "one.tbl"), **options)
+    stages.image_table(str(tmp_path), names, str(tmp_path / "three.tbl"), 3, min_per_process=2, **options)
+    one = (tmp_path / "one.tbl").read_bytes()
+    assert (tmp_path / "three.tbl").read_bytes() == one
+    assert [row["cntr"] for row in tables.read_ipac(str(tmp_path / "three.tbl"))] == [str(n) for n in range(7)]
+    assert [row["fname"] for row in tables.read_ipac(str(tmp_path / "one.tbl"))] == names
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([*names, "one.tbl", "three.tbl"])  # no temp left
+
+
+@pytest.mark.parametrize("processes", [1, 2])
+def test_image_table_names_the_files_mimgtbl_could_not_read(tmp_path, processes):
+    from mosaicflow.steps import StepError
+
+    names = _small_tiles(tmp_path, 4)
+    (tmp_path / "broken.fits").write_text("<html>not found</html>")
+    with pytest.raises(StepError, match="broken.fits"):
+        stages.image_table(
+            str(tmp_path), [*names, "broken.fits"], str(tmp_path / "t.tbl"), processes, min_per_process=2
+        )

@@ -96,6 +96,7 @@ STEPS = {
             "no-overlaps": False,
             "projection-jobs": "image",
             "projection-batches": "1",
+            "processes": "1",
         },
     ),
     "gather-fits": (
@@ -286,7 +287,7 @@ def run(step, o):
         from .stages import projected_table
 
         images = tables.read_tsv(o["images"])
-        failed = projected_table(images, o["projected_dir"], o["out"], o["failed"])
+        failed = projected_table(images, o["projected_dir"], o["out"], o["failed"], int(o["processes"]))
         for row in failed:
             print(f"left out (projection failed): {row['path']}: {row['reason']}")
         current = {row["id"] for row in images}

@@ -165,9 +165,11 @@ def _wcs_problem(wcs, header):
     """(why a celestial WCS cannot place the image on the sky, or None; its pixel
     scale along the second axis in degrees, what _pixel_scale gives)."""
     try:
-        scales = wcs.celestial.proj_plane_pixel_scales()
+        # a two-axis WCS with a celestial pair is its own celestial part (.celestial copies)
+        celestial = wcs if wcs.naxis == 2 else wcs.celestial
+        scales = celestial.proj_plane_pixel_scales()
         values = [float(v.to_value("deg")) for v in scales]
-        centre = wcs.celestial.all_pix2world([[header["NAXIS1"] / 2, header["NAXIS2"] / 2]], 0)[0]
+        centre = celestial.all_pix2world([[header["NAXIS1"] / 2, header["NAXIS2"] / 2]], 0)[0]
     except Exception as error:
         return f"WCS cannot map pixels to the sky ({_short(error)})", None
     if not all(np.isfinite(values)) or min(values) <= 0:
@@ -445,7 +447,7 @@ def build_image_table(
         )
     if region_header is not None:
         warn_if_disk_short(used, region_header, out_dir)
-    write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]))
+    write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]), workers)
     tables.write_tsv(os.path.join(out_dir, FILES["images"]), IMAGE_COLUMNS, used)
     return used, skipped
 
@@ -610,25 +612,20 @@ def warn_if_disk_short(images, region_header, out_dir):
     return need, free
 
 
-def write_raw_table(rows, links_dir, table_path):
-    """Montage's image table (mImgtbl) of the chosen HDU of each image."""
-    import MontagePy.main as montage
-
+def write_raw_table(rows, links_dir, table_path, workers=1):
+    """Montage's image table (mImgtbl) of the chosen HDU of each image, read by ``workers`` processes."""
     from . import atomic
+    from .stages import image_table
 
-    list_path = atomic.temp_path_for(table_path, ".list")
     temp = atomic.temp_path_for(table_path)
     try:
         names = [os.path.basename(row["link"]) for row in rows]
-        tables.write_ipac(list_path, ["fname"], [{"fname": n} for n in names])
         # haveCubes=False: with cube columns mImgtbl prints uninitialised bytes for 2-D images.
-        result = montage.mImgtbl(links_dir, temp, imgListFile=list_path, showCorners=True, haveCubes=False)
-        if str(result["status"]) != "0":
-            raise RuntimeError(f"mImgtbl failed: {result.get('msg')}")
+        image_table(links_dir, names, temp, workers, showCorners=True, haveCubes=False)
         wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
         tables.filter_ipac(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
     finally:
-        atomic.discard(list_path, temp)
+        atomic.discard(temp)
 
 
 def read_header_template(path):

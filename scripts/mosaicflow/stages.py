@@ -12,19 +12,105 @@ import shutil
 from . import atomic, tables
 from .steps import StepError, check_status, corrected_folder, load_montage
 
+# mImgtbl reads a few hundred headers a second (wcstools searches the header
+# for every keyword it might need): below this many images per process a
+# worker's start costs more than it saves.
+MIN_HEADERS_PER_PROCESS = 250
+
+
+def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_PER_PROCESS, **options):
+    """mImgtbl of the files ``names`` in ``folder``, rows in that order, to ``output``.
+
+    With ``processes`` > 1 and enough names, contiguous parts of the list are
+    read by that many processes and their rows joined with ``cntr`` numbered
+    on: the bytes one mImgtbl call writes (tested). Raises StepError when
+    mImgtbl fails or leaves out a file.
+    """
+    parts = max(1, min(processes, len(names) // min_per_process))
+    if parts == 1:
+        _image_table_part(folder, names, output, options)
+    else:
+        size, extra = divmod(len(names), parts)
+        blocks, start = [], 0
+        for number in range(parts):
+            end = start + size + (number < extra)
+            blocks.append(names[start:end])
+            start = end
+        temps = [atomic.temp_path_for(output, suffix=f".{n}") for n in range(parts)]
+        try:
+            _in_processes(folder, blocks, temps, options)
+            atomic.write_text(output, tables.concatenate_ipac(temps, renumber="cntr"))
+        finally:
+            atomic.discard(*temps)
+    read = {os.path.basename(row["fname"]) for row in tables.read_ipac(output)}
+    missing = [name for name in names if os.path.basename(name) not in read]
+    if missing:
+        raise StepError(f"mImgtbl did not read {len(missing)} of {len(names)} files: {missing[:5]}")
+
+
+def _image_table_part(folder, names, output, options):
+    list_path = atomic.temp_path_for(output, suffix=".list")
+    try:
+        tables.write_ipac(list_path, ["fname"], [{"fname": name} for name in names])
+        result = load_montage().mImgtbl(folder, output, imgListFile=list_path, **options)
+        check_status(result, f"mImgtbl of {len(names)} files in {folder}")
+    finally:
+        atomic.discard(list_path)
+
+
+# A part of image_table in a fresh interpreter: not multiprocessing, whose
+# workers re-import the job's main script (Snakemake's script jobs run
+# theirs at import) and whose forked MontagePy workers died at random
+# (benchmarks/hand_parallel.py).
+_PART_CODE = """
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from mosaicflow.stages import _image_table_part
+from mosaicflow.steps import StepError
+try:
+    _image_table_part(sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5]))
+except StepError as error:
+    sys.exit(str(error))
+"""
+
+
+def _in_processes(folder, blocks, outputs, options):
+    import json
+    import subprocess
+    import sys
+
+    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    running = [
+        subprocess.Popen(
+            [sys.executable, "-c", _PART_CODE, package_parent, folder, json.dumps(names), out, json.dumps(options)],
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for names, out in zip(blocks, outputs, strict=True)
+    ]
+    problems = [process.communicate()[1].strip() for process in running]
+    failed = [
+        problem or f"exit status {process.returncode}"
+        for process, problem in zip(running, problems, strict=True)
+        if process.returncode
+    ]
+    if failed:
+        raise StepError(f"mImgtbl of part of {folder}: {failed[0][-500:]}")
+
 
 def _id_of(fname):
     return os.path.basename(fname)[: -len(".fits")]
 
 
-def projected_table(images, projected_dir, output, failed_output):
+def projected_table(images, projected_dir, output, failed_output, processes=1):
     """mImgtbl of the projected images, in image-id order; returns the failures.
 
     An explicit list, not a directory scan: a folder may hold projections of
     images that are no longer inputs, and the order fixes Montage's ``cntr``
     numbering (so overlaps keep their orientation when images are added).
     Images whose projection failed for good (on_image_error: skip) are left
-    out and listed in ``failed_output`` with the reason.
+    out and listed in ``failed_output`` with the reason. ``processes`` read
+    the headers (``image_table``).
     """
     from .steps import failure_note, failure_reason
 
@@ -38,21 +124,12 @@ def projected_table(images, projected_dir, output, failed_output):
     tables.write_tsv(failed_output, ["id", "path", "reason"], failed)
     if not ids:
         raise StepError("no image could be projected; see " + failed_output)
-    montage = load_montage()
-    list_path = atomic.temp_path_for(output, suffix=".list")
     temp = atomic.temp_path_for(output)
     try:
-        names = [{"fname": f"{ident}.fits"} for ident in sorted(ids)]
-        tables.write_ipac(list_path, ["fname"], names)
-        check_status(montage.mImgtbl(projected_dir, temp, imgListFile=list_path), "mImgtbl of projected images")
-        rows = tables.read_ipac(temp)
-        if len(rows) != len(names):
-            found = {row["fname"] for row in rows}
-            missing = [n["fname"] for n in names if n["fname"] not in found]
-            raise RuntimeError(f"mImgtbl did not read projected images: {missing[:5]}")
+        image_table(projected_dir, [f"{ident}.fits" for ident in sorted(ids)], temp, processes)
         atomic.commit(temp, output)
     finally:
-        atomic.discard(list_path, temp)
+        atomic.discard(temp)
     return failed
 
 
