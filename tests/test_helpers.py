@@ -446,3 +446,13 @@ def test_image_table_names_the_files_mimgtbl_could_not_read(tmp_path, processes)
         stages.image_table(
             str(tmp_path), [*names, "broken.fits"], str(tmp_path / "t.tbl"), processes, min_per_process=2
         )
+
+
+def test_image_table_in_parts_takes_more_names_than_a_command_line_holds(tmp_path):
+    """A part's names go to its process in a list file (Linux refuses an argument over 128 KiB)."""
+    (tile,) = _small_tiles(tmp_path, 1)
+    names = [f"{n:04d}{'x' * 240}.fits" for n in range(1200)]  # ~150 KB of names per part
+    for name in names:
+        os.symlink(tmp_path / tile, tmp_path / name)
+    stages.image_table(str(tmp_path), names, str(tmp_path / "t.tbl"), 2)
+    assert [row["fname"] for row in tables.read_ipac(str(tmp_path / "t.tbl"))] == names

@@ -27,54 +27,53 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
     mImgtbl fails or leaves out a file.
     """
     parts = max(1, min(processes, len(names) // min_per_process))
-    if parts == 1:
-        _image_table_part(folder, names, output, options)
-    else:
-        size, extra = divmod(len(names), parts)
-        blocks, start = [], 0
-        for number in range(parts):
-            end = start + size + (number < extra)
-            blocks.append(names[start:end])
-            start = end
-        temps = [atomic.temp_path_for(output, suffix=f".{n}") for n in range(parts)]
-        try:
-            _in_processes(folder, blocks, temps, options)
-            atomic.write_text(output, tables.concatenate_ipac(temps, renumber="cntr"))
-        finally:
-            atomic.discard(*temps)
+    size, extra = divmod(len(names), parts)
+    blocks, start = [], 0
+    for number in range(parts):
+        end = start + size + (number < extra)
+        blocks.append(names[start:end])
+        start = end
+    lists = [atomic.temp_path_for(output, suffix=f".{n}.list") for n in range(parts)]
+    part_outputs = [] if parts == 1 else [atomic.temp_path_for(output, suffix=f".{n}") for n in range(parts)]
+    try:
+        for block, list_path in zip(blocks, lists, strict=True):
+            tables.write_ipac(list_path, ["fname"], [{"fname": name} for name in block])
+        if parts == 1:
+            _image_table_part(folder, lists[0], output, options)
+        else:
+            _in_processes(folder, lists, part_outputs, options)
+            atomic.write_text(output, tables.concatenate_ipac(part_outputs, renumber="cntr"))
+    finally:
+        atomic.discard(*lists, *part_outputs)
     read = {os.path.basename(row["fname"]) for row in tables.read_ipac(output)}
     missing = [name for name in names if os.path.basename(name) not in read]
     if missing:
         raise StepError(f"mImgtbl did not read {len(missing)} of {len(names)} files: {missing[:5]}")
 
 
-def _image_table_part(folder, names, output, options):
-    list_path = atomic.temp_path_for(output, suffix=".list")
-    try:
-        tables.write_ipac(list_path, ["fname"], [{"fname": name} for name in names])
-        result = load_montage().mImgtbl(folder, output, imgListFile=list_path, **options)
-        check_status(result, f"mImgtbl of {len(names)} files in {folder}")
-    finally:
-        atomic.discard(list_path)
+def _image_table_part(folder, list_path, output, options):
+    result = load_montage().mImgtbl(folder, output, imgListFile=list_path, **options)
+    check_status(result, f"mImgtbl of the files listed in {list_path}")
 
 
 # A part of image_table in a fresh interpreter: not multiprocessing, whose
 # workers re-import the job's main script (Snakemake's script jobs run
 # theirs at import) and whose forked MontagePy workers died at random
-# (benchmarks/hand_parallel.py).
+# (benchmarks/hand_parallel.py). The names go in a list file: thousands of
+# them exceed what one command-line argument may hold.
 _PART_CODE = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 from mosaicflow.stages import _image_table_part
 from mosaicflow.steps import StepError
 try:
-    _image_table_part(sys.argv[2], json.loads(sys.argv[3]), sys.argv[4], json.loads(sys.argv[5]))
+    _image_table_part(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
 except StepError as error:
     sys.exit(str(error))
 """
 
 
-def _in_processes(folder, blocks, outputs, options):
+def _in_processes(folder, lists, outputs, options):
     import json
     import subprocess
     import sys
@@ -82,11 +81,11 @@ def _in_processes(folder, blocks, outputs, options):
     package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     running = [
         subprocess.Popen(
-            [sys.executable, "-c", _PART_CODE, package_parent, folder, json.dumps(names), out, json.dumps(options)],
+            [sys.executable, "-c", _PART_CODE, package_parent, folder, list_path, out, json.dumps(options)],
             stderr=subprocess.PIPE,
             text=True,
         )
-        for names, out in zip(blocks, outputs, strict=True)
+        for list_path, out in zip(lists, outputs, strict=True)
     ]
     problems = [process.communicate()[1].strip() for process in running]
     failed = [
