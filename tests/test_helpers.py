@@ -456,3 +456,17 @@ def test_image_table_in_parts_takes_more_names_than_a_command_line_holds(tmp_pat
         os.symlink(tmp_path / tile, tmp_path / name)
     stages.image_table(str(tmp_path), names, str(tmp_path / "t.tbl"), 2)
     assert [row["fname"] for row in tables.read_ipac(str(tmp_path / "t.tbl"))] == names
+
+
+def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_error():
+    from mosaicflow.fresh import Call
+    from mosaicflow.steps import StepError
+
+    assert Call("mosaicflow.steps", "check_status", {"status": "0", "count": 3}, "mImgtbl").result() == {
+        "status": "0",
+        "count": 3,
+    }
+    with pytest.raises(StepError, match="^mAdd: no pixels$"):
+        Call("mosaicflow.steps", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd").result()
+    with pytest.raises(StepError, match="AttributeError"):
+        Call("mosaicflow.steps", "no_such_function").result()

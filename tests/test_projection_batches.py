@@ -1,6 +1,7 @@
 """Projection batch jobs (projection.jobs: batch): what a batch job keeps, redoes
 and reports, with MontagePy itself."""
 
+import functools
 import os
 
 import numpy as np
@@ -38,6 +39,14 @@ def batch(tmp_path):
     return rows, region, folder
 
 
+@pytest.fixture(params=["in this process", "in parts of 2 in fresh interpreters"])
+def project_batch(request):
+    """steps.project_batch, or the same in parts (as a batch of thousands of images runs)."""
+    if request.param.startswith("in parts"):
+        return functools.partial(steps.project_batch, per_process=2)
+    return steps.project_batch
+
+
 def file_digest(path):
     import hashlib
 
@@ -57,9 +66,9 @@ def mtimes(folder):
     return {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in sorted(os.listdir(folder))}
 
 
-def test_batch_projects_as_one_job_per_image_does(batch, tmp_path):
+def test_batch_projects_as_one_job_per_image_does(batch, project_batch, tmp_path):
     rows, region, folder = batch
-    result, reused = steps.project_batch(rows, region, folder, "fail")
+    result, reused = project_batch(rows, region, folder, "fail")
     assert reused == 0 and [r["status"] for r in result] == ["ok"] * 3
     single = str(tmp_path / "single")
     for row in rows:
@@ -72,41 +81,41 @@ def test_batch_projects_as_one_job_per_image_does(batch, tmp_path):
         assert steps.projection_is_current(os.path.join(folder, row["id"] + ".fits"), key)
 
 
-def test_a_rerun_keeps_current_projections_and_redoes_changed_ones(batch):
+def test_a_rerun_keeps_current_projections_and_redoes_changed_ones(batch, project_batch):
     rows, region, folder = batch
-    steps.project_batch(rows, region, folder, "fail")
+    project_batch(rows, region, folder, "fail")
     before = mtimes(folder)
     # nothing changed: every projection kept, not a file touched
-    result, reused = steps.project_batch(rows, region, folder, "fail")
+    result, reused = project_batch(rows, region, folder, "fail")
     assert reused == 3 and mtimes(folder) == before
     # one image's content changed: that image alone is projected again
     rows[1] = {**rows[1], "content": "changed"}
-    result, reused = steps.project_batch(rows, region, folder, "fail")
+    result, reused = project_batch(rows, region, folder, "fail")
     after = mtimes(folder)
     assert reused == 2
     changed = {name for name in before if after[name] != before[name]}
     assert changed == {f"{rows[1]['id']}{suffix}" for suffix in (".fits", "_area.fits", ".fits.batchkey")}
     # a killed projection (image rewritten, key not yet) is not taken for current
     os.remove(os.path.join(folder, rows[0]["id"] + ".fits.batchkey"))
-    assert steps.project_batch(rows, region, folder, "fail")[1] == 2
+    assert project_batch(rows, region, folder, "fail")[1] == 2
     # a new region header: every image projected again
     write_region(region, 83.812)
-    assert steps.project_batch(rows, region, folder, "fail")[1] == 0
+    assert project_batch(rows, region, folder, "fail")[1] == 0
 
 
-def test_failures_are_retried_then_skipped_without_losing_the_others(batch, monkeypatch):
+def test_failures_are_retried_then_skipped_without_losing_the_others(batch, project_batch, monkeypatch):
     rows, region, folder = batch
-    steps.project_batch(rows, region, folder, "fail")
+    project_batch(rows, region, folder, "fail")
     # the third image gets new content that Montage cannot read
     rows[2] = {**rows[2], "content": "changed"}
     monkeypatch.setenv(steps.FAULT_VARIABLE, os.path.basename(rows[2]["link"]))
     # not the last attempt: every image tried, then one error naming the failed one
     with pytest.raises(steps.StepError, match=f"1 of 3 projections failed: {rows[2]['id']}"):
-        steps.project_batch(rows, region, folder, "skip", last_attempt=False)
+        project_batch(rows, region, folder, "skip", last_attempt=False)
     # the last attempt, on_image_error: skip: the two others are kept; the failed
     # one has its note and no projected files (its projection from the old
     # content is removed: a fresh run would have none) and no key
-    result, reused = steps.project_batch(rows, region, folder, "skip", last_attempt=True)
+    result, reused = project_batch(rows, region, folder, "skip", last_attempt=True)
     assert reused == 2 and [r["status"] for r in result] == ["ok", "ok", "failed"]
     failed = os.path.join(folder, rows[2]["id"] + ".fits")
     assert [name for name in os.listdir(folder) if name.startswith(rows[2]["id"])] == [
@@ -114,10 +123,10 @@ def test_failures_are_retried_then_skipped_without_losing_the_others(batch, monk
     ]
     # on_image_error: fail stops on it
     with pytest.raises(steps.StepError, match="1 of 3"):
-        steps.project_batch(rows, region, folder, "fail", last_attempt=True)
+        project_batch(rows, region, folder, "fail", last_attempt=True)
     # the fault is gone: the next run projects it, and keeps the two others
     monkeypatch.delenv(steps.FAULT_VARIABLE)
-    result, reused = steps.project_batch(rows, region, folder, "skip")
+    result, reused = project_batch(rows, region, folder, "skip")
     assert reused == 2 and [r["status"] for r in result] == ["ok"] * 3
     assert os.path.exists(failed + steps.RECOVERED_SUFFIX) and not os.path.exists(steps.failure_note(failed))
 

@@ -39,9 +39,22 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
         for block, list_path in zip(blocks, lists, strict=True):
             tables.write_ipac(list_path, ["fname"], [{"fname": name} for name in block])
         if parts == 1:
-            _image_table_part(folder, lists[0], output, options)
+            image_table_part(folder, lists[0], output, options)
         else:
-            _in_processes(folder, lists, part_outputs, options)
+            from .fresh import Call
+
+            calls = [
+                Call("mosaicflow.stages", "image_table_part", folder, list_path, out, options)
+                for list_path, out in zip(lists, part_outputs, strict=True)
+            ]
+            problems = []
+            for call in calls:  # every one waited for, so none outlives the job
+                try:
+                    call.result()
+                except StepError as problem:
+                    problems.append(problem)
+            if problems:
+                raise problems[0]
             atomic.write_text(output, tables.concatenate_ipac(part_outputs, renumber="cntr"))
     finally:
         atomic.discard(*lists, *part_outputs)
@@ -51,50 +64,10 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
         raise StepError(f"mImgtbl did not read {len(missing)} of {len(names)} files: {missing[:5]}")
 
 
-def _image_table_part(folder, list_path, output, options):
+def image_table_part(folder, list_path, output, options):
+    """One mImgtbl call over the files named in ``list_path`` (a part of ``image_table``)."""
     result = load_montage().mImgtbl(folder, output, imgListFile=list_path, **options)
     check_status(result, f"mImgtbl of the files listed in {list_path}")
-
-
-# A part of image_table in a fresh interpreter: not multiprocessing, whose
-# workers re-import the job's main script (Snakemake's script jobs run
-# theirs at import) and whose forked MontagePy workers died at random
-# (benchmarks/hand_parallel.py). The names go in a list file: thousands of
-# them exceed what one command-line argument may hold.
-_PART_CODE = """
-import json, sys
-sys.path.insert(0, sys.argv[1])
-from mosaicflow.stages import _image_table_part
-from mosaicflow.steps import StepError
-try:
-    _image_table_part(sys.argv[2], sys.argv[3], sys.argv[4], json.loads(sys.argv[5]))
-except StepError as error:
-    sys.exit(str(error))
-"""
-
-
-def _in_processes(folder, lists, outputs, options):
-    import json
-    import subprocess
-    import sys
-
-    package_parent = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    running = [
-        subprocess.Popen(
-            [sys.executable, "-c", _PART_CODE, package_parent, folder, list_path, out, json.dumps(options)],
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for list_path, out in zip(lists, outputs, strict=True)
-    ]
-    problems = [process.communicate()[1].strip() for process in running]
-    failed = [
-        problem or f"exit status {process.returncode}"
-        for process, problem in zip(running, problems, strict=True)
-        if process.returncode
-    ]
-    if failed:
-        raise StepError(f"mImgtbl of part of {folder}: {failed[0][-500:]}")
 
 
 def _id_of(fname):

@@ -121,7 +121,12 @@ def projection_is_current(output_image, key):
     return written == key and os.path.exists(output_image) and os.path.exists(atomic.area_name(output_image))
 
 
-def project_batch(images, header, projected_dir, on_error, last_attempt=True):
+# MontagePy's mProjectPP keeps ~0.3 MB per call: a batch job projects this
+# many images per interpreter, so its memory stays bounded whatever the field.
+PROJECTIONS_PER_PROCESS = 400
+
+
+def project_batch(images, header, projected_dir, on_error, last_attempt=True, per_process=PROJECTIONS_PER_PROCESS):
     """Project the images of one batch job (``projection.jobs: batch``).
 
     ``images``: image-table rows (``id``, ``link``, ``hdu``, ``method``,
@@ -131,8 +136,29 @@ def project_batch(images, header, projected_dir, on_error, last_attempt=True):
     any failed and this is not the last attempt (or ``on_error`` is ``fail``),
     a StepError names them all (Snakemake retries the job, and the images
     that worked are kept). Returns rows ``id``, ``status`` (``ok`` or
-    ``failed``), ``key``, and how many were reused.
+    ``failed``), ``key``, and how many were reused. More than ``per_process``
+    images are projected in parts, each in a fresh interpreter.
     """
+    if len(images) <= per_process:
+        rows, errors, reused = project_images(images, header, projected_dir, on_error, last_attempt)
+    else:
+        from .fresh import Call
+
+        rows, errors, reused = [], [], 0
+        for start in range(0, len(images), per_process):
+            part = images[start : start + per_process]
+            call = Call("mosaicflow.steps", "project_images", part, header, projected_dir, on_error, last_attempt)
+            part_rows, part_errors, part_reused = call.result()
+            rows += part_rows
+            errors += part_errors
+            reused += part_reused
+    if errors:
+        raise StepError(f"{len(errors)} of {len(images)} projections failed: " + "; ".join(errors))
+    return rows, reused
+
+
+def project_images(images, header, projected_dir, on_error, last_attempt):
+    """The work of ``project_batch`` in this process: (rows, error messages, reused count)."""
     rows, errors, reused = [], [], 0
     region = header_digest(header)
     for image in images:
@@ -158,9 +184,7 @@ def project_batch(images, header, projected_dir, on_error, last_attempt=True):
             errors.append(f"{image['id']}: {problem}")
             continue
         rows.append({"id": image["id"], "status": "failed" if reason else "ok", "key": key if not reason else ""})
-    if errors:
-        raise StepError(f"{len(errors)} of {len(images)} projections failed: " + "; ".join(errors))
-    return rows, reused
+    return rows, errors, reused
 
 
 def failure_reason(output_image):
