@@ -5,6 +5,8 @@
     benchmarks/scale.py --tiles 200 --dense 200       # a plain and a dense (~6 deep) field
     benchmarks/scale.py --dry-run-images 300 1000     # dry runs without pixels (no --tiles fields)
     benchmarks/scale.py --tiles 200 --reruns 200      # plus a no-op and a one-image-changed rerun
+    benchmarks/scale.py --tiles 10000 --tile-size 128x128 --no-chain --solver lsq --target all
+                                                      # 10,000 small tiles end to end, every output
 
 Measurements (each prints its numbers next to the issue's target):
 
@@ -18,7 +20,9 @@ full runs (--tiles, --dense)
     would find them anyway).
     A plain field is a grid with 12% overlap (each point 1-4 tiles deep); a dense field has 60%
     overlap in both directions, so each point lies in ~6 tiles and the difference fits dominate.
-    Target: wall time workflow / chain <= 0.6. Like for like by default: the workflow is asked for
+    --tile-size makes smaller tiles (fields cached as FIELD-WxH), --no-chain times the workflow
+    alone (the chain's mBgModel at 100000 iterations takes about an hour at 10,000 tiles), and
+    --solver lsq sets the workflow's background.solver. Target: wall time workflow / chain <= 0.6. Like for like by default: the workflow is asked for
     mosaic.fits only (--target mosaic; --target all adds the PNG and the quality report, which the
     chain does not make) with the workflow's default background.fit_jobs: batch and correct_jobs: coadd
     (--fit-jobs overlap and --correct-jobs image: one job per overlap and per image); the
@@ -1305,30 +1309,44 @@ def plot(csv_path, png_path, cores):
     for row in rows:  # later rows win
         latest[(row["measurement"], row["field"], row["system"])] = row
 
-    def series(measurement, system, layout=None):
+    def kind(row):
+        """The field's layout, and its tile size when not the real size (grid-10000-128x128)."""
+        size = row["field"].rsplit("-", 1)[-1]
+        return f"{row['layout']} {size}" if "x" in size else row["layout"]
+
+    kinds = sorted({kind(r) for r in latest.values() if r["measurement"] == "full"})
+
+    def series(measurement, system, field_kind=None):
         points = sorted(
             (int(r["images"]), float(r["wall_s"]), r)
             for (m, _, s), r in latest.items()
-            if m == measurement and s == system and (layout is None or r["layout"] == layout) and r["wall_s"]
+            if m == measurement and s == system and (field_kind is None or kind(r) == field_kind) and r["wall_s"]
         )
         return [p[0] for p in points], [p[1] for p in points], [p[2] for p in points]
 
+    markers = "os^vD"
     figure, axes = plt.subplots(1, 3, figsize=(15, 4.5))
     ax = axes[0]
-    for layout, marker in (("grid", "o"), ("dense", "s")):
+    for number, field_kind in enumerate(kinds):
         for system, colour in (("workflow", "tab:blue"), ("chain", "tab:orange")):
-            x, y, _ = series("full", system, layout)
+            x, y, _ = series("full", system, field_kind)
             if x:
-                label = f"{'workflow --cores ' + str(cores) if system == 'workflow' else 'Montage chain'} ({layout})"
-                ax.plot(x, y, marker=marker, color=colour, linestyle="-" if layout == "grid" else "--", label=label)
+                who = "workflow --cores " + str(cores) if system == "workflow" else "Montage chain"
+                style = "-" if field_kind == "grid" else "--"
+                ax.plot(x, y, marker=markers[number % 5], color=colour, linestyle=style, label=f"{who} ({field_kind})")
     ax.set(xlabel="tiles", ylabel="wall time (s)", title="full run from scratch")
     _log_axes(ax)
 
     ax = axes[1]
-    for layout, marker in (("grid", "o"), ("dense", "s")):
-        x, _, found = series("full", "workflow", layout)
-        if x:
-            ax.plot(x, [float(r["ratio"]) for r in found], marker=marker, label=layout)
+    plotted = False
+    for number, field_kind in enumerate(kinds):
+        x, _, found = series("full", "workflow", field_kind)
+        with_chain = [(n, float(r["ratio"])) for n, r in zip(x, found, strict=True) if r["ratio"]]
+        if with_chain:  # runs with --no-chain have no ratio
+            ax.plot(*zip(*with_chain, strict=True), marker=markers[number % 5], label=field_kind)
+            plotted = True
+    if not plotted:
+        ax.text(0.5, 0.5, "no full run with Montage's chain", ha="center", transform=ax.transAxes)
     ax.axhline(RATIO_TARGET, color="tab:red", linestyle=":", label=f"target {RATIO_TARGET}")
     ax.set(xlabel="tiles", ylabel="workflow / chain wall time", title="ratio (lower is better)")
     ax.set_xscale("log")
