@@ -22,7 +22,8 @@ full runs (--tiles, --dense)
     overlap in both directions, so each point lies in ~6 tiles and the difference fits dominate.
     --tile-size makes smaller tiles (fields cached as FIELD-WxH), --no-chain times the workflow
     alone (the chain's mBgModel at 100000 iterations takes about an hour at 10,000 tiles), and
-    --solver lsq sets the workflow's background.solver. Target: wall time workflow / chain <= 0.6. Like for like by default: the workflow is asked for
+    --solver lsq sets the workflow's background.solver. Target: wall time workflow / chain <= 0.6.
+    Like for like by default: the workflow is asked for
     mosaic.fits only (--target mosaic; --target all adds the PNG and the quality report, which the
     chain does not make) with the workflow's default background.fit_jobs: batch and correct_jobs: coadd
     (--fit-jobs overlap and --correct-jobs image: one job per overlap and per image); the

@@ -458,15 +458,16 @@ def test_image_table_in_parts_takes_more_names_than_a_command_line_holds(tmp_pat
     assert [row["fname"] for row in tables.read_ipac(str(tmp_path / "t.tbl"))] == names
 
 
-def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_error():
+def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_error(tmp_path, monkeypatch):
     from mosaicflow.fresh import Call
     from mosaicflow.steps import StepError
 
-    assert Call("mosaicflow.steps", "check_status", {"status": "0", "count": 3}, "mImgtbl").result() == {
-        "status": "0",
-        "count": 3,
-    }
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    near = str(tmp_path / "out.tbl")
+    result = Call("mosaicflow.steps", "check_status", {"status": "0", "count": 3}, "mImgtbl", near=near).result()
+    assert result == {"status": "0", "count": 3}
     with pytest.raises(StepError, match="^mAdd: no pixels$"):
-        Call("mosaicflow.steps", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd").result()
+        Call("mosaicflow.steps", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd", near=near).result()
     with pytest.raises(StepError, match="AttributeError"):
-        Call("mosaicflow.steps", "no_such_function").result()
+        Call("mosaicflow.steps", "no_such_function", near=near).result()
+    assert os.listdir(tmp_path) == []  # the scratch folders are gone

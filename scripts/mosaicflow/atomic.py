@@ -48,11 +48,17 @@ def scratch_root(near):
     return os.environ.get("_CONDOR_SCRATCH_DIR") or os.environ.get("TMPDIR") or os.path.dirname(near) or "."
 
 
+def make_scratch(near):
+    """A new private scratch folder (see ``scratch_root``); ``remove_scratch`` removes it."""
+    directory = os.path.join(scratch_root(near), unique_name(SCRATCH_PREFIX))
+    os.makedirs(directory)
+    return directory
+
+
 @contextlib.contextmanager
 def scratch_dir(near):
     """A private scratch folder (see ``scratch_root``), removed afterwards."""
-    directory = os.path.join(scratch_root(near), unique_name(SCRATCH_PREFIX))
-    os.makedirs(directory)
+    directory = make_scratch(near)
     try:
         yield directory
     finally:

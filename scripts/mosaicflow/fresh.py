@@ -11,11 +11,10 @@ result travel as JSON files, so their size has no command-line limit.
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 
+from . import atomic
 from .steps import StepError
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -38,14 +37,15 @@ with open(sys.argv[5], "w", encoding="utf-8") as handle:
 class Call:
     """``module.function(*arguments)`` started in a new interpreter; ``result()`` waits for it.
 
-    Arguments and result must be JSON values. A StepError raised there is
-    raised here with its message; any other failure as a StepError with the
-    end of what the interpreter printed.
+    Arguments and result must be JSON values, passed in a scratch folder
+    (``atomic.scratch_root(near)``). A StepError raised there is raised here
+    with its message; any other failure as a StepError with the end of what
+    the interpreter printed.
     """
 
-    def __init__(self, module, function, *arguments):
+    def __init__(self, module, function, *arguments, near):
         self.what = f"{module}.{function}"
-        self.folder = tempfile.mkdtemp(prefix="mosaicflow-call-")
+        self.folder = atomic.make_scratch(near)
         arguments_path = os.path.join(self.folder, "arguments.json")
         self.result_path = os.path.join(self.folder, "result.json")
         with open(arguments_path, "w", encoding="utf-8") as handle:
@@ -63,4 +63,4 @@ class Call:
             with open(self.result_path, encoding="utf-8") as handle:
                 return json.load(handle)
         finally:
-            shutil.rmtree(self.folder, ignore_errors=True)
+            atomic.remove_scratch(self.folder)

@@ -44,7 +44,7 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
             from .fresh import Call
 
             calls = [
-                Call("mosaicflow.stages", "image_table_part", folder, list_path, out, options)
+                Call("mosaicflow.stages", "image_table_part", folder, list_path, out, options, near=output)
                 for list_path, out in zip(lists, part_outputs, strict=True)
             ]
             problems = []

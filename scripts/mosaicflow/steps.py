@@ -147,7 +147,8 @@ def project_batch(images, header, projected_dir, on_error, last_attempt=True, pe
         rows, errors, reused = [], [], 0
         for start in range(0, len(images), per_process):
             part = images[start : start + per_process]
-            call = Call("mosaicflow.steps", "project_images", part, header, projected_dir, on_error, last_attempt)
+            arguments = (part, header, projected_dir, on_error, last_attempt)
+            call = Call("mosaicflow.steps", "project_images", *arguments, near=projected_dir + os.sep)
             part_rows, part_errors, part_reused = call.result()
             rows += part_rows
             errors += part_errors
