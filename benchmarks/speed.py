@@ -103,7 +103,9 @@ def script_run(script, inputs_dir, header, work_dir, tiles_dir, *extra):
     warm_page_cache(tiles_dir)
     run = run_measured(command, os.path.dirname(work_dir), work_dir + ".log")
     if run.returncode:
-        sys.exit(f"{script} failed ({run.returncode}); see {run.log}")
+        with open(run.log, encoding="utf-8", errors="replace") as handle:
+            last = handle.read()[-3000:]
+        sys.exit(f"{script} failed ({run.returncode}); see {run.log}; it ends:\n{last}")
     with open(times, encoding="utf-8") as handle:
         return run, json.load(handle)
 
@@ -238,6 +240,7 @@ def main():
     args = parser.parse_args()
     root = args.workdir or tempfile.mkdtemp(prefix="mosaic-speed-")
     os.makedirs(root, exist_ok=True)
+    finished = False
     try:
         capacity = parallel_capacity(args.cores)
         fields = [("grid", tiles) for tiles in args.tiles] + [("dense", tiles) for tiles in args.dense]
@@ -246,8 +249,10 @@ def main():
             field = ensure_field(args.fields or os.path.join(root, "fields"), layout, tiles, args.seed, 20)
             measured.append(measure_field(field, args, root))
             report(measured, args, capacity)
+        finished = True
     finally:
-        if args.keep:
+        if args.keep or not finished:
+            # a failed run's logs are in it
             print(f"\nwork folder kept: {root}", file=sys.stderr)
         else:
             start = time.perf_counter()
