@@ -180,15 +180,18 @@ def _wcs_problem(wcs, header):
 
 
 def _check_data(hdu):
+    """The image's pixels, and whether any is infinite (BadImage if none is finite)."""
     data = hdu.data
     if data is None:
         raise BadImage("image HDU has no data")
     expected = hdu.header.get("NAXIS1", 0) * hdu.header.get("NAXIS2", 0)
     if data.size < expected:
         raise BadImage(f"truncated data ({data.size} of {expected} pixels)")
-    if not np.isfinite(data).any():
+    finite = np.isfinite(data)
+    if not finite.any():
         raise BadImage("all pixels are NaN or infinite")
-    return data
+    # most images are finite throughout: one pass then, a second only when some pixel is not
+    return data, not finite.all() and bool(np.isinf(data).any())
 
 
 def _short(error):
@@ -483,11 +486,11 @@ def _inspect_for_table(path):
     image under two names), whether it holds infinite pixels, and a digest of
     the whole file (what its projection depends on), and its pixel scale (degrees;
     from the WCS the check made, not a second one made serially later)."""
-    hdu, header, data, scale = _inspect(path)
-    digest = hashlib.sha1(np.ascontiguousarray(data).tobytes())
+    hdu, header, (data, has_infinities), scale = _inspect(path)
+    digest = hashlib.sha1(np.ascontiguousarray(data).view(np.uint8))  # the pixels' bytes, not copied
     for key in ("CTYPE1", "CTYPE2", "CRVAL1", "CRVAL2", "CRPIX1", "CRPIX2", "CDELT1", "CDELT2", "CROTA2"):
         digest.update(repr(header.get(key)).encode())
-    return hdu, header, digest.hexdigest(), bool(np.isinf(data).any()), _file_digest(path), scale
+    return hdu, header, digest.hexdigest(), has_infinities, _file_digest(path), scale
 
 
 def _file_digest(path):
