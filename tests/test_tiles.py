@@ -93,7 +93,8 @@ def test_assembly_copies_tiles_and_blanks_the_rest(region, tmp_path):
         hdul.verify("exception")
         data, header = hdul[0].data, hdul[0].header
     expected = truth.copy()
-    expected[100:, 200:] = np.nan
+    x0, y0, width, height = tiles.tile(250, 130, 100, "r01c02")
+    expected[y0 : y0 + height, x0 : x0 + width] = np.nan
     assert np.array_equal(data, expected, equal_nan=True)
     assert (header["NAXIS1"], header["NAXIS2"], header["CRPIX1"], header["CRPIX2"]) == (250, 130, 125.5, 65.5)
 
@@ -118,3 +119,16 @@ def test_a_hand_written_template_is_read_as_montage_reads_it(tmp_path):
     header = tiles.read_header_file(str(path))
     assert (header.get("NAXIS1"), header.get("CRPIX1"), header.get("NAXIS2")) == (250, 125.5, 130)
     assert [t[0] for t in tiles.grid(header.get("NAXIS1"), header.get("NAXIS2"), 100)][-1] == "r01c02"
+
+
+def test_tiles_are_equal_parts_of_each_axis_within_the_size():
+    """4096 on a 6390 x 7336 mosaic: 2 x 2 tiles of 3195 x 3668, not 4096 and the remainder."""
+    assert tiles.tile_steps(6390, 7336, 4096) == (3195, 3668)
+    assert [box[3:] for box in tiles.grid(6390, 7336, 4096)] == [(3195, 3668)] * 4
+    for naxis1, naxis2, size in ((250, 130, 100), (11303, 11310, 4096), (4096, 4097, 4096), (10, 1, 3)):
+        boxes = tiles.grid(naxis1, naxis2, size)
+        widths = {width for _, _, _, width, _ in boxes}
+        heights = {height for _, _, _, _, height in boxes}
+        assert max(widths) <= size and max(heights) <= size
+        assert max(widths) - min(widths) < len({x0 for _, x0, _, _, _ in boxes})  # equal but for rounding
+        assert max(heights) - min(heights) < len({y0 for _, _, y0, _, _ in boxes})

@@ -25,16 +25,31 @@ NAN64 = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"  # big-endian float64 NaN, mAdd's bl
 ZERO64 = b"\x00" * 8
 
 
+def tile_steps(naxis1, naxis2, size):
+    """(width, height) of the tiles of a naxis1 x naxis2 mosaic with sides of at most ``size``.
+
+    Each axis is cut into as few equal parts as keep within ``size`` (the last
+    part a few pixels shorter where it does not divide), not into ``size``
+    and a remainder: tiles that run side by side then take about as long.
+    """
+
+    def step(length):
+        parts = -(-length // size)
+        return -(-length // parts)
+
+    return step(naxis1), step(naxis2)
+
+
 def grid(naxis1, naxis2, size):
     """[(name, x0, y0, width, height)] of the tiles covering naxis1 x naxis2 pixels.
 
-    ``x0``/``y0`` are 0-based pixel offsets; the last row and column of tiles
-    take what is left.
+    ``x0``/``y0`` are 0-based pixel offsets (see ``tile_steps``).
     """
+    step_x, step_y = tile_steps(naxis1, naxis2, size)
     tiles = []
-    for row, y0 in enumerate(range(0, naxis2, size)):
-        for column, x0 in enumerate(range(0, naxis1, size)):
-            tiles.append((f"r{row:02d}c{column:02d}", x0, y0, min(size, naxis1 - x0), min(size, naxis2 - y0)))
+    for row, y0 in enumerate(range(0, naxis2, step_y)):
+        for column, x0 in enumerate(range(0, naxis1, step_x)):
+            tiles.append((f"r{row:02d}c{column:02d}", x0, y0, min(step_x, naxis1 - x0), min(step_y, naxis2 - y0)))
     return tiles
 
 
@@ -44,10 +59,11 @@ def tile(naxis1, naxis2, size, name):
     if not match:
         raise StepError(f"{name!r} is not a tile name (rRRcCC)")
     row, column = int(match.group(1)), int(match.group(2))
-    x0, y0 = column * size, row * size
+    step_x, step_y = tile_steps(naxis1, naxis2, size)
+    x0, y0 = column * step_x, row * step_y
     if x0 >= naxis1 or y0 >= naxis2:
         raise StepError(f"tile {name} is outside the {naxis1} x {naxis2} mosaic")
-    return x0, y0, min(size, naxis1 - x0), min(size, naxis2 - y0)
+    return x0, y0, min(step_x, naxis1 - x0), min(step_y, naxis2 - y0)
 
 
 def tile_header_text(region, x0, y0, width, height):
@@ -94,15 +110,16 @@ def tiles_touched(projected_rows, region, size):
     """
     naxis1, naxis2 = region.get("NAXIS1"), region.get("NAXIS2")
     boxes = {name: box for name, *box in grid(naxis1, naxis2, size)}
-    columns, rows = -(-naxis1 // size), -(-naxis2 // size)
+    step_x, step_y = tile_steps(naxis1, naxis2, size)
+    columns, rows = -(-naxis1 // step_x), -(-naxis2 // step_y)
     crpix = float(region.get("CRPIX1")), float(region.get("CRPIX2"))
     members = {}
     for row in projected_rows:
         extent = _extent(row, crpix)
         first_x, last_x, first_y, last_y = extent
-        # a tile [x0, x0 + width] is touched only if x0 <= last_x and x0 + size + 1 >= first_x
-        column_range = range(max(0, int((first_x - size - 1) // size)), min(columns - 1, int(last_x // size)) + 1)
-        row_range = range(max(0, int((first_y - size - 1) // size)), min(rows - 1, int(last_y // size)) + 1)
+        # a tile [x0, x0 + width] is touched only if x0 <= last_x and x0 + width + 1 >= first_x
+        column_range = range(max(0, int((first_x - step_x - 1) // step_x)), min(columns - 1, int(last_x // step_x)) + 1)
+        row_range = range(max(0, int((first_y - step_y - 1) // step_y)), min(rows - 1, int(last_y // step_y)) + 1)
         for tile_row in row_range:
             for tile_column in column_range:
                 name = f"r{tile_row:02d}c{tile_column:02d}"
