@@ -9,3 +9,7 @@ them hundreds of times; astropy and numpy live in the once-per-mosaic modules
 
 class UserError(Exception):
     """A problem with the user's input or configuration, reported without a traceback."""
+
+
+class StepError(RuntimeError):
+    """A Montage function reported an error for one item (``steps`` and the modules after it raise it)."""

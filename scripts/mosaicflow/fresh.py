@@ -14,15 +14,14 @@ import os
 import subprocess
 import sys
 
-from . import atomic
-from .steps import StepError
+from . import StepError, atomic
 
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 _CODE = """
 import importlib, json, sys
 sys.path.insert(0, sys.argv[1])
-from mosaicflow.steps import StepError
+from mosaicflow import StepError
 with open(sys.argv[4], encoding="utf-8") as handle:
     arguments = json.load(handle)
 try:

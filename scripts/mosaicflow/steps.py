@@ -12,11 +12,7 @@ import hashlib
 import os
 import time
 
-from . import atomic, frames, layout, tables
-
-
-class StepError(RuntimeError):
-    """A Montage function reported an error for one item."""
+from . import StepError, atomic, frames, layout, tables
 
 
 def load_montage():
