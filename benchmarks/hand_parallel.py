@@ -54,8 +54,7 @@ def split_table(source, targets, renumber=None):
     as read from ``source``).
 
     With ``renumber`` (a column name) each block's rows get that column
-    rewritten as 0, 1, ... (right-aligned before the column's closing ``|``:
-    Montage's table reader gives a character under a ``|`` to the next column).
+    rewritten as 0, 1, ... (``tables.with_cell``).
     """
     with open(source, encoding="utf-8", errors="replace") as handle:
         lines = handle.read().splitlines()
@@ -70,10 +69,8 @@ def split_table(source, targets, renumber=None):
         start = end
         blocks.append([{name: line[a:b].strip() for name, a, b in spans} for line in block])
         if renumber:
-            _, left, right = next(span for span in spans if span[0] == renumber)
-            block = [
-                line[:left] + str(row).rjust(right - 1 - left) + line[right - 1 :] for row, line in enumerate(block)
-            ]
+            column = next(span for span in spans if span[0] == renumber)
+            block = [tables.with_cell(line, column, row) for row, line in enumerate(block)]
         write_text(target, "\n".join(head + block) + "\n")
     return blocks
 
@@ -93,13 +90,12 @@ def _corrections_for(parts_rows, corrections_path, targets):
     for line in lines:
         if line.strip() and not line.startswith(("\\", "|")):
             by_id[line[spans[0][1] : spans[0][2]].strip()] = line
-    _, left, right = spans[0]
     for rows, target in zip(parts_rows, targets, strict=True):
         block = []
         for number, row in enumerate(rows):
             line = by_id.get(row["cntr"])
             if line is not None:
-                block.append(line[:left] + str(number).rjust(right - 1 - left) + line[right - 1 :])
+                block.append(tables.with_cell(line, spans[0], number))
         write_text(target, "\n".join(head + block) + "\n")
 
 

@@ -27,12 +27,7 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
     mImgtbl fails or leaves out a file.
     """
     parts = max(1, min(processes, len(names) // min_per_process))
-    size, extra = divmod(len(names), parts)
-    blocks, start = [], 0
-    for number in range(parts):
-        end = start + size + (number < extra)
-        blocks.append(names[start:end])
-        start = end
+    blocks = equal_runs(names, parts)
     lists = [atomic.temp_path_for(output, suffix=f".{n}.list") for n in range(parts)]
     part_outputs = [] if parts == 1 else [atomic.temp_path_for(output, suffix=f".{n}") for n in range(parts)]
     try:
@@ -191,13 +186,12 @@ def images_by_batch(images, batches):
     added image shifts the runs after it, which costs little: a projection
     batch job keeps every projection whose key is current.
     """
-    ordered = sorted(images)
-    grouped = {}
-    for batch in range(batches):
-        members = ordered[batch * len(ordered) // batches : (batch + 1) * len(ordered) // batches]
-        if members:
-            grouped[batch] = members
-    return grouped
+    return {batch: members for batch, members in enumerate(equal_runs(sorted(images), batches)) if members}
+
+
+def equal_runs(items, parts):
+    """``items`` cut into ``parts`` consecutive runs whose lengths differ by one at most."""
+    return [items[part * len(items) // parts : (part + 1) * len(items) // parts] for part in range(parts)]
 
 
 def fit_item(plus, minus, fit_jobs="overlap", batches=1):

@@ -60,14 +60,20 @@ def filter_ipac(source, target, keep):
     write_text(target, "\n".join(kept) + "\n")
 
 
+def with_cell(line, span, value):
+    """A fixed-width data line with the cell of ``span`` (from ``_column_spans``)
+    set to ``value``, right-aligned before the column's closing ``|`` as Montage
+    writes it (its table reader gives a character under a ``|`` to the next column)."""
+    _, left, right = span
+    return line[:left] + str(value).rjust(right - 1 - left) + line[right - 1 :]
+
+
 def concatenate_ipac(sources, renumber=None):
     """The header lines of the first IPAC table, then the data lines of all, in
     order, as text (lines and their ends as written).
 
     With ``renumber`` (a column name) that column of the data lines is rewritten
-    0, 1, ... across all of them, right-aligned before the column's closing
-    ``|`` as Montage writes it (its table reader gives a character under a
-    ``|`` to the next column).
+    0, 1, ... across all of them (``with_cell``).
     """
     out, count = [], 0
     for number, source in enumerate(sources):
@@ -78,12 +84,12 @@ def concatenate_ipac(sources, renumber=None):
             out.extend(header)
             if renumber:
                 names = next(line for line in header if line.startswith("|")).rstrip("\r\n")
-                _, left, right = next(span for span in _column_spans(names) if span[0] == renumber)
+                column = next(span for span in _column_spans(names) if span[0] == renumber)
         for line in lines:
             if line.startswith(("\\", "|")) or not line.strip():
                 continue
             if renumber:
-                line = line[:left] + str(count).rjust(right - 1 - left) + line[right - 1 :]
+                line = with_cell(line, column, count)
             out.append(line if line.endswith("\n") else line + "\n")  # a last line without one
             count += 1
     return "".join(out)
