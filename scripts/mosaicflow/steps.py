@@ -144,7 +144,8 @@ def project_batch(images, header, projected_dir, on_error, last_attempt=True, pe
         for start in range(0, len(images), per_process):
             part = images[start : start + per_process]
             arguments = (part, header, projected_dir, on_error, last_attempt)
-            call = Call("mosaicflow.steps", "project_images", *arguments, near=projected_dir + os.sep)
+            near = os.path.join(projected_dir, f"{part[0]['id']}.fits")
+            call = Call("mosaicflow.steps", "project_images", *arguments, near=near)
             part_rows, part_errors, part_reused = call.result()
             rows += part_rows
             errors += part_errors
