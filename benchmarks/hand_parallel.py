@@ -1,9 +1,9 @@
 #!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Montage's drivers, hand-parallelised: what a skilled user writes instead of a workflow.
 
-    benchmarks/hand_parallel.py INPUTS_DIR REGION_HDR WORK_DIR [--parts 2] [--times times.json]
+    benchmarks/hand_parallel.py INPUTS_DIR REGION_HDR WORK_DIR [--parts 2] [--make-header] [--times times.json]
 
-mImgtbl; the image table split in N parts, mProjExec on each part in its own
+mImgtbl (and mMakeHdr with --make-header); the image table split in N parts, mProjExec on each part in its own
 process; mImgtbl of the projected images, mOverlaps; the difference table split
 in N parts, mDiffFitExec on each; the fits tables concatenated, mBgModel; the
 projected table and the corrections split in N parts (rows renumbered from 0:
@@ -29,6 +29,7 @@ from montage_chain import (  # noqa: E402
     background_model,
     command_line,
     image_table,
+    region_header,
     work_folder,
 )
 from mosaicflow import tables  # noqa: E402
@@ -99,9 +100,10 @@ def _corrections_for(parts_rows, corrections_path, targets):
         write_text(target, "\n".join(head + block) + "\n")
 
 
-def run_hand_parallel(inputs_dir, names, header, work_dir, iterations, parts=2, level_only=False):
+def run_hand_parallel(inputs_dir, names, header, work_dir, iterations, parts=2, level_only=False, make_header=False):
     """Run the drivers on ``names`` (files in ``inputs_dir``) in ``parts`` processes;
-    return stage times (seconds). Writes ``work_dir/mosaic.fits``."""
+    return stage times (seconds). Writes ``work_dir/mosaic.fits`` (and ``header``
+    first with ``make_header``)."""
     montage = load_montage()
     path = work_folder(work_dir)
     timer = StageTimer()
@@ -120,6 +122,7 @@ def run_hand_parallel(inputs_dir, names, header, work_dir, iterations, parts=2, 
         # for the first parallel stage, while this process makes the image table.
         warm = [pool.submit(_warm) for _ in range(parts)]
         image_table(montage, timer, inputs_dir, names, path)
+        region_header(montage, timer, path, header, make_header)
         for future in warm:
             future.result()
         start = time.perf_counter()

@@ -2,11 +2,11 @@
 """Montage's own single-process chain, the reference the workflow is checked
 against (tests) and raced against (benchmarks).
 
-mImgtbl, mProjExec, mImgtbl, mOverlaps, mDiffFitExec, mBgModel, mBgExec,
-mImgtbl, mAdd: the sequence of Montage's tutorials, with the settings the
-workflow uses by default (area-weighted mean coadd).
+mImgtbl, (mMakeHdr,) mProjExec, mImgtbl, mOverlaps, mDiffFitExec, mBgModel,
+mBgExec, mImgtbl, mAdd: the sequence of Montage's tutorials, with the
+settings the workflow uses by default (area-weighted mean coadd).
 
-    benchmarks/montage_chain.py INPUTS_DIR REGION_HDR WORK_DIR [--times times.json]
+    benchmarks/montage_chain.py INPUTS_DIR REGION_HDR WORK_DIR [--make-header] [--times times.json]
 """
 
 import argparse
@@ -22,13 +22,28 @@ from mosaicflow import tables  # noqa: E402
 from mosaicflow.steps import check_status, load_montage  # noqa: E402
 
 
-def default_iterations():
-    """mBgModel's iteration count by default in the workflow (config/schema.yaml, its one source)."""
+def _schema():
     import yaml
 
     with open(os.path.join(REPO, "config", "schema.yaml"), encoding="utf-8") as handle:
-        schema = yaml.safe_load(handle)
-    return schema["$defs"]["mosaic"]["properties"]["background"]["properties"]["iterations"]["default"]
+        return yaml.safe_load(handle)
+
+
+def default_iterations():
+    """mBgModel's iteration count by default in the workflow (config/schema.yaml, its one source)."""
+    return _schema()["$defs"]["mosaic"]["properties"]["background"]["properties"]["iterations"]["default"]
+
+
+def auto_region_options():
+    """mMakeHdr's options for the workflow's automatic region with its defaults (config/schema.yaml)."""
+    from mosaicflow.region import MONTAGE_CSYS
+
+    settings = _schema()["$defs"]["auto_region"]["properties"]
+    return {
+        "csys": MONTAGE_CSYS[settings["frame"]["default"]],
+        "pixelScale": settings["pixel_scale"]["default"] / 3600.0,
+        "northAligned": 1 if settings["north_aligned"]["default"] else 0,
+    }
 
 
 def work_folder(work_dir):
@@ -64,6 +79,15 @@ def image_table(montage, timer, inputs_dir, names, path):
     )
 
 
+def region_header(montage, timer, path, header, make_header):
+    """With ``make_header``, write ``header`` as the workflow's automatic region does: mMakeHdr of
+    the raw image table (what a script needs when it has no header of its own)."""
+    if make_header:
+        timer.timed(
+            "region_header", lambda: montage.mMakeHdr(path("raw.tbl"), header, **auto_region_options()), "mMakeHdr"
+        )
+
+
 def background_model(montage, timer, path, iterations, level_only):
     """mBgModel of the projected and fits tables into ``path("corrections.tbl")``."""
     timer.timed(
@@ -87,15 +111,16 @@ def add_corrected(montage, timer, path, header, coadd=0):
     )
 
 
-def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False, coadd=0):
+def run_chain(inputs_dir, names, header, work_dir, iterations, level_only=False, coadd=0, make_header=False):
     """Run the chain on ``names`` (files in ``inputs_dir``); return stage times.
 
-    Writes ``work_dir/mosaic.fits``.
+    Writes ``work_dir/mosaic.fits`` (and ``header`` first with ``make_header``).
     """
     montage = load_montage()
     path = work_folder(work_dir)
     timer = StageTimer()
     image_table(montage, timer, inputs_dir, names, path)
+    region_header(montage, timer, path, header, make_header)
     result = timer.timed(
         "project",
         lambda: montage.mProjExec(inputs_dir, path("raw.tbl"), header, projdir=path("projected")),
@@ -127,7 +152,12 @@ def command_line(run, description, **options):
     on every FITS file of INPUTS_DIR; prints the stage times (and writes them with --times)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("inputs", help="folder of FITS images")
-    parser.add_argument("header", help="the mosaic's header template")
+    parser.add_argument("header", help="the mosaic's header template (written there with --make-header)")
+    parser.add_argument(
+        "--make-header",
+        action="store_true",
+        help="make the header with mMakeHdr, as the workflow's automatic region (region: {auto: true}) does",
+    )
     parser.add_argument("work", help="work folder (made; mosaic.fits is written there)")
     parser.add_argument(
         "--iterations", type=int, default=default_iterations(), help="mBgModel iterations (the workflow's default)"
@@ -139,7 +169,7 @@ def command_line(run, description, **options):
     names = sorted(name for name in os.listdir(args.inputs) if name.lower().endswith((".fits", ".fit")))
     extra = {name: getattr(args, name) for name in options}
     start = time.perf_counter()
-    times = run(args.inputs, names, args.header, args.work, args.iterations, **extra)
+    times = run(args.inputs, names, args.header, args.work, args.iterations, make_header=args.make_header, **extra)
     print(f"{len(names)} images: {time.perf_counter() - start:.1f} s")
     for stage, seconds in times.items():
         print(f"  {stage:18s} {seconds:7.2f} s")

@@ -13,6 +13,10 @@ cache, after one untimed warm-up of the workflow:
   chain         benchmarks/montage_chain.py: Montage's single-process chain
   hand          benchmarks/hand_parallel.py --parts N: Montage's drivers on N table partitions
 
+The workflow's region is automatic, so the scripts make the same header as
+it does (``--make-header``: mMakeHdr of their image table; checked to be the
+workflow's byte for byte) and do the same work.
+
 Prints wall and CPU seconds (user + system of the process tree) and the load
 average of each run, the ratios to the hand-parallel script, where the time
 goes stage by stage (the workflow's job seconds from its benchmark records,
@@ -50,7 +54,7 @@ SYSTEMS = ("defaults", "mosaic.fits", "chain", "hand")
 # Workflow rules and the scripts' stages, grouped into the stages both have.
 STAGE_OF = {
     "image_table": "image table",
-    "region_header": "image table",
+    "region_header": "image table",  # the scripts' mMakeHdr too
     "project": "projection",
     "project_batch": "projection",
     "projected_table": "projected table, overlaps",
@@ -111,16 +115,24 @@ def script_run(script, inputs_dir, header, work_dir, tiles_dir, *extra):
 
 
 def chain_inputs(run_dir, folder):
-    """The images the workflow used, linked under the workflow's names, and its header."""
+    """The images the workflow used, linked under the workflow's names; its header's text and
+    its overlap count."""
     base = os.path.join(run_dir, "results", MOSAIC)
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
     for row in tables.read_tsv(os.path.join(base, "images.tsv")):
         os.symlink(os.path.abspath(row["path"]), os.path.join(folder, os.path.basename(row["link"])))
-    header = os.path.join(os.path.dirname(folder), "region.hdr")
-    shutil.copyfile(os.path.join(base, "region.hdr"), header)
+    with open(os.path.join(base, "region.hdr"), encoding="ascii") as handle:
+        header_text = handle.read()
     overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
-    return header, overlaps
+    return header_text, overlaps
+
+
+def same_header(made, expected_text, system):
+    """Stop unless a script made the workflow's header: otherwise the two did different work."""
+    with open(made, encoding="ascii") as handle:
+        if handle.read() != expected_text:
+            sys.exit(f"{system}: mMakeHdr made {made}, which is not the workflow's region.hdr")
 
 
 def by_stage(times):
@@ -139,7 +151,7 @@ def measure_field(field, args, root):
     print(f"\n{field['name']}: warm-up run of the workflow", file=sys.stderr, flush=True)
     workflow_run(run_dir, tiles_dir, args.cores, "all")
     inputs_dir = os.path.join(folder, "inputs")
-    header, overlaps = chain_inputs(run_dir, inputs_dir)
+    header_text, overlaps = chain_inputs(run_dir, inputs_dir)
     images = len(os.listdir(inputs_dir))
     results = {system: [] for system in SYSTEMS}
     for repeat in range(args.repeats):
@@ -155,7 +167,11 @@ def measure_field(field, args, root):
                     if system == "chain"
                     else ("hand_parallel.py", ("--parts", str(args.cores)))
                 )
-                run, times = script_run(script, inputs_dir, header, os.path.join(folder, system), tiles_dir, *extra)
+                # the scripts make the header as the workflow's automatic region does (mMakeHdr)
+                header = os.path.join(folder, f"{system}.hdr")
+                work = os.path.join(folder, system)
+                run, times = script_run(script, inputs_dir, header, work, tiles_dir, "--make-header", *extra)
+                same_header(header, header_text, system)
                 stages, jobs, own_cpu = by_stage(times), 0, 0.0
             results[system].append(
                 {"wall": run.wall, "cpu": run.cpu, "load": load, "stages": stages, "jobs": jobs, "own_cpu": own_cpu}

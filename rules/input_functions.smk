@@ -237,7 +237,7 @@ def image_projection(wildcards):
 
 
 def fit_layout(wildcards):
-    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.stages.fit_item)."""
+    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.stages.fit_items)."""
     return (
         setting(wildcards, "background", "fit_jobs"),
         setting(wildcards, "background", "fit_batches"),
@@ -257,13 +257,11 @@ def fit_options(wildcards):
 def fit_files(wildcards):
     """The fit files gather_fits reads: one per overlap, per image with later
     neighbours, or per batch (background.fit_jobs)."""
-    from mosaicflow.stages import fit_file
+    from mosaicflow.stages import fit_items
 
     folder = result_path(wildcards.mosaic, "fits_dir")
-    fit_jobs, batches = fit_layout(wildcards)
-    return sorted(
-        {fit_file(folder, p, m, fit_jobs, batches) for p, m in overlap_pairs(wildcards)}
-    )
+    items = fit_items(overlap_pairs(wildcards), *fit_layout(wildcards))
+    return sorted({os.path.join(folder, f"{item}.tsv") for item in items.values()})
 
 
 @functools.lru_cache(maxsize=None)

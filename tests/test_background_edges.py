@@ -117,12 +117,14 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
     for plus in (ids[0], ids[1]):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items() if p == plus]
         tables.write_tsv(str(batched / f"{plus}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
-    # fit_jobs: batch, two batches: each file holds the overlaps of the plus images hashed to it
+    # fit_jobs: batch, two batches: each file holds a run of the overlaps in id order
     hashed = tmp_path / "hashed"
     hashed.mkdir()
-    for item in {stages.fit_item(p, m, "batch", 2) for p, m in pairs}:
+    items = stages.fit_items(pairs, "batch", 2)
+    assert len(set(items.values())) == 2
+    for item in set(items.values()):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items()]
-        batch = [row for row in batch if stages.fit_item(row["plus"], row["minus"], "batch", 2) == item]
+        batch = [row for row in batch if items[(row["plus"], row["minus"])] == item]
         tables.write_tsv(str(hashed / f"{item}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
     assert stages.gather_fits(str(projected), pairs, str(single), str(tmp_path / "a.tbl")) == (3, 0)
     assert stages.gather_fits(str(projected), pairs, str(batched), str(tmp_path / "b.tbl"), "image") == (3, 0)
@@ -133,13 +135,22 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
         stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), "image")
 
 
-def test_fit_batches_keep_an_image_in_its_batch_and_spread_the_images():
-    ids = [f"tile_{i:03d}-{i:08x}" for i in range(400)]
-    batches = [stages.fit_batch(i, 4) for i in ids]
-    assert batches == [stages.fit_batch(i, 4) for i in reversed(ids)][::-1]  # a function of the id alone
-    counts = [batches.count(b) for b in range(4)]
-    assert min(counts) > 70, counts  # ~100 each
-    assert stages.pairs_by_batch([(ids[0], ids[1]), (ids[1], ids[2])], 4)[batches[0]][0] == (ids[0], ids[1])
+def test_fit_batches_are_equal_runs_of_the_overlaps_in_id_order():
+    ids = [f"tile_{i:03d}-{i:08x}" for i in range(60)]
+    # a dense corner: the first images overlap many more than the rest (hashing
+    # the plus image's id put this load in one batch)
+    pairs = [(ids[i], ids[j]) for i in range(60) for j in range(i + 1, min(60, i + (12 if i < 10 else 2)))]
+    by_batch = stages.pairs_by_batch(pairs, 4)
+    counts = [len(members) for members in by_batch.values()]
+    assert sorted(by_batch) == [0, 1, 2, 3] and max(counts) - min(counts) <= 1, counts
+    assert [pair for batch in sorted(by_batch) for pair in by_batch[batch]] == sorted(pairs)
+    assert stages.pairs_by_batch(list(reversed(pairs)), 4) == by_batch  # the order of the table does not matter
+    items = stages.fit_items(pairs, "batch", 4)
+    assert all(items[pair] == f"batch-{batch}" for batch, members in by_batch.items() for pair in members)
+    # fewer overlaps than batches: no empty batch
+    assert stages.pairs_by_batch(pairs[:2], 4) == {1: [pairs[0]], 3: [pairs[1]]}
+    assert stages.fit_items(pairs[:1], "image") == {pairs[0]: pairs[0][0]}
+    assert stages.fit_items(pairs[:1], "overlap") == {pairs[0]: f"{pairs[0][0]}+{pairs[0][1]}"}
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):

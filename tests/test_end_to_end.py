@@ -128,14 +128,14 @@ def test_fits_per_image_and_a_tiled_coadd_give_the_same_mosaic(matched_and_unmat
 
 
 def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
-    # background.fit_jobs: batch (the default): fit_batches files, each with the
-    # overlaps of the images hashed to it; the same fits table as one per overlap
+    # background.fit_jobs: batch (the default): fit_batches files, each with an
+    # equal run of the overlaps; the same fits table as one per overlap
     wf = matched_and_unmatched
     per_overlap, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
     pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     files = sorted(os.listdir(os.path.join(batched, "fits")))
-    assert files == sorted({f"{stages.fit_item(p, m, 'batch', 4)}.tsv" for p, m in pairs})
-    assert 1 < len(files) <= 4
+    assert files == sorted({f"{item}.tsv" for item in stages.fit_items(pairs, "batch", 4).values()})
+    assert len(files) == min(4, len(pairs))
     for name in ("fits.tbl", "corrections.tbl"):
         with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:
             assert a.read() == b.read(), name

@@ -51,6 +51,25 @@ def test_same_bytes_as_the_serial_chain(field, tmp_path, parts):
     assert (tmp_path / "parallel" / "mosaic.fits").read_bytes() == (tmp_path / "chain" / "mosaic.fits").read_bytes()
 
 
+def test_make_header_makes_the_workflows_automatic_region(field, tmp_path):
+    """speed.py has the scripts make their header (--make-header) as the workflow's
+    ``region: {auto: true}`` does, with the defaults of config/schema.yaml."""
+    from conftest import REPO
+    from mosaicflow import config_check, region
+    from mosaicflow.stages import image_table
+
+    inputs, names, _ = field
+    made = tmp_path / "made.hdr"
+    times = run_chain(inputs, names, str(made), str(tmp_path / "chain"), iterations=10, make_header=True)
+    assert times["region_header"] > 0
+    config = {"mosaics": {"m": {"source": {"type": "synthetic"}, "region": {"auto": True}}}}
+    settings = config_check.validate(config, os.path.join(REPO, "config", "schema.yaml"))["mosaics"]["m"]["region"]
+    # the workflow's raw table of the same files (image table job), and its region header job
+    image_table(inputs, names, str(tmp_path / "raw.tbl"), 1, showCorners=True, haveCubes=False)
+    region.write_region_header(settings, str(tmp_path / "region.hdr"), 10**9, raw_table=str(tmp_path / "raw.tbl"))
+    assert made.read_text() == (tmp_path / "region.hdr").read_text()
+
+
 def test_split_table_renumbers_each_part_from_zero(tmp_path):
     rows = [{"cntr": k, "fname": f"image {k}.fits"} for k in range(5)]
     tables.write_ipac(tmp_path / "all.tbl", ["cntr", "fname"], rows)

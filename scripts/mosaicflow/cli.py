@@ -313,11 +313,11 @@ def run(step, o):
             print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
         from . import layout
-        from .stages import fit_item, gather_fits, overlap_pairs
+        from .stages import fit_items, gather_fits, overlap_pairs
 
         pairs = overlap_pairs(o["overlaps"])
         fit_jobs, batches = o["fit_jobs"], int(o["fit_batches"])
-        items = {fit_item(plus, minus, fit_jobs, batches) for plus, minus in pairs}
+        items = set(fit_items(pairs, fit_jobs, batches).values())
         removed = layout.prune(o["mosaic"], "fit", items)
         print(f"removed {removed} files of overlaps that no longer exist (or of another fit_jobs layout)")
         fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], fit_jobs, batches)
