@@ -89,12 +89,15 @@ rule difference_fits_by_batch:
         job=MONTAGE_JOB,
         batches=lambda wildcards: setting(wildcards, "background", "fit_batches"),
         overlaps=lambda wildcards: current_projected_table(wildcards.mosaic).overlaps,
+        # the batches are cut by the overlaps' sizes (mosaicflow.stages.pairs_by_batch)
+        table=lambda wildcards: current_projected_table(wildcards.mosaic).table,
         pairs=fit_batch_pairs_digest,
         folder=result("projected_dir"),
         options=fit_options,
     shell:
         "{params.job} fit-batch --batch {wildcards.batch} --batches {params.batches}"
-        " --overlaps {params.overlaps:q} --projected-dir {params.folder:q}"
+        " --overlaps {params.overlaps:q} --projected-table {params.table:q}"
+        " --projected-dir {params.folder:q}"
         " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
 
 

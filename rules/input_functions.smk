@@ -260,22 +260,29 @@ def fit_files(wildcards):
     from mosaicflow.stages import fit_items
 
     folder = result_path(wildcards.mosaic, "fits_dir")
-    items = fit_items(overlap_pairs(wildcards), *fit_layout(wildcards))
+    table = current_projected_table(wildcards.mosaic).table
+    items = fit_items(overlap_pairs(wildcards), *fit_layout(wildcards), table)
     return sorted({os.path.join(folder, f"{item}.tsv") for item in items.values()})
 
 
 @functools.lru_cache(maxsize=None)
-def _batch_pairs(path, mtime, batches):
+def _batch_pairs(overlaps, projected_table, mtimes, batches):
     from mosaicflow.stages import pairs_by_batch
 
-    return pairs_by_batch(_read_pairs(path, mtime), batches)
+    return pairs_by_batch(_read_pairs(overlaps, mtimes[0]), batches, projected_table)
 
 
 def batch_overlaps(wildcards):
     """The overlaps (plus, minus) that fit batch ``wildcards.batch`` fits."""
-    path = current_projected_table(wildcards.mosaic).overlaps
+    outputs = current_projected_table(wildcards.mosaic)
+    mtimes = tuple(
+        os.stat(path).st_mtime_ns for path in (outputs.overlaps, outputs.table)
+    )
     by_batch = _batch_pairs(
-        path, os.stat(path).st_mtime_ns, setting(wildcards, "background", "fit_batches")
+        outputs.overlaps,
+        outputs.table,
+        mtimes,
+        setting(wildcards, "background", "fit_batches"),
     )
     return by_batch.get(int(wildcards.batch), [])
 

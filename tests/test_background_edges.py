@@ -104,10 +104,26 @@ def test_failed_fits_are_left_out_and_counted(tmp_path):
     assert len(lines) == 2 and lines[1].split()[:2] == ["0", "1"]
 
 
+def write_projected_row(path, ids, heights=None):
+    """A projected table of cutouts 300 px wide, 100 px apart along x (each overlaps the next two)."""
+    rows = [
+        {
+            "cntr": i,
+            "fname": f"{ident}.fits",
+            "naxis1": 300,
+            "naxis2": (heights or {}).get(i, 100),
+            "crpix1": -100.0 * i,
+            "crpix2": 0.0,
+        }
+        for i, ident in enumerate(ids)
+    ]
+    tables.write_ipac(str(path), ["cntr", "fname", "naxis1", "naxis2", "crpix1", "crpix2"], rows)
+
+
 def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path):
     projected = tmp_path / "projected.tbl"
     ids = [f"img{i}-0000000{i}" for i in range(3)]
-    tables.write_ipac(str(projected), ["cntr", "fname"], [{"cntr": i, "fname": f"{n}.fits"} for i, n in enumerate(ids)])
+    write_projected_row(projected, ids)
     pairs = [(ids[0], ids[1]), (ids[0], ids[2]), (ids[1], ids[2])]
     rows = {pair: {name: str(k + 1.5) for name in tables.FIT_FIELDS} for k, pair in enumerate(pairs)}
     single, batched = tmp_path / "single", tmp_path / "batched"
@@ -120,7 +136,7 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
     # fit_jobs: batch, two batches: each file holds a run of the overlaps in id order
     hashed = tmp_path / "hashed"
     hashed.mkdir()
-    items = stages.fit_items(pairs, "batch", 2)
+    items = stages.fit_items(pairs, "batch", 2, str(projected))
     assert len(set(items.values())) == 2
     for item in set(items.values()):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items()]
@@ -135,22 +151,31 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
         stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), "image")
 
 
-def test_fit_batches_are_equal_runs_of_the_overlaps_in_id_order():
-    ids = [f"tile_{i:03d}-{i:08x}" for i in range(60)]
-    # a dense corner: the first images overlap many more than the rest (hashing
-    # the plus image's id put this load in one batch)
-    pairs = [(ids[i], ids[j]) for i in range(60) for j in range(i + 1, min(60, i + (12 if i < 10 else 2)))]
-    by_batch = stages.pairs_by_batch(pairs, 4)
-    counts = [len(members) for members in by_batch.values()]
-    assert sorted(by_batch) == [0, 1, 2, 3] and max(counts) - min(counts) <= 1, counts
+def test_fit_batches_are_runs_of_equal_work_in_id_order(tmp_path):
+    ids = [f"tile_{i:03d}-{i:08x}" for i in range(40)]
+    # the first ten cutouts are four times as tall: their overlaps are four times the work
+    # (hashing the plus image's id, or equal counts, left such a corner in one batch)
+    table = tmp_path / "projected.tbl"
+    write_projected_row(table, ids, heights={i: 400 for i in range(10)})
+    pairs = [(ids[i], ids[j]) for i in range(40) for j in (i + 1, i + 2) if j < 40]
+    by_batch = stages.pairs_by_batch(pairs, 4, str(table))
+    assert sorted(by_batch) == [0, 1, 2, 3]
     assert [pair for batch in sorted(by_batch) for pair in by_batch[batch]] == sorted(pairs)
-    assert stages.pairs_by_batch(list(reversed(pairs)), 4) == by_batch  # the order of the table does not matter
-    items = stages.fit_items(pairs, "batch", 4)
+    rows = {row["fname"][: -len(".fits")]: row for row in tables.read_ipac(str(table))}
+    work = {pair: stages._box_overlap(rows[pair[0]], rows[pair[1]]) + stages.FIT_FIXED_PIXELS for pair in pairs}
+    per_batch = [sum(work[pair] for pair in members) for members in by_batch.values()]
+    assert max(per_batch) - min(per_batch) <= 2 * max(work.values()), per_batch
+    counts = [len(members) for members in by_batch.values()]
+    assert counts[0] < counts[-1], counts  # fewer of the large overlaps in a batch
+    assert stages.pairs_by_batch(list(reversed(pairs)), 4, str(table)) == by_batch  # the table's order does not matter
+    items = stages.fit_items(pairs, "batch", 4, str(table))
     assert all(items[pair] == f"batch-{batch}" for batch, members in by_batch.items() for pair in members)
     # fewer overlaps than batches: no empty batch
-    assert stages.pairs_by_batch(pairs[:2], 4) == {1: [pairs[0]], 3: [pairs[1]]}
+    assert stages.pairs_by_batch(pairs[:2], 4, str(table)) == {1: [pairs[0]], 3: [pairs[1]]}
     assert stages.fit_items(pairs[:1], "image") == {pairs[0]: pairs[0][0]}
     assert stages.fit_items(pairs[:1], "overlap") == {pairs[0]: f"{pairs[0][0]}+{pairs[0][1]}"}
+    with pytest.raises(stages.StepError, match="projected table"):
+        stages.fit_items(pairs, "batch", 4)
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):

@@ -134,7 +134,8 @@ def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
     per_overlap, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
     pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     files = sorted(os.listdir(os.path.join(batched, "fits")))
-    assert files == sorted({f"{item}.tsv" for item in stages.fit_items(pairs, "batch", 4).values()})
+    table = os.path.join(batched, "projected.tbl")
+    assert files == sorted({f"{item}.tsv" for item in stages.fit_items(pairs, "batch", 4, table).values()})
     assert len(files) == min(4, len(pairs))
     for name in ("fits.tbl", "corrections.tbl"):
         with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:

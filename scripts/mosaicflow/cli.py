@@ -63,11 +63,13 @@ STEPS = {
         },
     ),
     "fit-batch": (
-        "fit the differences of the overlaps of batch --batch of --batches (mDiffFit), from --overlaps",
+        "fit the differences of the overlaps of batch --batch of --batches (mDiffFit), from --overlaps"
+        " (batches cut by the overlaps' sizes in --projected-table)",
         {
             "batch": None,
             "batches": None,
             "overlaps": None,
+            "projected-table": None,
             "projected-dir": None,
             "header": None,
             "out": None,
@@ -267,7 +269,8 @@ def run(step, o):
         from .steps import difference_fits
 
         folder = o["projected_dir"]
-        chosen = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"])).get(int(o["batch"]), [])
+        by_batch = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"]), o["projected_table"])
+        chosen = by_batch.get(int(o["batch"]), [])
         pairs = [(os.path.join(folder, f"{p}.fits"), os.path.join(folder, f"{m}.fits")) for p, m in chosen]
         _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None))
     elif step == "correct":
@@ -317,7 +320,7 @@ def run(step, o):
 
         pairs = overlap_pairs(o["overlaps"])
         fit_jobs, batches = o["fit_jobs"], int(o["fit_batches"])
-        items = set(fit_items(pairs, fit_jobs, batches).values())
+        items = set(fit_items(pairs, fit_jobs, batches, o["projected_table"]).values())
         removed = layout.prune(o["mosaic"], "fit", items)
         print(f"removed {removed} files of overlaps that no longer exist (or of another fit_jobs layout)")
         fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], fit_jobs, batches)

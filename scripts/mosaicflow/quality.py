@@ -404,7 +404,9 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
     ``cutouts`` ({path: _Cutout}, filled here) lets the depth map reuse the headers read.
     """
     cutouts = {} if cutouts is None else cutouts
-    fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False) if matched else {}
+    fits = {}
+    if matched:
+        fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False, projected_tbl=paths.projected_table)
 
     def cutout(path):
         if path not in cutouts:

@@ -183,42 +183,61 @@ def equal_runs(items, parts):
     return [items[part * len(items) // parts : (part + 1) * len(items) // parts] for part in range(parts)]
 
 
-def fit_items(pairs, fit_jobs="overlap", batches=1):
+def fit_items(pairs, fit_jobs="overlap", batches=1, projected_tbl=None):
     """{(plus, minus): the fit file (fits/ITEM.tsv) holding that overlap's fit}, by
-    ``background.fit_jobs``: its own, its plus image's or its batch's (``pairs_by_batch``)."""
+    ``background.fit_jobs``: its own, its plus image's or its batch's (``pairs_by_batch``,
+    which needs the projected table)."""
     if fit_jobs == "overlap":
         return {(plus, minus): f"{plus}+{minus}" for plus, minus in pairs}
     if fit_jobs == "image":
         return {(plus, minus): plus for plus, minus in pairs}
     if fit_jobs == "batch":
-        by_batch = pairs_by_batch(pairs, batches)
+        by_batch = pairs_by_batch(pairs, batches, projected_tbl)
         return {pair: f"batch-{batch}" for batch, members in by_batch.items() for pair in members}
     raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
 
 
-def pairs_by_batch(pairs, batches):
+# A difference fit's cost that does not grow with its overlap, in pixels of
+# overlap (mDiffFit opens two images and writes a difference image).
+FIT_FIXED_PIXELS = 10_000
+
+
+def pairs_by_batch(pairs, batches, projected_tbl):
     """{fit batch: its overlaps (plus, minus)}: ``pairs`` in id order cut into
-    ``batches`` runs of equal length (to one overlap); empty batches are absent.
+    ``batches`` consecutive runs of equal work; empty batches are absent.
 
-    Equal counts, not a hash of the plus image: a fit's time follows its
-    overlap (within a few percent per batch on a dense field), and hashed
-    batches left one of four with 1.6x another's overlaps and its job as the
-    stage's tail. The cuts depend on the whole overlap list: an image added
-    or removed moves them and refits every batch; a changed image refits the
-    batches holding its overlaps (with 4 batches a hash refitted 3 of 4 for
-    one image as well).
+    A fit's work is its overlap's box on the mosaic grid (``_box_overlap``,
+    from ``projected_tbl``) plus ``FIT_FIXED_PIXELS``: fit times follow the
+    box (within a few percent per batch on a dense field, where equal counts
+    left one batch 1.16x the others' time and hashing the plus image's id
+    one batch 1.6x another's overlaps). The cuts depend on the whole overlap
+    list: an image added or removed moves them and refits every batch; a
+    changed image refits the batches holding its overlaps (with 4 batches a
+    hash refitted 3 of 4 for one image as well).
     """
-    return {batch: members for batch, members in enumerate(equal_runs(sorted(pairs), batches)) if members}
+    if projected_tbl is None:
+        raise StepError("fit batches are cut by the overlaps' sizes: the projected table is needed")
+    images = {_id_of(row["fname"]): row for row in tables.read_ipac(projected_tbl)}
+    work = {pair: _box_overlap(images[pair[0]], images[pair[1]]) + FIT_FIXED_PIXELS for pair in pairs}
+    total = sum(work.values())
+    grouped, done = {}, 0.0
+    for pair in sorted(work):
+        # the batch whose share of the work holds this fit's midpoint
+        batch = min(batches - 1, int((done + work[pair] / 2) * batches / total))
+        grouped.setdefault(batch, []).append(pair)
+        done += work[pair]
+    return grouped
 
 
-def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True):
-    """{(plus, minus): fit row} for ``pairs`` from the fit files in ``fits_dir``.
+def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True, projected_tbl=None):
+    """{(plus, minus): fit row} for ``pairs`` from the fit files in ``fits_dir``
+    (``fit_items``; ``projected_tbl`` for fit batches).
 
     An empty, cut-off or stale file (e.g. from a crash) is an error with
     ``strict``, never a fit; without it, such overlaps are left out.
     """
     rows, loaded = {}, {}
-    items = fit_items(pairs, fit_jobs, batches)
+    items = fit_items(pairs, fit_jobs, batches, projected_tbl)
     for plus, minus in pairs:
         path = os.path.join(fits_dir, items[(plus, minus)] + ".tsv")
         if path not in loaded:
@@ -258,7 +277,7 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batc
     does. Returns (fitted, failed) counts.
     """
     cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
-    fits = read_fits(fits_dir, pairs, fit_jobs, batches)
+    fits = read_fits(fits_dir, pairs, fit_jobs, batches, projected_tbl=projected_tbl)
     lines = [tables.FITS_HEADER]
     fitted = failed = 0
     for plus, minus in sorted(pairs, key=lambda pair: (cntr[pair[0]], cntr[pair[1]])):
