@@ -208,12 +208,12 @@ def pairs_by_batch(pairs, batches, projected_tbl):
 
     A fit's work is its overlap's box on the mosaic grid (``_box_overlap``,
     from ``projected_tbl``) plus ``FIT_FIXED_PIXELS``: fit times follow the
-    box (within a few percent per batch on a dense field, where equal counts
-    left one batch 1.16x the others' time and hashing the plus image's id
-    one batch 1.6x another's overlaps). The cuts depend on the whole overlap
-    list: an image added or removed moves them and refits every batch; a
-    changed image refits the batches holding its overlaps (with 4 batches a
-    hash refitted 3 of 4 for one image as well).
+    box more closely than the overlap count, and a hash of the plus image's
+    id left whole corners of a dense field in one batch (README, Big fields).
+    The cuts depend on the whole overlap list: an image added or removed
+    moves them and refits every batch; a changed image refits the batches
+    holding its overlaps (with a few batches, about all of them either way:
+    an image overlaps images of every batch).
     """
     if projected_tbl is None:
         raise StepError("fit batches are cut by the overlaps' sizes: the projected table is needed")
