@@ -257,12 +257,26 @@ def fit_options(wildcards):
 def fit_files(wildcards):
     """The fit files gather_fits reads: one per overlap, per image with later
     neighbours, or per batch (background.fit_jobs)."""
+    folder = result_path(wildcards.mosaic, "fits_dir")
+    items = _fit_items(*_overlap_tables(wildcards.mosaic), *fit_layout(wildcards))
+    return sorted({os.path.join(folder, f"{item}.tsv") for item in items.values()})
+
+
+def _overlap_tables(mosaic):
+    """(overlaps table, projected table, their mtimes): the cache key of what is planned from them."""
+    outputs = current_projected_table(mosaic)
+    paths = (outputs.overlaps, outputs.table)
+    return (*paths, tuple(os.stat(path).st_mtime_ns for path in paths))
+
+
+# Planned from the two tables once per change of them, not once per job asking
+# (pairs_by_batch reads the projected table).
+@functools.lru_cache(maxsize=None)
+def _fit_items(overlaps, projected_table, mtimes, fit_jobs, batches):
     from mosaicflow.stages import fit_items
 
-    folder = result_path(wildcards.mosaic, "fits_dir")
-    table = current_projected_table(wildcards.mosaic).table
-    items = fit_items(overlap_pairs(wildcards), *fit_layout(wildcards), table)
-    return sorted({os.path.join(folder, f"{item}.tsv") for item in items.values()})
+    pairs = _read_pairs(overlaps, mtimes[0])
+    return fit_items(pairs, fit_jobs, batches, projected_table)
 
 
 @functools.lru_cache(maxsize=None)
@@ -274,16 +288,8 @@ def _batch_pairs(overlaps, projected_table, mtimes, batches):
 
 def batch_overlaps(wildcards):
     """The overlaps (plus, minus) that fit batch ``wildcards.batch`` fits."""
-    outputs = current_projected_table(wildcards.mosaic)
-    mtimes = tuple(
-        os.stat(path).st_mtime_ns for path in (outputs.overlaps, outputs.table)
-    )
-    by_batch = _batch_pairs(
-        outputs.overlaps,
-        outputs.table,
-        mtimes,
-        setting(wildcards, "background", "fit_batches"),
-    )
+    batches = setting(wildcards, "background", "fit_batches")
+    by_batch = _batch_pairs(*_overlap_tables(wildcards.mosaic), batches)
     return by_batch.get(int(wildcards.batch), [])
 
 
