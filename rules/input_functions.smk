@@ -506,10 +506,11 @@ def tile_layout(wildcards):
 
 
 def coadd_in_tiles(wildcards):
-    """Whether the mosaic is big enough to coadd in tiles (coadd.tiles_above)."""
-    region = tile_layout(wildcards)[0]
+    """Whether the mosaic is coadded in tiles: above coadd.tiles_above pixels
+    and with images on more than one tile (one tile would be one mAdd and a copy)."""
+    region, touched = tile_layout(wildcards)
     pixels = region.get("NAXIS1") * region.get("NAXIS2")
-    return pixels > setting(wildcards, "coadd", "tiles_above")
+    return pixels > setting(wildcards, "coadd", "tiles_above") and len(touched) > 1
 
 
 def coadd_tiles(wildcards):

@@ -241,8 +241,16 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
     assert png_size(wf.path("results", "matched", "performance.png"))[0] > 100
 
 
-@pytest.mark.parametrize("tiles_above", [0, 400_000_000], ids=["tiled", "single"])
-def test_asking_for_the_mosaic_alone_builds_it(workflow, tiles_above):
+@pytest.mark.parametrize(
+    "coadd, tiled",
+    [
+        ({"tile_size": 500}, True),  # the default tiles_above: a mosaic wider than a tile is tiled
+        ({"tiles_above": 400_000_000, "tile_size": 500}, False),
+        ({}, False),  # within one tile of the default size: one mAdd, not a tile and a copy
+    ],
+    ids=["tiled", "single", "one-tile"],
+)
+def test_asking_for_the_mosaic_alone_builds_it(workflow, coadd, tiled):
     # Without the quality report nothing else keeps the temporary corrected
     # images: the coadd must list every file mAdd reads (areas too).
     config = {
@@ -250,7 +258,7 @@ def test_asking_for_the_mosaic_alone_builds_it(workflow, tiles_above):
             "only": {
                 "source": small_field(columns=2, rows=1, stars=100),
                 "region": small_region(width=0.25, height=0.3),
-                "coadd": {"tiles_above": tiles_above, "tile_size": 500},
+                "coadd": coadd,
             }
         }
     }
@@ -258,3 +266,5 @@ def test_asking_for_the_mosaic_alone_builds_it(workflow, tiles_above):
     data = fits.getdata(workflow.path("results", "only", "mosaic.fits"))
     assert np.isfinite(data).mean() > 0.9
     assert not os.path.exists(workflow.path("results", "only", "quality.tsv"))
+    tile_records = workflow.path("results", "only", "benchmarks", "coadd_tile")
+    assert (len(os.listdir(tile_records)) if os.path.isdir(tile_records) else 0) == (6 if tiled else 0)
