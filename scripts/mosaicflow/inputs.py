@@ -477,6 +477,11 @@ def inspect_images(paths, workers=1):
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
+    # Imported once here, before the fork, not once in each worker and again
+    # here to read their results.
+    from astropy.io import fits  # noqa: F401
+    from astropy.wcs import WCS  # noqa: F401
+
     with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
         return dict(zip(paths, pool.map(_inspect_or_problem, paths, chunksize=4), strict=True))
 
