@@ -98,6 +98,16 @@ def test_a_rerun_keeps_current_projections_and_redoes_changed_ones(batch, projec
     # a killed projection (image rewritten, key not yet) is not taken for current
     os.remove(os.path.join(folder, rows[0]["id"] + ".fits.batchkey"))
     assert project_batch(rows, region, folder, "fail")[1] == 2
+    # outputs are not fsynced: after a power loss an image (or its area) can be
+    # empty or cut short beside a current key; it is projected again, to the same bytes
+    for suffix, size in ((".fits", 0), ("_area.fits", 4096)):
+        path = os.path.join(folder, rows[2]["id"] + suffix)
+        with open(path, "rb") as handle:
+            whole = handle.read()
+        os.truncate(path, size)
+        assert project_batch(rows, region, folder, "fail")[1] == 2
+        with open(path, "rb") as handle:
+            assert handle.read() == whole
     # a new region header: every image projected again
     write_region(region, 83.812)
     assert project_batch(rows, region, folder, "fail")[1] == 0

@@ -31,9 +31,16 @@ def temp_path_for(final_path, suffix=""):
 
 
 def commit(temp_path, final_path):
-    """Flush ``temp_path`` to disk and rename it to ``final_path``."""
-    with open(temp_path, "rb+") as handle:
-        os.fsync(handle.fileno())
+    """Rename the complete ``temp_path`` to ``final_path``.
+
+    The rename is what makes the write atomic: a reader, or the next run after
+    a killed job, sees the old file or the whole new one. No ``fsync`` first:
+    on NFS ``close`` already sends the data to the server, and forcing every
+    projected image, tile and mosaic to a local disk held each job (and the
+    run's end) for the disk; like Snakemake's own files, the kernel writes
+    them back. What a power loss can still leave is handled where a file is
+    reused (``frames.is_whole_fits``: see steps.projection_is_current, README).
+    """
     os.replace(temp_path, final_path)
 
 

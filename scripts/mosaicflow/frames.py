@@ -147,6 +147,17 @@ def write_header_file(lines, path):
 FITS_BLOCK = 2880
 
 
+def is_whole_fits(path):
+    """Whether ``path`` exists and is a whole number of FITS blocks (not empty):
+    what every FITS file the workflow writes is, and what a file cut short by a
+    power loss (its data never written back) usually is not."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        return False
+    return size > 0 and size % FITS_BLOCK == 0
+
+
 def fits_header_bytes(lines):
     """A FITS header from card lines: END added, padded to whole 2880-byte blocks."""
     block = "".join(line.rstrip()[:80].ljust(80) for line in lines) + "END".ljust(80)

@@ -108,13 +108,16 @@ def projection_key(hdu, method, content, header):
 
 def projection_is_current(output_image, key):
     """Whether ``output_image`` and its area are the projection ``key`` names
-    (the key is written after both, and removed before they are rewritten)."""
+    (the key is written after both, and removed before they are rewritten) and
+    both are whole FITS files (outputs are not fsynced: after a power loss an
+    image can be empty beside its key; it is projected again)."""
     try:
         with open(output_image + BATCH_KEY_SUFFIX, encoding="utf-8") as handle:
             written = handle.read().strip()
     except OSError:
         return False
-    return written == key and os.path.exists(output_image) and os.path.exists(atomic.area_name(output_image))
+    whole = frames.is_whole_fits(output_image) and frames.is_whole_fits(atomic.area_name(output_image))
+    return written == key and whole
 
 
 # MontagePy's mProjectPP keeps ~0.3 MB per call: a batch job projects this

@@ -14,12 +14,11 @@ import os
 import re
 
 from . import atomic, tables
-from .frames import format_card, read_header_file
+from .frames import FITS_BLOCK, format_card, read_header_file
 from .stages import COADD_METHODS, fits_layout
 from .steps import StepError, check_status, corrected_folder, load_montage
 
 TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
-BLOCK = 2880
 CARD = 80
 NAN64 = b"\x7f\xf8\x00\x00\x00\x00\x00\x00"  # big-endian float64 NaN, mAdd's blank
 ZERO64 = b"\x00" * 8
@@ -241,7 +240,7 @@ def assemble(tile_files, region_hdr, size, output, area=False):
                             raise StepError(f"{tile_files[name]}: data cut short (truncated file)")
                         out.write(data)
             written = naxis1 * naxis2 * 8
-            out.write(b"\x00" * (-written % BLOCK))
+            out.write(b"\x00" * (-written % FITS_BLOCK))
         atomic.commit(temp, output)
     finally:
         for handle in handles.values():
