@@ -27,6 +27,8 @@ JOB_LAYOUTS = {
     "fits_per_image": {"background": {"fit_jobs": "image"}},
     "three_batches": {"background": {"fit_batches": 3}, "projection": {"batches": 3}},
     "projection_per_image": {"projection": PER_IMAGE_PROJECTION},
+    # 2 x 2 coadd tiles of the whole region, one mAdd for the inner one
+    "coadd_tiles": {"coadd": {"tile_size": 300}},
 }
 
 TILES = {"columns": 4, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "nebulae": 2}
@@ -85,9 +87,10 @@ class World:
             # per_item: the per-image and per-overlap DAG (the README's rerun table
             # counts its jobs); defaults: the schema's batched jobs; the others
             # the layouts between (fits per image; other numbers of batches;
-            # projections per image with the rest batched)
+            # projections per image with the rest batched; the coadd in tiles)
             "background": {"model": s["model"], **JOB_LAYOUTS[s["jobs"]].get("background", {})},
             "projection": JOB_LAYOUTS[s["jobs"]].get("projection", {}),
+            "coadd": JOB_LAYOUTS[s["jobs"]].get("coadd", {}),
             "on_image_error": s["on_image_error"],
         }
         return {"image_retries": 0, "mosaics": {MOSAIC: mosaic}}

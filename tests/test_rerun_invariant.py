@@ -163,6 +163,12 @@ def test_random_sequence_of_changes(tmp_path, pool):
     run_sequence(tmp_path, pool, seed=2026, steps=6, jobs="defaults")
 
 
+def test_random_sequence_of_changes_from_a_tiled_coadd(tmp_path, pool):
+    # the whole region in 2 x 2 coadd tiles, the inner one in one mAdd: a
+    # region change switches between them
+    run_sequence(tmp_path, pool, seed=7, steps=4, jobs="coadd_tiles")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", range(5))
 def test_long_random_sequences_of_changes(tmp_path, pool, seed):
