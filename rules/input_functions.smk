@@ -270,13 +270,15 @@ def _overlap_tables(mosaic):
 
 
 # Planned from the two tables once per change of them, not once per job asking
-# (pairs_by_batch reads the projected table).
+# (pairs_by_batch reads the projected table); fit batches from the batch jobs'
+# own cut (_batch_pairs), not cut a second time.
 @functools.lru_cache(maxsize=None)
 def _fit_items(overlaps, projected_table, mtimes, fit_jobs, batches):
-    from mosaicflow.stages import fit_items
+    from mosaicflow.stages import batch_items, fit_items
 
-    pairs = _read_pairs(overlaps, mtimes[0])
-    return fit_items(pairs, fit_jobs, batches, projected_table)
+    if fit_jobs == "batch":
+        return batch_items(_batch_pairs(overlaps, projected_table, mtimes, batches))
+    return fit_items(_read_pairs(overlaps, mtimes[0]), fit_jobs, batches, projected_table)
 
 
 @functools.lru_cache(maxsize=None)

@@ -192,9 +192,13 @@ def fit_items(pairs, fit_jobs="overlap", batches=1, projected_tbl=None):
     if fit_jobs == "image":
         return {(plus, minus): plus for plus, minus in pairs}
     if fit_jobs == "batch":
-        by_batch = pairs_by_batch(pairs, batches, projected_tbl)
-        return {pair: f"batch-{batch}" for batch, members in by_batch.items() for pair in members}
+        return batch_items(pairs_by_batch(pairs, batches, projected_tbl))
     raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
+
+
+def batch_items(by_batch):
+    """``fit_items`` of fit batches, from their overlaps (``pairs_by_batch``)."""
+    return {pair: f"batch-{batch}" for batch, members in by_batch.items() for pair in members}
 
 
 # A difference fit's cost that does not grow with its overlap, in pixels of
