@@ -278,7 +278,9 @@ def _fit_items(overlaps, projected_table, mtimes, fit_jobs, batches):
 
     if fit_jobs == "batch":
         return batch_items(_batch_pairs(overlaps, projected_table, mtimes, batches))
-    return fit_items(_read_pairs(overlaps, mtimes[0]), fit_jobs, batches, projected_table)
+    return fit_items(
+        _read_pairs(overlaps, mtimes[0]), fit_jobs, batches, projected_table
+    )
 
 
 @functools.lru_cache(maxsize=None)
