@@ -126,6 +126,18 @@ def test_corrections_applied_in_the_report_equal_mbackgrounds(field, tmp_path):
     assert len([key for key in planes if key[2] == "rms_after" and planes[key] != quality.NA]) > 3
 
 
+def test_a_pixel_cache_of_one_image_gives_the_same_report(field, tmp_path, monkeypatch):
+    # The overlap measurements keep recently used images' pixels up to a byte
+    # budget; with no room for a second image every overlap reads its images
+    # again, and every row is the same.
+    wf, (table, _), _ = field
+    monkeypatch.setattr(quality, "PIXEL_CACHE_BYTES", 1)
+    tsv = str(tmp_path / "quality.tsv")
+    quality.write_quality_report(wf.path("results", "q"), tsv, str(tmp_path / "depth.png"))
+    assert quality.read_report(tsv) == table
+    assert len([key for key in table if key[0] == "overlap" and key[2] == "pixels" and table[key] != "0"]) > 3
+
+
 def test_coverage_and_depth(field):
     wf, (table, paths), _ = field
     assert number(table[("coverage", "", "fraction")]) > 0.999

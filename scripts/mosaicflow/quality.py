@@ -66,10 +66,12 @@ How things are computed
 Projected images are cutouts of the mosaic's grid (Montage shrink-wraps
 them), so image pixel (i, j) is mosaic pixel (i + dx, j + dy) with
 dx = CRPIX1(region.hdr) - CRPIX1(image) (likewise dy), an integer on Montage's
-grids (checked). For each overlap only the intersection of the two cutouts is
-read (the rows it spans, straight from the file: each header is parsed once),
-from the image and its ``_area`` file; a pixel is valid where the data are
-finite and the area is > 0 in both images.
+grids (checked). Each image and its ``_area`` file are read once (straight
+from the file: each header is parsed once) and kept, with which pixels are
+valid, while the overlaps after it use them (``PIXEL_CACHE_BYTES`` of the
+images used last); an overlap is measured over the intersection of its two
+cutouts. A pixel is valid where the data are finite and the area is > 0 in
+both images.
 
 Depth is Montage's count: what ``mAdd`` in count mode (``coadd=2``) writes
 for the projected images of projected.tbl with their area files, the number
@@ -78,7 +80,7 @@ valid-pixel rule of the coadd that made the mosaic (so depth >= 1 where the
 mosaic has data; tested against mAdd itself). It is counted here in strips of
 mosaic rows from the cutouts the overlap measurements placed (mAdd would read
 every image again and is several times slower), and the histogram is gathered
-in the same pass, so memory stays at a few tens of MB whatever the mosaic size.
+in the same pass, so its memory stays at a few tens of MB whatever the mosaic size.
 
 Without background matching (``model: none``) the workflow makes neither
 overlaps.tbl nor fits nor corrected images; the overlaps are then found here
@@ -86,6 +88,7 @@ with mOverlaps on projected.tbl (milliseconds) so that ``rms_before`` still
 measures the unmatched seams.
 """
 
+import collections
 import contextlib
 import math
 import os
@@ -98,6 +101,8 @@ COLUMNS = ["section", "item", "metric", "value", "unit"]
 NA = "n/a"
 # Rows of the mosaic or depth map read at a time: about STRIP_PIXELS pixels.
 STRIP_PIXELS = 4_000_000
+# The overlap measurements keep the pixels of the images used last, up to this many bytes.
+PIXEL_CACHE_BYTES = 256 * 2**20
 # Offsets between a cutout and the mosaic grid must be whole pixels within this.
 GRID_TOLERANCE = 1e-3
 
@@ -319,6 +324,18 @@ class _Cutout:
         j = np.arange(y0 - self.dy, y1 - self.dy)[:, None]
         return mbackground_plane(a, b, c, i, j, self.crpix1, self.crpix2)
 
+    def valid_pixels(self):
+        """(data, valid) of the whole cutout: valid is mAdd's rule, finite data and area > 0."""
+        data, area = self.read(*self.box())
+        with np.errstate(invalid="ignore"):
+            return data, np.isfinite(data) & (area > 0)
+
+    def within(self, pixels, box):
+        """The part of ``valid_pixels()``'s arrays over a mosaic-grid box inside this cutout."""
+        x0, x1, y0, y1 = box
+        part = (slice(y0 - self.dy, y1 - self.dy), slice(x0 - self.dx, x1 - self.dx))
+        return tuple(array[part] for array in pixels)
+
     def read(self, x0, x1, y0, y1):
         """Data and area over a mosaic-grid box inside this cutout (only its rows are read)."""
         if self._area is None:
@@ -413,37 +430,60 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
             cutouts[path] = _Cutout(path, region)
         return cutouts[path]
 
+    # Each image's pixels are read and checked once for all its overlaps while
+    # they stay in a cache of recently used images (overlaps come in id order,
+    # so an image's overlaps are near each other in the list).
+    images = _RecentPixels(PIXEL_CACHE_BYTES)
     results = []
     for plus, minus in pairs:
         entry = {"plus": plus, "minus": minus, "status": NA, "message": "", "pixels": 0}
         entry["rms_before"] = entry["rms_after"] = math.nan
+        results.append(entry)
         if matched:
             fit = fits.get((plus, minus), {"status": "missing"})
             entry["status"] = fit["status"]
             entry["message"] = fit.get("message", "") if fit["status"] == "failed" else ""
         first, second = cutout(paths.projected(plus)), cutout(paths.projected(minus))
         box = _intersection(first, second)
-        if box is not None:
-            plus_data, plus_area = first.read(*box)
-            minus_data, minus_area = second.read(*box)
-            with np.errstate(invalid="ignore"):
-                valid = np.isfinite(plus_data) & np.isfinite(minus_data) & (plus_area > 0) & (minus_area > 0)
-            entry["pixels"] = int(valid.sum())
-            entry["rms_before"] = _rms(plus_data[valid] - minus_data[valid])
-            if matched and entry["pixels"] and planes is not None:
-                plus_c = plus_data - first.plane(*planes[plus], *box)
-                minus_c = minus_data - second.plane(*planes[minus], *box)
-                entry["rms_after"] = _rms(plus_c[valid] - minus_c[valid])
-            del plus_data, minus_data, plus_area, minus_area
-            if matched and entry["pixels"] and planes is None:
-                first_c, second_c = cutout(paths.corrected(plus)), cutout(paths.corrected(minus))
-                # Same grid position as the projected image; read the same box.
-                plus_c, _ = first_c.read(*box)
-                minus_c, _ = second_c.read(*box)
-                after = valid & np.isfinite(plus_c) & np.isfinite(minus_c)
-                entry["rms_after"] = _rms(plus_c[after] - minus_c[after])
-        results.append(entry)
+        if box is None:
+            continue
+        plus_data, plus_valid = first.within(images.get(first), box)
+        minus_data, minus_valid = second.within(images.get(second), box)
+        valid = plus_valid & minus_valid
+        entry["pixels"] = int(np.count_nonzero(valid))
+        entry["rms_before"] = _rms(plus_data[valid] - minus_data[valid])
+        if matched and entry["pixels"] and planes is not None:
+            plus_c = (plus_data - first.plane(*planes[plus], *box))[valid]
+            minus_c = (minus_data - second.plane(*planes[minus], *box))[valid]
+            entry["rms_after"] = _rms(plus_c - minus_c)
+        if matched and entry["pixels"] and planes is None:
+            first_c, second_c = cutout(paths.corrected(plus)), cutout(paths.corrected(minus))
+            # Same grid position as the projected image; read the same box.
+            plus_c, _ = first_c.read(*box)
+            minus_c, _ = second_c.read(*box)
+            after = valid & np.isfinite(plus_c) & np.isfinite(minus_c)
+            entry["rms_after"] = _rms(plus_c[after] - minus_c[after])
     return results
+
+
+class _RecentPixels:
+    """``_Cutout.valid_pixels()`` of the images used last, up to ``budget`` bytes (at least one image)."""
+
+    def __init__(self, budget):
+        self.budget, self.used, self.entries = budget, 0, collections.OrderedDict()
+
+    def get(self, cutout):
+        if cutout.path in self.entries:
+            self.entries.move_to_end(cutout.path)
+            return self.entries[cutout.path]
+        pixels = cutout.valid_pixels()
+        size = sum(array.nbytes for array in pixels)
+        while self.entries and self.used + size > self.budget:
+            _, old = self.entries.popitem(last=False)
+            self.used -= sum(array.nbytes for array in old)
+        self.entries[cutout.path] = pixels
+        self.used += size
+        return pixels
 
 
 def _overlap_summary(rows, overlap_rows, matched):
