@@ -325,10 +325,9 @@ class _Cutout:
         return mbackground_plane(a, b, c, i, j, self.crpix1, self.crpix2)
 
     def valid_pixels(self):
-        """(data, valid) of the whole cutout: valid is mAdd's rule, finite data and area > 0."""
+        """(data, valid) of the whole cutout (``madd_valid``)."""
         data, area = self.read(*self.box())
-        with np.errstate(invalid="ignore"):
-            return data, np.isfinite(data) & (area > 0)
+        return data, madd_valid(data, area)
 
     def within(self, pixels, box):
         """The part of ``valid_pixels()``'s arrays over a mosaic-grid box inside this cutout."""
@@ -384,6 +383,12 @@ class _ImageRows:
         if values.size < count:
             raise QualityError(f"{self.path}: truncated data (rows {y0}-{y1 - 1} of {self.ny} not all there)")
         return values.reshape(y1 - y0, self.nx)[:, columns].astype(float)
+
+
+def madd_valid(data, area):
+    """Which pixels mAdd uses: finite data whose area is > 0 (arrays of one shape)."""
+    with np.errstate(invalid="ignore"):
+        return np.isfinite(data) & (area > 0)
 
 
 def mbackground_plane(a, b, c, i, j, crpix1, crpix2):
@@ -632,9 +637,7 @@ def depth_map(projected_dir, projected_table, region_path, cutouts=None, every=1
                 left, right = max(0, cutout.dx), min(nx, cutout.dx + cutout.nx)
                 if top >= bottom or left >= right:
                     continue
-                data, area = cutout.read(left, right, top, bottom)
-                with np.errstate(invalid="ignore"):
-                    count[top - y0 : bottom - y0, left:right] += np.isfinite(data) & (area > 0)
+                count[top - y0 : bottom - y0, left:right] += madd_valid(*cutout.read(left, right, top, bottom))
             counts = np.bincount(count.ravel())
             if counts.size > histogram.size:
                 counts[: histogram.size] += histogram
