@@ -31,7 +31,7 @@ rule quality_report:
         "../envs/montage.yaml"
     threads: 1
     resources:
-        **COADD_RESOURCES,
+        **QUALITY_RESOURCES,
     params:
         background_model=lambda wildcards: setting(wildcards, "background", "model"),
         max_size=lambda wildcards: setting(wildcards, "preview", "max_size"),

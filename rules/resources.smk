@@ -50,6 +50,15 @@ def coadd_memory_mb(wildcards, input, attempt):
     return int((256 + rows_mb) * attempt)
 
 
+def quality_memory_mb(wildcards, input, attempt):
+    """The coadd's estimate (the report reads every image's rows too), plus the
+    pixels of recently read images the report keeps (mosaicflow.quality)."""
+    from mosaicflow.quality import PIXEL_CACHE_BYTES
+
+    return coadd_memory_mb(wildcards, input, attempt) + PIXEL_CACHE_BYTES // 2**20
+
+
 PER_ITEM_RESOURCES = job_resources(memory_by_attempt(512), 512)
 PER_MOSAIC_RESOURCES = job_resources(memory_by_attempt(2048), 1024)
 COADD_RESOURCES = job_resources(coadd_memory_mb, 1024)
+QUALITY_RESOURCES = job_resources(quality_memory_mb, 1024)

@@ -138,6 +138,18 @@ def test_a_pixel_cache_of_one_image_gives_the_same_report(field, tmp_path, monke
     assert len([key for key in table if key[0] == "overlap" and key[2] == "pixels" and table[key] != "0"]) > 3
 
 
+def test_the_report_job_asks_for_the_memory_its_pixel_cache_takes(field):
+    # What a pool enforces: the job's request covers the coadd's estimate and the cache.
+    import re
+
+    wf, _, _ = field
+    result = wf.run("-n", "--forcerun", "quality_report", "results/q/quality.tsv")
+    block = (result.stdout + result.stderr).split("rule quality_report:")[1]
+    requested = int(re.search(r"\bmem_mb=(\d+)", block).group(1))
+    assert requested >= 256 + quality.PIXEL_CACHE_BYTES // 2**20
+    assert int(re.search(r"htcondor_request_mem_mb=(\d+)", block).group(1)) == requested
+
+
 def test_coverage_and_depth(field):
     wf, (table, paths), _ = field
     assert number(table[("coverage", "", "fraction")]) > 0.999
