@@ -16,14 +16,24 @@ from . import UserError
 MAX_PROBLEMS = 4
 
 
+def load_schema(path):
+    """A YAML schema file as a dict.
+
+    With libyaml's loader where PyYAML has it: every Snakemake start reads the
+    config schema, and PyYAML's pure-Python loader takes ~15x as long.
+    """
+    import yaml
+
+    with open(path, encoding="utf-8") as handle:
+        return yaml.load(handle, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+
+
 @functools.cache
 def _validator_class(schema_path):
     """A Draft 2020-12 validator for ``schema_path`` that also sets defaults."""
-    import yaml
     from jsonschema import Draft202012Validator, validators
 
-    with open(schema_path, encoding="utf-8") as handle:
-        schema = yaml.safe_load(handle)
+    schema = load_schema(schema_path)
     check_properties = Draft202012Validator.VALIDATORS["properties"]
 
     def properties_with_defaults(validator, properties, instance, subschema):

@@ -17,6 +17,7 @@ import copy
 import os
 
 from . import UserError
+from .config_check import load_schema
 
 CHANNELS = ("blue", "green", "red")
 # Names under results/ (and logs/) that the workflow uses itself.
@@ -138,7 +139,7 @@ def read_fields_table(path, schema_path=FIELDS_SCHEMA):
     numbered = [(n, line) for n, line in numbered if line.strip() and not line.startswith("#")]
     if not numbered:
         raise UserError(f"fields table {path!r} is empty")
-    schema = _load_schema(schema_path)
+    schema = load_schema(schema_path)
     columns = [c.strip() for c in numbered[0][1].split("\t")]
     unknown = [c for c in columns if c not in schema["properties"]]
     if unknown or "name" not in columns:
@@ -165,13 +166,6 @@ def read_fields_table(path, schema_path=FIELDS_SCHEMA):
             raise UserError(f"{where}: field {row['name']!r} appears twice")
         fields[row["name"]] = _field_mosaic(row, where)
     return fields
-
-
-def _load_schema(path):
-    import yaml
-
-    with open(path, encoding="utf-8") as handle:
-        return yaml.safe_load(handle)
 
 
 def _validate_row(row, schema, where):
