@@ -5,6 +5,7 @@
 # job (on HTCondor too), so it imports nothing heavy.
 
 import functools
+import gc
 import os
 import shlex
 import sys
@@ -32,6 +33,11 @@ from mosaicflow.command import JobCommand  # noqa: E402
 # of waiting jobs (see the module); on a 200-image field that was half of its
 # own CPU, on the cores the Montage jobs need.
 scheduling.apply()
+# Every module Snakemake and we imported stays alive until the process ends,
+# yet each full garbage collection, and the interpreter's exit, walks them
+# all: take what exists now out of the collector's view (objects made later
+# are collected as usual).
+gc.freeze()
 # The report's rule graph drew each rule once per DAG depth (see the module);
 # a pool node's job makes no report.
 if not workflow.remote_exec:

@@ -471,3 +471,56 @@ def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_err
     with pytest.raises(StepError, match="AttributeError"):
         Call("mosaicflow.steps", "no_such_function", near=near).result()
     assert os.listdir(tmp_path) == []  # the scratch folders are gone
+
+
+# ---- process-level helpers ----------------------------------------------------
+
+
+def test_schema_loader_reads_what_pyyaml_reads():
+    import yaml
+
+    from mosaicflow import config_check, fields
+
+    config_schema = os.path.join(os.path.dirname(fields.FIELDS_SCHEMA), "schema.yaml")
+    for path in (config_schema, fields.FIELDS_SCHEMA):
+        with open(path, encoding="utf-8") as handle:
+            assert config_check.load_schema(path) == yaml.safe_load(handle)
+
+
+SCRIPT_JOB = """
+import gc, sys, types
+sys.path.insert(0, {scripts!r})
+from mosaicflow import UserError, snakejob
+
+def work(snakemake):
+    if snakemake.params == "fail":
+        raise UserError("the table names no images")
+
+job = types.SimpleNamespace(log=[{log!r}], params={outcome!r})
+try:
+    snakejob.run(job, work)
+finally:
+    print("frozen", gc.get_freeze_count(), file=sys.stderr)
+"""
+
+
+@pytest.mark.parametrize("outcome", ["succeed", "fail"])
+def test_script_job_freezes_its_objects_only_when_done(tmp_path, outcome):
+    """A finished script job takes its imports out of the collector's view
+    (its exit need not walk them); a failed one exits 1 with a one-line message."""
+    import subprocess
+    import sys
+
+    scripts = os.path.join(os.path.dirname(__file__), "..", "scripts")
+    log = str(tmp_path / "job.log")
+    code = SCRIPT_JOB.format(scripts=scripts, log=log, outcome=outcome)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    frozen = int(re.search(r"frozen (\d+)", done.stderr).group(1))
+    if outcome == "succeed":
+        assert done.returncode == 0, done.stderr
+        assert frozen > 1000
+    else:
+        assert done.returncode == 1
+        assert frozen == 0
+        with open(log, encoding="utf-8") as handle:
+            assert handle.read() == "error: the table names no images\n"

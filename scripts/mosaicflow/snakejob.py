@@ -1,6 +1,7 @@
 """Glue for ``script:`` rules: log to the rule's log file, and turn user
 errors into a one-line message instead of a traceback."""
 
+import gc
 import logging
 import sys
 
@@ -18,3 +19,6 @@ def run(snakemake, function):
     except UserError as problem:
         logging.getLogger("mosaicflow").error("error: %s", problem)
         sys.exit(1)
+    # The job is done: spare the interpreter's exit a collection over every
+    # module imported (astropy's alone are many), which it would otherwise walk.
+    gc.freeze()
