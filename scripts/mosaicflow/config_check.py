@@ -20,7 +20,7 @@ def load_schema(path):
     """A YAML schema file as a dict.
 
     With libyaml's loader where PyYAML has it: every Snakemake start reads the
-    config schema, and PyYAML's pure-Python loader takes ~15x as long.
+    config schema, and PyYAML's pure-Python loader is many times slower.
     """
     import yaml
 
