@@ -2,8 +2,10 @@
 
 Every rule writes results/MOSAIC/benchmarks/RULE[/ITEM].tsv; this sums them
 per stage (of one mosaic, or of every mosaic of the run): jobs, total and mean
-wall seconds, CPU seconds and the largest resident memory. Snakemake samples CPU and memory periodically, so jobs
-shorter than its sampling interval show 0 for both; wall times are exact.
+wall seconds, CPU seconds and the largest resident memory. Wall times are
+exact; Snakemake samples CPU and memory (every 0.5 s in a job's first 15 s,
+then every 30 s), so a job shorter than one interval shows 0 for both and a
+longer job's CPU after its last sample is missing: both are lower bounds.
 """
 
 import glob
