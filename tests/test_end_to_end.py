@@ -1,5 +1,6 @@
 """End to end on small synthetic skies whose truth we know."""
 
+import glob
 import os
 import re
 import struct
@@ -239,6 +240,16 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
     assert int(rows["project"]["jobs"]) == images and int(rows["difference_fit"]["jobs"]) == overlaps
     assert int(rows["coadd"]["jobs"]) == 1 and float(rows["project"]["wall_total_s"]) > 0
     assert png_size(wf.path("results", "matched", "performance.png"))[0] > 100
+    # every job measured itself (shell steps and script jobs alike), and the CPU summed is theirs
+    from mosaicflow import layout, usage
+
+    for stage in ("project", "image_table", "coadd"):
+        records = glob.glob(wf.path("results", "matched", "benchmarks", stage, "**", "*.tsv"), recursive=True)
+        records += glob.glob(wf.path("results", "matched", "benchmarks", f"{stage}.tsv"))
+        measured = [usage.read(layout.log_of_benchmark(record)) for record in records]
+        assert records and None not in measured, stage
+        assert float(rows[stage]["cpu_total_s"]) == pytest.approx(sum(m["cpu_s"] for m in measured), abs=0.01)
+        assert float(rows[stage]["max_rss_mb"]) >= max(m["max_rss_mb"] for m in measured) > 10
 
 
 @pytest.mark.parametrize(

@@ -519,6 +519,8 @@ def test_script_job_freezes_its_objects_only_when_done(tmp_path, outcome):
     if outcome == "succeed":
         assert done.returncode == 0, done.stderr
         assert frozen > 1000
+        with open(log, encoding="utf-8") as handle:
+            assert handle.read().splitlines()[-1].startswith("job usage: cpu_s=")  # for the accounting
     else:
         assert done.returncode == 1
         assert frozen == 0

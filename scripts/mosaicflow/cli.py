@@ -409,4 +409,8 @@ def main(argv=None):
     except (UserError, StepError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
+    from .usage import line
+
+    # into the job's log, for the per-job accounting (see the module)
+    print(line(), flush=True)
     return 0

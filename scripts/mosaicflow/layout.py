@@ -127,6 +127,18 @@ def benchmark_pattern(rule, item=None):
     return f"{RESULTS}/{{mosaic}}/{FILES['benchmarks']}/{rule}" + (f"/{item}" if item else "") + ".tsv"
 
 
+def log_of_benchmark(path):
+    """The log of the job whose benchmark record is ``path`` (benchmark_pattern -> log_pattern),
+    or None for a path not laid out as a benchmark record."""
+    parts = os.path.normpath(path).split(os.sep)
+    for at in range(len(parts) - 3, -1, -1):
+        if parts[at] == RESULTS and parts[at + 2] == FILES["benchmarks"] and parts[-1].endswith(".tsv"):
+            item = parts[at + 3 :]
+            item[-1] = item[-1].removesuffix(".tsv") + ".log"
+            return os.sep.join([*parts[:at], LOGS, parts[at + 1], *item])
+    return None
+
+
 def image_suffix(what):
     """The suffix of a per-image file of projected/ after the image id, e.g. ".fits.key"."""
     return FILES[what].removeprefix(FILES["projected_dir"] + "/{image}")

@@ -3,15 +3,18 @@
 Every rule writes results/MOSAIC/benchmarks/RULE[/ITEM].tsv; this sums them
 per stage (of one mosaic, or of every mosaic of the run): jobs, total and mean
 wall seconds, CPU seconds and the largest resident memory. Wall times are
-exact; Snakemake samples CPU and memory (every 0.5 s in a job's first 15 s,
+exact. Snakemake samples CPU and memory (every 0.5 s in a job's first 15 s,
 then every 30 s), so a job shorter than one interval shows 0 for both and a
-longer job's CPU after its last sample is missing: both are lower bounds.
+longer job's CPU after its last sample is missing; the workflow's own jobs
+write their exact figures at the end of their logs (``usage``), which are
+used instead where present: the CPU as measured, the memory the larger of
+the two (Snakemake's samples sum processes that ran at once).
 """
 
 import glob
 import os
 
-from . import tables
+from . import layout, tables, usage
 from .atomic import commit, temp_path_for
 
 COLUMNS = ["stage", "jobs", "wall_total_s", "wall_mean_s", "wall_max_s", "cpu_total_s", "max_rss_mb"]
@@ -39,11 +42,18 @@ def summarise(*benchmarks_dirs):
             records = tables.read_tsv(path)
         except (OSError, ValueError, IndexError):
             continue  # a record a killed job left unfinished
+        # one record per job run (benchmark repeats would share one log)
+        measured = usage.read(layout.log_of_benchmark(path)) if len(records) == 1 else None
         for row in records:
             entry = stages.setdefault(stage, {"walls": [], "cpu": 0.0, "rss": 0.0})
             entry["walls"].append(_number(row.get("s")))
-            entry["cpu"] += _number(row.get("cpu_time"))
-            entry["rss"] = max(entry["rss"], _number(row.get("max_rss")))
+            sampled_rss = _number(row.get("max_rss"))
+            if measured:
+                entry["cpu"] += measured["cpu_s"]
+                entry["rss"] = max(entry["rss"], sampled_rss, measured["max_rss_mb"])
+            else:
+                entry["cpu"] += _number(row.get("cpu_time"))
+                entry["rss"] = max(entry["rss"], sampled_rss)
     rows = []
     for stage, entry in sorted(stages.items(), key=lambda kv: -sum(kv[1]["walls"])):
         walls = entry["walls"]

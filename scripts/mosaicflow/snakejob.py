@@ -5,7 +5,7 @@ import gc
 import logging
 import sys
 
-from . import UserError
+from . import UserError, usage
 
 
 def run(snakemake, function):
@@ -19,6 +19,10 @@ def run(snakemake, function):
     except UserError as problem:
         logging.getLogger("mosaicflow").error("error: %s", problem)
         sys.exit(1)
+    if snakemake.log:
+        # into the job's log only (not the terminal), for the per-job accounting
+        with open(snakemake.log[0], "a", encoding="utf-8") as log:
+            log.write(usage.line() + "\n")
     # The job is done: spare the interpreter's exit a collection over every
     # module imported (astropy's alone are many), which it would otherwise walk.
     gc.freeze()
