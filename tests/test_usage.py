@@ -33,10 +33,26 @@ print(usage.line())
 """
 
 
+# The job started as Snakemake starts one: forked (not vforked) from a process
+# larger than the job, then exec'd; the parent's size is not the job's.
+PARENT = """
+import os, sys
+big = bytearray(1200 * 2**20)
+for at in range(0, len(big), 4096):
+    big[at] = 1
+log = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+pid = os.fork()
+if pid == 0:
+    os.dup2(log, 1)
+    os.execv(sys.executable, [sys.executable, "-c", sys.argv[2]])
+_, status = os.waitpid(pid, 0)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def test_usage_line_counts_the_job_and_the_children_it_waited_for(tmp_path):
     log = tmp_path / "job.log"
-    with open(log, "w", encoding="utf-8") as out:
-        subprocess.run([sys.executable, "-c", JOB], stdout=out, check=True)
+    subprocess.run([sys.executable, "-c", PARENT, str(log), JOB], check=True)
     measured = usage.read(str(log))
     assert 1.0 <= measured["cpu_s"] < 3.0, measured
     assert 200 <= measured["max_rss_mb"] < 400, measured

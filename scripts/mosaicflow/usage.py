@@ -18,15 +18,35 @@ LINE_PREFIX = "job usage:"
 TAIL_BYTES = 65536
 
 
+def own_peak_kib():
+    """This process's peak resident memory since it started its program, in KiB.
+
+    Linux's ``ru_maxrss`` also counts the copy of the parent it was forked
+    from, before ``exec``: a job started by a large process would report that
+    process's size. ``VmHWM`` in /proc/self/status is the peak of its own
+    memory only; ``ru_maxrss`` where there is no /proc.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for text in status:
+                if text.startswith("VmHWM:"):
+                    return int(text.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
 def line():
     """``job usage: cpu_s=… max_rss_mb=…`` for this process and the children it has waited for.
 
-    ``max_rss_mb`` is the largest single process's peak (Linux's ``ru_maxrss``,
-    in KiB), not a sum over processes that ran at once.
+    ``max_rss_mb`` is the largest single process's peak, not a sum over
+    processes that ran at once. A child's ``ru_maxrss`` can include what it
+    shared with this process when forked, which is never more than this
+    process's own peak, so the largest of them stays right.
     """
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
     cpu = own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-    peak_mb = max(own.ru_maxrss, children.ru_maxrss) / 1024
+    peak_mb = max(own_peak_kib(), children.ru_maxrss) / 1024
     return f"{LINE_PREFIX} cpu_s={cpu:.3f} max_rss_mb={peak_mb:.1f}"
 
 
