@@ -243,10 +243,13 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
     # every job measured itself (shell steps and script jobs alike), and the CPU summed is theirs
     from mosaicflow import layout, usage
 
+    benchmarks = wf.path("results", "matched", "benchmarks")
+    logs = layout.log_dir_of_benchmarks(benchmarks)
     for stage in ("project", "image_table", "coadd"):
-        records = glob.glob(wf.path("results", "matched", "benchmarks", stage, "**", "*.tsv"), recursive=True)
-        records += glob.glob(wf.path("results", "matched", "benchmarks", f"{stage}.tsv"))
-        measured = [usage.read(layout.log_of_benchmark(record)) for record in records]
+        records = glob.glob(os.path.join(benchmarks, stage, "**", "*.tsv"), recursive=True)
+        records += glob.glob(os.path.join(benchmarks, f"{stage}.tsv"))
+        jobs = [os.path.relpath(record, benchmarks).removesuffix(".tsv") for record in records]
+        measured = [usage.read(os.path.join(logs, job + ".log")) for job in jobs]
         assert records and None not in measured, stage
         assert float(rows[stage]["cpu_total_s"]) == pytest.approx(sum(m["cpu_s"] for m in measured), abs=0.01)
         assert float(rows[stage]["max_rss_mb"]) >= max(m["max_rss_mb"] for m in measured) > 10

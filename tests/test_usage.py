@@ -65,7 +65,6 @@ def test_usage_read_takes_the_last_line_and_what_it_cannot_read_is_none(tmp_path
         "a library's buffered output, flushed at exit\n"
     )
     assert usage.read(str(log)) == {"cpu_s": 20.06, "max_rss_mb": 155.5}
-    assert usage.read(None) is None
     assert usage.read(str(tmp_path / "missing.log")) is None
     log.write_text("error: the table names no images\n")
     assert usage.read(str(log)) is None
@@ -75,11 +74,12 @@ def test_usage_read_takes_the_last_line_and_what_it_cannot_read_is_none(tmp_path
 
 @pytest.mark.parametrize("rule, item", [("coadd", None), ("project", "batch-0"), ("difference_fit", "batch-3")])
 @pytest.mark.parametrize("base", ["", "/srv/run", "runs/results/old"])
-def test_log_of_benchmark_follows_the_layout(rule, item, base):
-    bench = layout.benchmark_pattern(rule, item).format(mosaic="m31")
-    log = layout.log_pattern(rule, item).format(mosaic="m31")
-    assert layout.log_of_benchmark(os.path.join(base, bench)) == os.path.join(base, log)
-    assert layout.log_of_benchmark(os.path.join(base, "results", "m31", "images.tsv")) is None
+def test_log_dir_of_benchmarks_follows_the_layout(rule, item, base):
+    bench = os.path.join(base, layout.benchmark_pattern(rule, item).format(mosaic="m31"))
+    log = os.path.join(base, layout.log_pattern(rule, item).format(mosaic="m31"))
+    benchmarks_dir = os.path.join(base, layout.path("m31", "benchmarks"))
+    record = os.path.relpath(bench, benchmarks_dir).removesuffix(".tsv")
+    assert os.path.join(layout.log_dir_of_benchmarks(benchmarks_dir), record + ".log") == log
 
 
 BENCHMARK_HEADER = "s\th:m:s\tmax_rss\tmax_vms\tmax_uss\tmax_pss\tio_in\tio_out\tmean_load\tcpu_time\n"

@@ -127,16 +127,11 @@ def benchmark_pattern(rule, item=None):
     return f"{RESULTS}/{{mosaic}}/{FILES['benchmarks']}/{rule}" + (f"/{item}" if item else "") + ".tsv"
 
 
-def log_of_benchmark(path):
-    """The log of the job whose benchmark record is ``path`` (benchmark_pattern -> log_pattern),
-    or None for a path not laid out as a benchmark record."""
-    parts = os.path.normpath(path).split(os.sep)
-    for at in range(len(parts) - 3, -1, -1):
-        if parts[at] == RESULTS and parts[at + 2] == FILES["benchmarks"] and parts[-1].endswith(".tsv"):
-            item = parts[at + 3 :]
-            item[-1] = item[-1].removesuffix(".tsv") + ".log"
-            return os.sep.join([*parts[:at], LOGS, parts[at + 1], *item])
-    return None
+def log_dir_of_benchmarks(benchmarks_dir):
+    """The log folder of a mosaic's benchmark folder (results/M/benchmarks -> logs/M): the
+    record RULE[/ITEM].tsv there is the job whose log is RULE[/ITEM].log here."""
+    results_dir, mosaic = os.path.split(os.path.dirname(os.path.normpath(benchmarks_dir)))
+    return os.path.join(os.path.dirname(results_dir), log_dir(mosaic))
 
 
 def image_suffix(what):

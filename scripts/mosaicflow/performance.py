@@ -28,32 +28,30 @@ def _number(value):
 
 
 def _records(benchmarks_dirs):
-    """(stage, path) of every benchmark file under the folders."""
+    """(stage, path, its job's log) of every benchmark file under the folders."""
     for folder in benchmarks_dirs:
+        logs = layout.log_dir_of_benchmarks(folder)
         for path in glob.glob(os.path.join(folder, "**", "*.tsv"), recursive=True):
-            yield os.path.relpath(path, folder).split(os.sep)[0].removesuffix(".tsv"), path
+            record = os.path.relpath(path, folder).removesuffix(".tsv")
+            yield record.split(os.sep)[0], path, os.path.join(logs, record + ".log")
 
 
 def summarise(*benchmarks_dirs):
     """Rows of COLUMNS, one per stage, over the benchmark records in the folders, slowest first."""
     stages = {}
-    for stage, path in _records(benchmarks_dirs):
+    for stage, path, log in _records(benchmarks_dirs):
         try:
             records = tables.read_tsv(path)
         except (OSError, ValueError, IndexError):
             continue  # a record a killed job left unfinished
         # one record per job run (benchmark repeats would share one log)
-        measured = usage.read(layout.log_of_benchmark(path)) if len(records) == 1 else None
+        measured = usage.read(log) if len(records) == 1 else None
         for row in records:
             entry = stages.setdefault(stage, {"walls": [], "cpu": 0.0, "rss": 0.0})
             entry["walls"].append(_number(row.get("s")))
-            sampled_rss = _number(row.get("max_rss"))
-            if measured:
-                entry["cpu"] += measured["cpu_s"]
-                entry["rss"] = max(entry["rss"], sampled_rss, measured["max_rss_mb"])
-            else:
-                entry["cpu"] += _number(row.get("cpu_time"))
-                entry["rss"] = max(entry["rss"], sampled_rss)
+            entry["cpu"] += measured["cpu_s"] if measured else _number(row.get("cpu_time"))
+            own_rss = measured["max_rss_mb"] if measured else 0.0
+            entry["rss"] = max(entry["rss"], _number(row.get("max_rss")), own_rss)
     rows = []
     for stage, entry in sorted(stages.items(), key=lambda kv: -sum(kv[1]["walls"])):
         walls = entry["walls"]

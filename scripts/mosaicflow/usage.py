@@ -53,8 +53,6 @@ def line():
 def read(log_path):
     """{"cpu_s": float, "max_rss_mb": float} from the last usage line of a job's log, or None
     (no log, a job that failed or predates the line)."""
-    if log_path is None:
-        return None
     try:
         with open(log_path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
