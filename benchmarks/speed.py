@@ -13,6 +13,9 @@ cache, after one untimed warm-up of the workflow:
   chain         benchmarks/montage_chain.py: Montage's single-process chain
   hand          benchmarks/hand_parallel.py --parts N: Montage's drivers on N table partitions
 
+``--systems mosaic.fits hand`` runs only those two, in pairs (more repeats of
+the comparison that matters in the same time); the README's table needs all four.
+
 The workflow's region is automatic, so the scripts make the same header as
 it does (``--make-header``: mMakeHdr of their image table; checked to be the
 workflow's byte for byte) and do the same work.
@@ -153,9 +156,9 @@ def measure_field(field, args, root):
     inputs_dir = os.path.join(folder, "inputs")
     header_text, overlaps = chain_inputs(run_dir, inputs_dir)
     images = len(os.listdir(inputs_dir))
-    results = {system: [] for system in SYSTEMS}
+    results = {system: [] for system in args.systems}
     for repeat in range(args.repeats):
-        for system in SYSTEMS:
+        for system in args.systems:
             load = os.getloadavg()[0]
             if system in ("defaults", "mosaic.fits"):
                 run, rules, own_cpu = workflow_run(run_dir, tiles_dir, args.cores, system)
@@ -189,6 +192,7 @@ def median(runs, key):
 
 
 def report(measured, args, capacity):
+    systems = args.systems
     print(
         f"\n{os.cpu_count()} CPUs, --cores {args.cores}; medians of {args.repeats} interleaved repeats; "
         f"two processes of pure-CPU work get x{capacity[0]:.2f} (x{capacity[1]:.2f}-x{capacity[2]:.2f}) "
@@ -198,7 +202,7 @@ def report(measured, args, capacity):
         results = entry["results"]
         print(f"\n{entry['field']['name']}: {entry['images']} tiles, {entry['overlaps']} overlaps")
         print(f"  {'':14s} {'wall s':>8s} {'min-max':>13s} {'CPU-s':>8s} {'jobs':>6s} {'loads':>s}")
-        for system in SYSTEMS:
+        for system in systems:
             runs = results[system]
             walls = [run["wall"] for run in runs]
             loads = " ".join(f"{run['load']:.1f}" for run in runs)
@@ -207,7 +211,7 @@ def report(measured, args, capacity):
                 f"{median(runs, 'cpu'):8.1f} {median(runs, 'jobs'):6.0f} {loads}"
             )
         hand = median(results["hand"], "wall")
-        for system in ("defaults", "mosaic.fits", "chain"):
+        for system in [s for s in systems if s != "hand"]:
             ratios = [run["wall"] / other["wall"] for run, other in zip(results[system], results["hand"], strict=True)]
             print(
                 f"  {system} / hand: {median(results[system], 'wall') / hand:.2f} "
@@ -215,17 +219,20 @@ def report(measured, args, capacity):
                 f"CPU {median(results[system], 'cpu') / median(results['hand'], 'cpu'):.2f}"
             )
         print("  where the time goes, median seconds (workflow: summed job seconds; scripts: stage wall):")
-        print(f"  {'stage':28s} " + " ".join(f"{system:>12s}" for system in SYSTEMS))
+        print(f"  {'stage':28s} " + " ".join(f"{system:>12s}" for system in systems))
         for stage in STAGES:
-            values = [statistics.median(run["stages"].get(stage, 0.0) for run in results[system]) for system in SYSTEMS]
+            values = [statistics.median(run["stages"].get(stage, 0.0) for run in results[system]) for system in systems]
             if any(values):
                 print(f"  {stage:28s} " + " ".join(f"{value:12.2f}" for value in values))
-        workflows = ("defaults", "mosaic.fits")
+        workflows = [s for s in systems if s in ("defaults", "mosaic.fits")]
         own = [median(results[system], "own_cpu") for system in workflows]
         jobs_cpu = [median(results[system], "cpu") - median(results[system], "own_cpu") for system in workflows]
-        print(f"  {'Snakemake process (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in own))
-        print(f"  {'its jobs (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in jobs_cpu))
+        if workflows:
+            print(f"  {'Snakemake process (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in own))
+            print(f"  {'its jobs (CPU-s)':28s} " + " ".join(f"{value:12.2f}" for value in jobs_cpu))
 
+    if systems != list(SYSTEMS):
+        return  # the README's table has all four
     print("\nFor the README:\n")
     print(
         "| field | workflow, defaults | workflow, mosaic.fits | serial chain | hand-parallel, "
@@ -249,11 +256,20 @@ def main():
     parser.add_argument("--dense", type=int, nargs="*", default=[200], help="dense fields, ~6 deep (200)")
     parser.add_argument("--repeats", type=int, default=3, help="interleaved repeats of the four (3)")
     parser.add_argument("--cores", type=int, default=2, help="snakemake --cores and hand-parallel parts (2)")
+    parser.add_argument(
+        "--systems",
+        nargs="+",
+        choices=SYSTEMS,
+        default=list(SYSTEMS),
+        help="what to run, in this order in each repeat; hand is what the ratios compare to (all four)",
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--workdir", help="work folder (default: a new temporary folder)")
     parser.add_argument("--keep", action="store_true", help="keep the work folder (fields, runs, logs)")
     parser.add_argument("--fields", help="make the fields here, kept for the next call (default: in the work folder)")
     args = parser.parse_args()
+    if "hand" not in args.systems:
+        parser.error("--systems must include hand: the ratios are to it")
     root = args.workdir or tempfile.mkdtemp(prefix="mosaic-speed-")
     os.makedirs(root, exist_ok=True)
     finished = False
