@@ -46,3 +46,10 @@ def test_systems_must_include_the_hand_parallel_script(monkeypatch):
     with pytest.raises(SystemExit) as stop:
         speed.main()
     assert stop.value.code == 2
+
+
+def test_all_four_in_another_order_still_print_the_readme_table(capsys):
+    systems = list(reversed(speed.SYSTEMS))
+    walls = {system: [100.0] for system in systems}
+    speed.report(_measured(systems, walls), _args(systems, 1), (2.0, 1.9, 2.1))
+    assert "For the README" in capsys.readouterr().out

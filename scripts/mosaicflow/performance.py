@@ -3,12 +3,11 @@
 Every rule writes results/MOSAIC/benchmarks/RULE[/ITEM].tsv; this sums them
 per stage (of one mosaic, or of every mosaic of the run): jobs, total and mean
 wall seconds, CPU seconds and the largest resident memory. Wall times are
-exact. Snakemake samples CPU and memory (every 0.5 s in a job's first 15 s,
-then every 30 s), so a job shorter than one interval shows 0 for both and a
-longer job's CPU after its last sample is missing; the workflow's own jobs
-write their exact figures at the end of their logs (``usage``), which are
-used instead where present: the CPU as measured, the memory the larger of
-the two (Snakemake's samples sum processes that ran at once).
+exact; Snakemake only samples CPU and memory (see ``usage`` for what that
+misses), so the figures the workflow's own jobs write at the end of their
+logs (``usage``) are used instead where present: the CPU as measured, the
+memory the larger of the two (Snakemake's samples sum processes that ran at
+once).
 """
 
 import glob
