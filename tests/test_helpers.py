@@ -272,6 +272,59 @@ def test_images_read_in_parallel_give_the_serial_results(tmp_path, good_data):
 # ---- geometry and projector choice ------------------------------------------
 
 
+def test_image_table_reads_headers_while_pixels_are_checked(tmp_path, good_data, monkeypatch):
+    """The raw table made from Montage's table of every candidate (read while the
+    pixels are checked) is byte for byte mImgtbl of the images used; the links
+    of files not used are gone and nothing temporary is left. With an image whose
+    infinities are blanked into a copy, the table is read again from the links
+    (the raw file is never written)."""
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    for i in range(6):
+        fits.PrimaryHDU(good_data + i, header(ra=83.8 + 0.01 * i)).writeto(folder / f"tile{i}.fits")
+    in_extension = fits.HDUList([fits.PrimaryHDU(), fits.ImageHDU(good_data + 9, header(ra=83.9))])
+    in_extension.writeto(folder / "mef.fits")
+    (folder / "page.fits").write_text("<html>503</html>" * 100)
+    (folder / "empty.fits").write_bytes(b"")
+    fits.PrimaryHDU(good_data, header()).writeto(folder / "tile0_area.fits")
+    # a duplicate named to come first: the original then drops out of the middle of the table
+    (folder / "acopy.fits").write_bytes((folder / "tile0.fits").read_bytes())
+    os.mkfifo(folder / "pipe.fits")  # would block a reader: neither linked nor opened
+
+    def build(out_dir):
+        return inputs.build_image_table(
+            str(folder), str(out_dir), region_header_path=None, method="auto", recursive=False, auto_frame="equatorial"
+        )
+
+    def montage_of_used(out_dir, used):
+        expected = str(tmp_path / "expected.tbl")
+        names = [os.path.basename(row["link"]) for row in used]
+        stages.image_table(str(out_dir / "inputs"), names, expected, showCorners=True, haveCubes=False)
+        wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in used}
+        tables.filter_ipac(expected, expected, lambda row: (row["fname"], int(row["hdu"])) in wanted)
+        return open(expected).read()
+
+    with monkeypatch.context() as patched:  # no second reading of the headers when nothing was blanked
+        patched.setattr(stages, "image_table", lambda *a, **k: pytest.fail("headers read twice"))
+        used, skipped = build(out)
+    assert sorted(row["hdu"] for row in used) == [0] * 6 + [1]
+    assert {os.path.basename(row["path"]) for row in skipped} >= {"page.fits", "empty.fits", "tile0.fits", "pipe.fits"}
+    assert sorted(os.listdir(out / "inputs")) == sorted(os.path.basename(row["link"]) for row in used)
+    assert open(out / "raw.tbl").read() == montage_of_used(out, used)
+    assert not [name for name in os.listdir(out) if name.startswith(".")]
+
+    with_inf = good_data.copy()
+    with_inf[5, 5] = np.inf
+    fits.PrimaryHDU(with_inf, header(ra=83.95)).writeto(folder / "inf.fits")
+    os.chmod(folder / "inf.fits", 0o444)
+    raw_bytes = (folder / "inf.fits").read_bytes()
+    used, _ = build(out)
+    blanked = next(row for row in used if row["path"].endswith("inf.fits"))
+    assert not os.path.islink(blanked["link"]) and (folder / "inf.fits").read_bytes() == raw_bytes
+    assert open(out / "raw.tbl").read() == montage_of_used(out, used)
+    assert not [name for name in os.listdir(out) if name.startswith(".")]
+
+
 def test_overlap_area_inside_outside_and_partial():
     reg = header(nx=1000, ny=1000)
     assert inputs.overlap_area(header(), reg) == pytest.approx(100 * 200, rel=1e-3)

@@ -386,72 +386,90 @@ def build_image_table(
             suffix = os.path.splitext(relative)[1]
             reason = f"not named as a FITS file ({suffix or 'no suffix'})"
             skipped.append({"path": path, "kind": "ignored", "reason": reason})
-    inspected = inspect_images_cached(
-        [path for path, relative in candidates if not _is_area_image(relative)],
-        os.path.join(out_dir, FILES["inspection_cache"]),
-        workers,
-    )
+    idents = []
     for path, relative in candidates:
         ident = image_id(relative)
         if ident in seen_ids:  # same sanitised name and hash: practically impossible
             ident = image_id(relative + "#" + str(len(seen_ids)))
         seen_ids[ident] = path
-        if _is_area_image(relative):
-            skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
-            continue
-        result = inspected[path]
-        if isinstance(result, BadImage):
-            skipped.append({"path": path, "kind": "bad-input", "reason": str(result)})
-            continue
-        if isinstance(result, OSError):
-            skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
-            continue
-        hdu, header, fingerprint, has_infinities, content, scale = result
-        if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
-            skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
-            continue
-        if fingerprint in fingerprints:
-            reason = f"duplicate of {fingerprints[fingerprint]} (same pixels and WCS)"
-            skipped.append({"path": path, "kind": "duplicate", "reason": reason})
-            continue
-        fingerprints[fingerprint] = path
-        frame, projection = frame_and_projection(header)
-        link = os.path.join(links_dir, ident + ".fits")
-        if has_infinities:
-            # Montage treats only NaN as blank; an infinite pixel would spread into
-            # the mosaic. Use a copy with them blanked (the raw file is not touched).
-            _write_blanked_copy(path, hdu, link)
-            hdu = 0
-        else:
-            os.symlink(os.path.abspath(path), link)
-        used.append(
-            {
-                "id": ident,
-                "path": path,
-                "hdu": hdu,
-                "method": projection_method(method, header, method_frame),
-                "naxis1": header["NAXIS1"],
-                "naxis2": header["NAXIS2"],
-                "frame": frame,
-                "projection": projection,
-                "link": link,
-                "scale": scale,
-                "content": content,
-            }
+        idents.append(ident)
+    linked = _link_readable(candidates, idents, links_dir)
+    # Montage reads their headers in another process while this one checks
+    # every pixel (the table of the images used is then a filter of it).
+    early_table = _start_raw_table(links_dir, sorted(linked), os.path.join(out_dir, FILES["raw_table"]))
+    try:
+        inspected = inspect_images_cached(
+            [path for path, relative in candidates if not _is_area_image(relative)],
+            os.path.join(out_dir, FILES["inspection_cache"]),
+            workers,
         )
+        for (path, relative), ident in zip(candidates, idents, strict=True):
+            if _is_area_image(relative):
+                skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
+                continue
+            result = inspected[path]
+            if isinstance(result, BadImage):
+                skipped.append({"path": path, "kind": "bad-input", "reason": str(result)})
+                continue
+            if isinstance(result, OSError):
+                skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
+                continue
+            hdu, header, fingerprint, has_infinities, content, scale = result
+            if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
+                skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
+                continue
+            if fingerprint in fingerprints:
+                reason = f"duplicate of {fingerprints[fingerprint]} (same pixels and WCS)"
+                skipped.append({"path": path, "kind": "duplicate", "reason": reason})
+                continue
+            fingerprints[fingerprint] = path
+            frame, projection = frame_and_projection(header)
+            link = os.path.join(links_dir, ident + ".fits")
+            if has_infinities:
+                # Montage treats only NaN as blank; an infinite pixel would spread into
+                # the mosaic. Use a copy with them blanked (the raw file is not touched:
+                # the link to it goes first, so nothing is written through it).
+                os.remove(link)
+                _write_blanked_copy(path, hdu, link)
+                hdu = 0
+                early_table.discard()  # its row of this file is of the raw HDU
+            elif not os.path.lexists(link):
+                os.symlink(os.path.abspath(path), link)
+            used.append(
+                {
+                    "id": ident,
+                    "path": path,
+                    "hdu": hdu,
+                    "method": projection_method(method, header, method_frame),
+                    "naxis1": header["NAXIS1"],
+                    "naxis2": header["NAXIS2"],
+                    "frame": frame,
+                    "projection": projection,
+                    "link": link,
+                    "scale": scale,
+                    "content": content,
+                }
+            )
 
-    used.sort(key=lambda row: row["id"])
-    tables.write_tsv(os.path.join(out_dir, FILES["skipped"]), SKIPPED_COLUMNS, skipped)
-    if not used:
-        reasons = "; ".join(f"{os.path.basename(s['path'])}: {s['reason']}" for s in skipped[:5])
-        raise UserError(
-            f"no usable images in {folder or 'the downloaded images'!r}"
-            + (f" ({len(skipped)} skipped: {reasons})" if skipped else " (no FITS files found)")
-        )
-    if region_header is not None:
-        warn_if_disk_short(used, region_header, out_dir)
-    write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]), workers)
-    tables.write_tsv(os.path.join(out_dir, FILES["images"]), IMAGE_COLUMNS, used)
+        used.sort(key=lambda row: row["id"])
+        early_rows = early_table.path()
+        in_use = {row["link"] for row in used}
+        for link in linked.values():
+            if link not in in_use:
+                os.remove(link)
+        tables.write_tsv(os.path.join(out_dir, FILES["skipped"]), SKIPPED_COLUMNS, skipped)
+        if not used:
+            reasons = "; ".join(f"{os.path.basename(s['path'])}: {s['reason']}" for s in skipped[:5])
+            raise UserError(
+                f"no usable images in {folder or 'the downloaded images'!r}"
+                + (f" ({len(skipped)} skipped: {reasons})" if skipped else " (no FITS files found)")
+            )
+        if region_header is not None:
+            warn_if_disk_short(used, region_header, out_dir)
+        write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]), workers, early_rows)
+        tables.write_tsv(os.path.join(out_dir, FILES["images"]), IMAGE_COLUMNS, used)
+    finally:
+        early_table.close()
     return used, skipped
 
 
@@ -620,17 +638,97 @@ def warn_if_disk_short(images, region_header, out_dir):
     return need, free
 
 
-def write_raw_table(rows, links_dir, table_path, workers=1):
-    """Montage's image table (mImgtbl) of the chosen HDU of each image, read by ``workers`` processes."""
+def _link_readable(candidates, idents, links_dir):
+    """{name: link}: an ASCII-named link (``<id>.fits``) to each candidate that
+    could be an image (a regular, non-empty file, not an area image), for Montage."""
+    import stat
+
+    linked = {}
+    for (path, relative), ident in zip(candidates, idents, strict=True):
+        try:
+            facts = os.stat(path)
+        except OSError:
+            continue
+        if _is_area_image(relative) or not stat.S_ISREG(facts.st_mode) or facts.st_size == 0:
+            continue
+        link = os.path.join(links_dir, ident + ".fits")
+        os.symlink(os.path.abspath(path), link)
+        linked[ident + ".fits"] = link
+    return linked
+
+
+class _EarlyTable:
+    """mImgtbl of the links ``names``, started now in another interpreter
+    (``fresh.Call``). ``path()`` waits for it and gives its table, or None when
+    it failed or was discarded (``write_raw_table`` then reads the headers
+    itself); ``close()`` waits for it and removes its files."""
+
+    def __init__(self, links_dir, names, near, options):
+        from . import atomic
+        from .fresh import Call
+
+        self.list_path = atomic.temp_path_for(near, suffix=".list")
+        self.output = atomic.temp_path_for(near, suffix=".early")
+        self.call, self.failed, self.wanted = None, False, bool(names)
+        if names:
+            tables.write_ipac(self.list_path, ["fname"], [{"fname": name} for name in names])
+            self.call = Call(
+                "mosaicflow.stages", "image_table_part", links_dir, self.list_path, self.output, options, near=near
+            )
+
+    def discard(self):
+        self.wanted = False
+
+    def _wait(self):
+        from . import StepError
+
+        if self.call is not None:
+            call, self.call = self.call, None
+            try:
+                call.result()
+            except StepError:
+                self.failed = True
+
+    def path(self):
+        self._wait()
+        return self.output if self.wanted and not self.failed else None
+
+    def close(self):
+        from . import atomic
+
+        self._wait()
+        atomic.discard(self.list_path, self.output)
+
+
+# haveCubes=False: with cube columns mImgtbl prints uninitialised bytes for 2-D images.
+RAW_TABLE_OPTIONS = {"showCorners": True, "haveCubes": False}
+
+
+def _start_raw_table(links_dir, names, table_path):
+    return _EarlyTable(links_dir, names, table_path, RAW_TABLE_OPTIONS)
+
+
+def write_raw_table(rows, links_dir, table_path, workers=1, early=None):
+    """Montage's image table (mImgtbl) of the chosen HDU of each image, read by ``workers`` processes.
+
+    ``early``: an mImgtbl table of these links and maybe more (``_EarlyTable``),
+    filtered and numbered anew instead when it has every image: the same bytes
+    (tested).
+    """
     from . import atomic
     from .stages import image_table
 
     temp = atomic.temp_path_for(table_path)
+    wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
     try:
+        if early is not None:
+            tables.filter_ipac(early, temp, lambda row: (row["fname"], int(row["hdu"])) in wanted)
+            found = {(row["fname"], int(row["hdu"])) for row in tables.read_ipac(temp)}
+            if found == wanted:
+                atomic.write_text(table_path, tables.concatenate_ipac([temp], renumber="cntr"))
+                return
         names = [os.path.basename(row["link"]) for row in rows]
-        # haveCubes=False: with cube columns mImgtbl prints uninitialised bytes for 2-D images.
-        image_table(links_dir, names, temp, workers, showCorners=True, haveCubes=False)
-        wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
+        image_table(links_dir, names, temp, workers, **RAW_TABLE_OPTIONS)
         tables.filter_ipac(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
     finally:
         atomic.discard(temp)
