@@ -377,7 +377,7 @@ def build_image_table(
     for stale in os.listdir(links_dir):
         os.remove(os.path.join(links_dir, stale))
 
-    used, skipped, seen_ids, fingerprints = [], [], {}, {}
+    skipped, seen_ids = [], {}
     if files is not None:
         candidates = [(path, os.path.basename(path)) for path in files]
     else:
@@ -403,56 +403,11 @@ def build_image_table(
             os.path.join(out_dir, FILES["inspection_cache"]),
             workers,
         )
-        for (path, relative), ident in zip(candidates, idents, strict=True):
-            if _is_area_image(relative):
-                skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
-                continue
-            result = inspected[path]
-            if isinstance(result, BadImage):
-                skipped.append({"path": path, "kind": "bad-input", "reason": str(result)})
-                continue
-            if isinstance(result, OSError):
-                skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
-                continue
-            hdu, header, fingerprint, has_infinities, content, scale = result
-            if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
-                skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
-                continue
-            if fingerprint in fingerprints:
-                reason = f"duplicate of {fingerprints[fingerprint]} (same pixels and WCS)"
-                skipped.append({"path": path, "kind": "duplicate", "reason": reason})
-                continue
-            fingerprints[fingerprint] = path
-            frame, projection = frame_and_projection(header)
-            link = os.path.join(links_dir, ident + ".fits")
-            if has_infinities:
-                # Montage treats only NaN as blank; an infinite pixel would spread into
-                # the mosaic. Use a copy with them blanked (the raw file is not touched:
-                # the link to it goes first, so nothing is written through it).
-                os.remove(link)
-                _write_blanked_copy(path, hdu, link)
-                hdu = 0
-                early_table.discard()  # its row of this file is of the raw HDU
-            elif not os.path.lexists(link):
-                os.symlink(os.path.abspath(path), link)
-            used.append(
-                {
-                    "id": ident,
-                    "path": path,
-                    "hdu": hdu,
-                    "method": projection_method(method, header, method_frame),
-                    "naxis1": header["NAXIS1"],
-                    "naxis2": header["NAXIS2"],
-                    "frame": frame,
-                    "projection": projection,
-                    "link": link,
-                    "scale": scale,
-                    "content": content,
-                }
-            )
-
+        used = _select(
+            candidates, idents, inspected, skipped, region_header, method, method_frame, links_dir, early_table
+        )
         used.sort(key=lambda row: row["id"])
-        early_rows = early_table.path()
+        early_path = early_table.path()
         in_use = {row["link"] for row in used}
         for link in linked.values():
             if link not in in_use:
@@ -466,11 +421,67 @@ def build_image_table(
             )
         if region_header is not None:
             warn_if_disk_short(used, region_header, out_dir)
-        write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]), workers, early_rows)
+        write_raw_table(used, links_dir, os.path.join(out_dir, FILES["raw_table"]), workers, early_path)
         tables.write_tsv(os.path.join(out_dir, FILES["images"]), IMAGE_COLUMNS, used)
     finally:
         early_table.close()
     return used, skipped
+
+
+def _select(candidates, idents, inspected, skipped, region_header, method, method_frame, links_dir, early_table):
+    """The image-table rows of the usable candidates, in the candidates' order;
+    each file not used is added to ``skipped`` with its reason. A used image's
+    link (made by ``_link_readable``) becomes a blanked copy when it has
+    infinite pixels."""
+    used, fingerprints = [], {}
+    for (path, relative), ident in zip(candidates, idents, strict=True):
+        if _is_area_image(relative):
+            skipped.append({"path": path, "kind": "ignored", "reason": "Montage area image"})
+            continue
+        result = inspected[path]
+        if isinstance(result, BadImage):
+            skipped.append({"path": path, "kind": "bad-input", "reason": str(result)})
+            continue
+        if isinstance(result, OSError):
+            skipped.append({"path": path, "kind": "bad-input", "reason": f"cannot read ({result.strerror})"})
+            continue
+        hdu, header, fingerprint, has_infinities, content, scale = result
+        if region_header is not None and overlap_area(header, region_header) < MIN_OVERLAP_PIXELS:
+            skipped.append({"path": path, "kind": "outside-region", "reason": "does not touch the mosaic region"})
+            continue
+        if fingerprint in fingerprints:
+            reason = f"duplicate of {fingerprints[fingerprint]} (same pixels and WCS)"
+            skipped.append({"path": path, "kind": "duplicate", "reason": reason})
+            continue
+        fingerprints[fingerprint] = path
+        frame, projection = frame_and_projection(header)
+        link = os.path.join(links_dir, ident + ".fits")
+        if has_infinities:
+            # Montage treats only NaN as blank; an infinite pixel would spread into
+            # the mosaic. Use a copy with them blanked (the raw file is not touched:
+            # the link to it goes first, so nothing is written through it).
+            os.remove(link)
+            _write_blanked_copy(path, hdu, link)
+            hdu = 0
+            early_table.discard()  # its row of this file is of the raw HDU
+        elif not os.path.lexists(link):
+            os.symlink(os.path.abspath(path), link)
+        used.append(
+            {
+                "id": ident,
+                "path": path,
+                "hdu": hdu,
+                "method": projection_method(method, header, method_frame),
+                "naxis1": header["NAXIS1"],
+                "naxis2": header["NAXIS2"],
+                "frame": frame,
+                "projection": projection,
+                "link": link,
+                "scale": scale,
+                "content": content,
+            }
+        )
+    return used
 
 
 def _is_area_image(name):
