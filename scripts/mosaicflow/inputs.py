@@ -396,7 +396,7 @@ def build_image_table(
     linked = _link_readable(candidates, idents, links_dir)
     # Montage reads their headers in another process while this one checks
     # every pixel (the table of the images used is then a filter of it).
-    early_table = _start_raw_table(links_dir, sorted(linked), os.path.join(out_dir, FILES["raw_table"]))
+    early_table = _EarlyTable(links_dir, sorted(linked), os.path.join(out_dir, FILES["raw_table"]))
     try:
         inspected = inspect_images_cached(
             [path for path, relative in candidates if not _is_area_image(relative)],
@@ -674,18 +674,17 @@ class _EarlyTable:
     it failed or was discarded (``write_raw_table`` then reads the headers
     itself); ``close()`` waits for it and removes its files."""
 
-    def __init__(self, links_dir, names, near, options):
+    def __init__(self, links_dir, names, near):
         from . import atomic
         from .fresh import Call
 
         self.list_path = atomic.temp_path_for(near, suffix=".list")
         self.output = atomic.temp_path_for(near, suffix=".early")
-        self.call, self.failed, self.wanted = None, False, bool(names)
+        self.call, self.wanted = None, bool(names)
         if names:
             tables.write_ipac(self.list_path, ["fname"], [{"fname": name} for name in names])
-            self.call = Call(
-                "mosaicflow.stages", "image_table_part", links_dir, self.list_path, self.output, options, near=near
-            )
+            arguments = (links_dir, self.list_path, self.output, RAW_TABLE_OPTIONS)
+            self.call = Call("mosaicflow.stages", "image_table_part", *arguments, near=near)
 
     def discard(self):
         self.wanted = False
@@ -698,11 +697,11 @@ class _EarlyTable:
             try:
                 call.result()
             except StepError:
-                self.failed = True
+                self.wanted = False
 
     def path(self):
         self._wait()
-        return self.output if self.wanted and not self.failed else None
+        return self.output if self.wanted else None
 
     def close(self):
         from . import atomic
@@ -715,16 +714,12 @@ class _EarlyTable:
 RAW_TABLE_OPTIONS = {"showCorners": True, "haveCubes": False}
 
 
-def _start_raw_table(links_dir, names, table_path):
-    return _EarlyTable(links_dir, names, table_path, RAW_TABLE_OPTIONS)
-
-
 def write_raw_table(rows, links_dir, table_path, workers=1, early=None):
-    """Montage's image table (mImgtbl) of the chosen HDU of each image, read by ``workers`` processes.
+    """Montage's image table (mImgtbl) of the chosen HDU of each image, read by
+    ``workers`` processes, rows numbered from 0.
 
     ``early``: an mImgtbl table of these links and maybe more (``_EarlyTable``),
-    filtered and numbered anew instead when it has every image: the same bytes
-    (tested).
+    used instead when it has every image: the same bytes (tested).
     """
     from . import atomic
     from .stages import image_table
@@ -732,17 +727,29 @@ def write_raw_table(rows, links_dir, table_path, workers=1, early=None):
     temp = atomic.temp_path_for(table_path)
     wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}
     try:
-        if early is not None:
-            tables.filter_ipac(early, temp, lambda row: (row["fname"], int(row["hdu"])) in wanted)
-            found = {(row["fname"], int(row["hdu"])) for row in tables.read_ipac(temp)}
-            if found == wanted:
-                atomic.write_text(table_path, tables.concatenate_ipac([temp], renumber="cntr"))
-                return
-        names = [os.path.basename(row["link"]) for row in rows]
-        image_table(links_dir, names, temp, workers, **RAW_TABLE_OPTIONS)
-        tables.filter_ipac(temp, table_path, lambda row: (row["fname"], int(row["hdu"])) in wanted)
+        if early is None or not _keep_rows(early, wanted, temp):
+            names = [os.path.basename(row["link"]) for row in rows]
+            image_table(links_dir, names, temp, workers, **RAW_TABLE_OPTIONS)
+            _keep_rows(temp, wanted, temp)
+        atomic.write_text(table_path, tables.concatenate_ipac([temp], renumber="cntr"))
     finally:
         atomic.discard(temp)
+
+
+def _keep_rows(source, wanted, target):
+    """Copy the rows of the IPAC image table ``source`` whose (fname, hdu) is in
+    ``wanted`` to ``target``; whether it had all of them."""
+    found = set()
+
+    def keep(row):
+        key = (row["fname"], int(row["hdu"]))
+        if key in wanted:
+            found.add(key)
+            return True
+        return False
+
+    tables.filter_ipac(source, target, keep)
+    return found == wanted
 
 
 def read_header_template(path):
