@@ -8,7 +8,16 @@ def source_folder(wildcards):
     source = setting(wildcards, "source")
     if source["type"] == "synthetic":
         return result_path(wildcards.mosaic, "synthetic_tiles")
-    return source["path"]
+    return existing(source["path"], wildcards, "source.path")
+
+
+def existing(path, wildcards, key):
+    """``path`` from the config, or stop naming the mosaic and the key (asked only
+    of mosaics being made; Snakemake's missing-input error names neither)."""
+    problem = config_check.path_problem(wildcards.mosaic, key, path)
+    if problem:
+        raise WorkflowError(f"configuration: {problem}")
+    return path
 
 
 def source_is_recursive(wildcards):
@@ -63,7 +72,7 @@ def region_header_inputs(wildcards):
     if region.get("auto"):
         return {"raw_table": result_path(wildcards.mosaic, "raw_table")}
     if "header" in region:
-        return {"template": region["header"]}
+        return {"template": existing(region["header"], wildcards, "region.header")}
     return {}
 
 

@@ -5,7 +5,9 @@
 
 Snakemake reports a YAML syntax error in a --configfile as "Config file is
 not valid JSON or YAML", without the file or the line; this names both. The
-keys and values are checked against config/schema.yaml as the workflow does.
+keys and values are checked against config/schema.yaml as the workflow does,
+and each mosaic's source folder and header template must exist (relative
+paths are read from the current directory, as the workflow reads them).
 Exit status 0 when every file is valid, 1 otherwise.
 """
 
@@ -41,6 +43,9 @@ def problems(path):
         return str(problem)
     if not data.get("mosaics") and not data.get("fields"):
         return f"{path} defines no mosaics (neither 'mosaics' nor 'fields')"
+    missing = config_check.missing_paths(data.get("mosaics") or {})
+    if missing:
+        return "\n".join(f"{path}: {problem}" for problem in missing)
     return None
 
 

@@ -60,7 +60,22 @@ def test_missing_source_folder_fails_with_its_name(workflow):
     config = {"mosaics": {"m": {"source": {"type": "local", "path": "no such folder"}, "region": small_region()}}}
     result = workflow.run(config=config, check=False)
     assert result.returncode != 0
-    assert "no such folder" in result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert "mosaics.m.source.path: 'no such folder' does not exist" in output
+    assert "MissingInputException" not in output
+
+
+def test_missing_header_template_and_a_file_as_folder_fail_with_the_key(workflow, tmp_path):
+    not_a_folder = tmp_path / "image.fits"
+    not_a_folder.write_bytes(b"")
+    config = {"mosaics": {"m": {"source": {"type": "local", "path": str(not_a_folder)}, "region": small_region()}}}
+    result = workflow.run("-n", config=config, check=False)
+    assert result.returncode != 0
+    assert f"mosaics.m.source.path: '{not_a_folder}' is not a folder" in result.stdout + result.stderr
+    config["mosaics"]["m"] = {"source": {"type": "synthetic"}, "region": {"header": "no.hdr"}}
+    result = workflow.run("-n", config=config, check=False)
+    assert result.returncode != 0
+    assert "mosaics.m.region.header: 'no.hdr' does not exist" in result.stdout + result.stderr
 
 
 def test_default_config_is_the_offline_demo(workflow):
@@ -169,6 +184,14 @@ def test_config_checker_names_unknown_keys_and_passes_a_valid_config(tmp_path):
     result = _check_config(tmp_path, "mosaics:\n  m:\n    source: {type: synthetic}\n    region: {auto: true}\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith("valid")
+
+
+def test_config_checker_names_a_missing_source_folder_and_header(tmp_path):
+    text = "mosaics:\n  m:\n    source: {type: local, path: images/m}\n    region: {header: r.hdr}\n"
+    result = _check_config(tmp_path, text)
+    assert result.returncode == 1
+    assert "mosaics.m.source.path: 'images/m' does not exist" in result.stderr
+    assert "mosaics.m.region.header: 'r.hdr' does not exist" in result.stderr
 
 
 def test_long_lists_of_problems_are_cut_to_a_few_lines():

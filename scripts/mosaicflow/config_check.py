@@ -139,3 +139,43 @@ def _unique(lines):
             seen.add(line)
             kept.append(line)
     return kept
+
+
+# the paths a mosaic's config names: its key, how to tell the path's kind, the kind
+PATHS = {
+    "source.path": (os.path.isdir, "folder"),
+    "region.header": (os.path.isfile, "file"),
+}
+
+
+def path_problem(mosaic_name, key, path):
+    """Why a mosaic's ``path`` (config key ``key`` of ``PATHS``) cannot be used,
+    naming the mosaic and the key, or None. Relative paths are read from the
+    working directory, as Snakemake reads them."""
+    is_kind, kind = PATHS[key]
+    if is_kind(path):
+        return None
+    problem = f"is not a {kind}" if os.path.exists(path) else "does not exist"
+    return (
+        f"mosaics.{mosaic_name}.{key}: {path!r} {problem}"
+        f" (a relative path is read from the working directory, {os.getcwd()})"
+    )
+
+
+def missing_paths(mosaics):
+    """``path_problem`` of every local source folder and header template of
+    plain mosaics (paths with a ``{band}`` placeholder are the fields' and bands'
+    short forms, checked when they are expanded into mosaics)."""
+    problems = []
+    for name, mosaic in mosaics.items():
+        for key in PATHS:
+            section, field = key.split(".")
+            part = mosaic.get(section) or {}
+            if section == "source" and part.get("type") != "local":
+                continue
+            path = part.get(field)
+            if isinstance(path, str) and "{" not in path:
+                problem = path_problem(name, key, path)
+                if problem:
+                    problems.append(problem)
+    return problems
