@@ -163,19 +163,14 @@ def path_problem(mosaic_name, key, path):
 
 
 def missing_paths(mosaics):
-    """``path_problem`` of every local source folder and header template of
-    plain mosaics (paths with a ``{band}`` placeholder are the fields' and bands'
-    short forms, checked when they are expanded into mosaics)."""
+    """``path_problem`` of every source folder and header template of validated
+    mosaics (only a local source has a path; paths with a ``{band}`` placeholder
+    are short forms, checked by the run once they are expanded into mosaics)."""
     problems = []
     for name, mosaic in mosaics.items():
         for key in PATHS:
             section, field = key.split(".")
-            part = mosaic.get(section) or {}
-            if section == "source" and part.get("type") != "local":
-                continue
-            path = part.get(field)
-            if isinstance(path, str) and "{" not in path:
-                problem = path_problem(name, key, path)
-                if problem:
-                    problems.append(problem)
-    return problems
+            path = mosaic.get(section, {}).get(field)
+            if path is not None and "{" not in path:
+                problems.append(path_problem(name, key, path))
+    return [problem for problem in problems if problem]
