@@ -79,6 +79,8 @@ def region_header_inputs(wildcards):
 # ---- checkpoint helpers -------------------------------------------------
 
 
+from snakemake.exceptions import IncompleteCheckpointException
+
 _CREATED_CHECKPOINT_OUTPUTS = {}
 
 
@@ -93,8 +95,38 @@ def checkpoint_output(checkpoint, mosaic):
     """
     key = (checkpoint.rule.name, mosaic)
     if key not in _CREATED_CHECKPOINT_OUTPUTS:
-        _CREATED_CHECKPOINT_OUTPUTS[key] = checkpoint.get(mosaic=mosaic).output
+        try:
+            output = checkpoint.get(mosaic=mosaic).output
+        except IncompleteCheckpointException:
+            if not workflow.remote_exec:
+                raise
+            output = declared_output(checkpoint, mosaic)
+        _CREATED_CHECKPOINT_OUTPUTS[key] = output
     return _CREATED_CHECKPOINT_OUTPUTS[key]
+
+
+def declared_output(checkpoint, mosaic):
+    """The checkpoint's output files for ``mosaic``, as its rule declares them.
+
+    A pool job's Snakemake (``--mode remote``) plans that one job, not the
+    checkpoint it follows, so ``get`` raises there although the checkpoint
+    ran before the job was submitted; and Snakemake refuses a parameter that
+    raises so (it would have to be an input, and an input that every image's
+    job shares would make every projection stale when one image changes).
+    """
+    from snakemake.io import apply_wildcards
+
+    wildcards = {"mosaic": mosaic}
+    output = DeclaredOutput(
+        apply_wildcards(pattern, wildcards) for pattern in checkpoint.rule.output
+    )
+    for name, pattern in checkpoint.rule.output.items():
+        setattr(output, name, apply_wildcards(pattern, wildcards))
+    return output
+
+
+class DeclaredOutput(list):
+    """A rule's output files, by position and by name (as ``job.output``)."""
 
 
 @functools.lru_cache(maxsize=None)
@@ -387,12 +419,14 @@ def current_projected_table(mosaic):
     checkpoint as Snakemake does for one not yet run. It does run then, since
     it takes the image table's links folder, which is never checksum-compared.
     """
-    from snakemake.exceptions import IncompleteCheckpointException
     from snakemake.io import checkpoint_target
 
     outputs = checkpoint_output(checkpoints.projected_table, mosaic)
     images = result_path(mosaic, "images")
-    if os.stat(outputs.table).st_mtime_ns < os.stat(images).st_mtime_ns:
+    if (
+        not workflow.remote_exec
+        and os.stat(outputs.table).st_mtime_ns < os.stat(images).st_mtime_ns
+    ):
         raise IncompleteCheckpointException(
             checkpoints.projected_table.rule, checkpoint_target(outputs.table)
         )

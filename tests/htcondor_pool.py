@@ -211,6 +211,6 @@ def copy_workflow(destination):
     os.makedirs(destination, exist_ok=True)
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake", "results", "logs")
     shutil.copy2(os.path.join(REPO, "Snakefile"), destination)
-    for folder in ("rules", "scripts", "config", "profiles", "envs"):
+    for folder in ("rules", "scripts", "config", "profiles", "envs", "report"):
         shutil.copytree(os.path.join(REPO, folder), os.path.join(destination, folder), ignore=ignore)
     return os.path.join(destination, "Snakefile")
