@@ -75,7 +75,12 @@ def breakdown(event_log, wall):
     jobs = job_intervals(event_log)
     running = covered([(s, e) for _, s, e in jobs if s is not None])
     in_pool = covered([(q, e) for q, _, e in jobs])
-    return {"condor jobs": len(jobs), "queued only": in_pool - running, "running": running, "no job in pool": wall - in_pool}
+    return {
+        "condor jobs": len(jobs),
+        "queued only": in_pool - running,
+        "running": running,
+        "no job in pool": wall - in_pool,
+    }
 
 
 def run_once(pool, name, config, profile, status_interval):
