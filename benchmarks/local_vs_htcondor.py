@@ -95,8 +95,10 @@ def run_once(pool, name, config, profile, status_interval):
     if status_interval is not None:
         argv += ["--seconds-between-status-checks", str(status_interval)]
     start = time.perf_counter()
-    pool.run(argv, cwd=work)
+    result = pool.run(argv, cwd=work, check=False)
     wall = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"the {name} run failed:\n{result.stderr[-4000:]}")
     row = {"wall": wall}
     if profile == "htcondor":
         row.update(breakdown(os.path.join(work, ".snakemake", "htcondor", "snakemake-rules.log"), wall))
