@@ -137,6 +137,7 @@ rule background_model:
     output:
         table=result("corrections_table"),
         by_image=result("corrections"),
+        screened=result("fits_screened"),
     log:
         log_file("background_model"),
     benchmark:
@@ -161,9 +162,12 @@ rule background_model:
             if setting(wildcards, "background", "model") == "level"
             else ""
         ),
+        screen=lambda wildcards: setting(wildcards, "background", "fit_screen"),
     shell:
         "{params.job} model --projected-table {input.projected_table:q} --fits {input.fits:q}"
-        " --out-tbl {output.table:q} --out-tsv {output.by_image:q}"
+        " --out-tbl {output.table:q} --out-tsv {output.by_image:q} --out-screened {output.screened:q}"
+        " --min-width {params.screen[min_width]} --min-pixels {params.screen[min_pixels]}"
+        " --outlier-sigma {params.screen[outlier_sigma]}"
         " --iterations {params.iterations} --solver {params.solver} {params.level_only} > {log:q} 2>&1"
 
 

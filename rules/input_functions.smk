@@ -482,12 +482,15 @@ def quality_report_inputs(wildcards):
         "projected_table": result_path(mosaic, "projected_table"),
         "failed": result_path(mosaic, "failed"),
         "projected": projected_files(wildcards, sorted(image_records(wildcards))),
+        # its finite pixels are counted against what the images cover
+        "mosaic": result_path(mosaic, "mosaic"),
     }
     if setting(wildcards, "background", "model") != "none":
         inputs.update(
             overlaps=result_path(mosaic, "overlaps"),
             fits=fit_files(wildcards),
             corrections=result_path(mosaic, "corrections"),
+            fits_screened=result_path(mosaic, "fits_screened"),
         )
         if not corrections_in_coadd(wildcards):
             corrected = [

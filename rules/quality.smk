@@ -24,8 +24,7 @@ rule quality_report:
         log_file("quality_report"),
     benchmark:
         benchmark_file("quality_report")
-    # below the coadd: it can start once the model is solved, but the coadd
-    # and the PNG after it are the longer chain, so they take the cores first
+    # after the coadd (it counts the mosaic's finite pixels), beside the PNG
     priority: 35
     conda:
         "../envs/montage.yaml"

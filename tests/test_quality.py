@@ -461,3 +461,32 @@ def test_image_rows_read_plain_scaled_and_truncated_files(tmp_path):
         target.write(b"SIMPLE  =                    T" + b" " * 50)
     with pytest.raises(quality.QualityError, match="no END card"):
         quality._ImageRows(truncated)
+
+
+def test_verdict_names_collapsed_coverage_seams_and_worse_overlaps():
+    from mosaicflow.quality import SEAM_LIMIT, Rows, verdict
+
+    def rows_of(values):
+        rows = Rows()
+        for (section, metric), value in values.items():
+            rows.add(section, metric, value)
+        return rows
+
+    fine = {
+        ("coverage", "finite_fraction"): 1.0,
+        ("seams", "max"): SEAM_LIMIT / 2,
+        ("seams", "max_overlap"): "a+b",
+        ("overlap_rms", "rms_before_median"): 1.5,
+        ("overlap_rms", "rms_after_median"): 0.9,
+    }
+    assert verdict(rows_of(fine)) == []
+    # the real 2-degree field: 2,606 finite pixels of 51,753,636
+    (reason,) = verdict(rows_of(fine | {("coverage", "finite_fraction"): 2606 / 51753636}))
+    assert reason.startswith("coverage collapsed: 0.005% of the pixels")
+    (reason,) = verdict(rows_of(fine | {("seams", "max"): 7.0}))
+    assert reason == "a seam of 7 noise units between a and b after matching"
+    (reason,) = verdict(rows_of(fine | {("overlap_rms", "rms_after_median"): 2.0}))
+    assert reason.startswith("matching made the overlaps worse")
+    rows = rows_of(fine | {("seams", "max"): 7.0})
+    verdict(rows)
+    assert [r["value"] for r in rows.rows if r["section"] == "verdict"][0] == "broken"

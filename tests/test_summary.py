@@ -71,3 +71,20 @@ def test_an_old_log_is_not_this_runs_error(tmp_path, monkeypatch):
     os.utime("logs/m/coadd.log", (old, old))
     rows = summary.write_summary({"m": state(summary.mosaic_outputs("m"), 1, ["logs/m/coadd.log"])}, {}, old + 50)
     assert rows[0]["status"] == "incomplete"
+
+
+def test_a_mosaic_its_quality_report_calls_broken_is_broken_not_complete(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    outputs = summary.mosaic_outputs("flat")
+    for path in outputs:
+        write(path, "x")
+    write("results/flat/images.tsv", "id\nA\n")
+    verdict = "a seam of 9.1 noise units between A and B after matching"
+    rows = [
+        {"section": "verdict", "item": "", "metric": "status", "value": "broken", "unit": ""},
+        {"section": "verdict", "item": "", "metric": "reason", "value": verdict, "unit": ""},
+    ]
+    tables.write_tsv("results/flat/quality.tsv", ["section", "item", "metric", "value", "unit"], rows)
+    (row,) = summary.write_summary({"flat": state(outputs)}, {}, time.time() - 1)
+    assert row["status"] == "broken"
+    assert row["reason"] == f"{verdict} (see results/flat/quality.html)"

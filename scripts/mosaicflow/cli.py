@@ -120,6 +120,10 @@ STEPS = {
             "fits": None,
             "out-tbl": None,
             "out-tsv": None,
+            "out-screened": None,
+            "min-width": None,
+            "min-pixels": None,
+            "outlier-sigma": None,
             "iterations": None,
             "level-only": False,
             "solver": None,
@@ -326,16 +330,20 @@ def run(step, o):
         fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], fit_jobs, batches)
         print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
     elif step == "model":
+        from .fitscreen import Rule
         from .stages import background_model
 
+        rule = Rule(float(o["min_width"]), int(o["min_pixels"]), float(o["outlier_sigma"]))
         summary = background_model(
             o["projected_table"],
             o["fits"],
             o["out_tbl"],
             o["out_tsv"],
+            o["out_screened"],
             int(o["iterations"]),
             o["level_only"],
             o["solver"],
+            rule,
         )
         print(summary)
     elif step == "coadd":

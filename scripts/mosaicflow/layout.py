@@ -47,6 +47,7 @@ FILES = {
     "batch_fits": "fits/batch-{batch}.tsv",
     "diffs_dir": "diffs",
     "fits_table": "fits.tbl",
+    "fits_screened": "fits_screened.tsv",
     "corrections_table": "corrections.tbl",
     "corrections": "corrections.tsv",
     "corrected_dir": "corrected",
@@ -232,7 +233,7 @@ def _remove(paths):
 # Background matching's once-per-mosaic steps: (output files, rule).
 BACKGROUND_STEPS = [
     (("fits_table",), "gather_fits"),
-    (("corrections_table", "corrections"), "background_model"),
+    (("corrections_table", "corrections", "fits_screened"), "background_model"),
 ]
 
 

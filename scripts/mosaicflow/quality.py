@@ -39,6 +39,16 @@ Rows, in order (``section``/``metric``, unit):
     valid pixels, nothing removed; ``rms_after_median``, ``rms_after_max``:
     the same for the *corrected* images over the same pixels (``n/a`` when
     the model is ``none``). For matched images this tends to noise * sqrt(2).
+``seams`` (noise units; ``n/a`` without background matching)
+    ``median``, ``max``: over overlaps, the median of (plus - minus) after
+    correction over their common pixels, in units of the plus image's pixel
+    noise there (1.4826 x the MAD of adjacent pixels' differences, over
+    sqrt(2)); ``max_overlap``: the overlap with the largest.
+``fits`` (only with background matching)
+    ``sliver`` (fits used with their slope across dropped and the median as level),
+    ``rejected`` (fits it did not use): fits_screened.tsv, see ``fitscreen``.
+``fit`` (one row per screened fit; item = ``PLUS+MINUS``)
+    metric ``sliver`` or ``rejected``, value the reason.
 ``corrections`` (only with background matching)
     ``images`` (images, rows of corrections.tsv), ``zero`` (images the model
     left uncorrected, a = b = c = 0), ``level_min``/``level_median``/
@@ -50,16 +60,24 @@ Rows, in order (``section``/``metric``, unit):
 ``overlap`` (per overlap; item = ``PLUS+MINUS`` image ids)
     ``status`` (``ok``/``failed``/``missing``/``n/a``), ``message`` (only
     for failed fits: mDiffFit's message), ``pixels`` (common valid pixels),
-    ``rms_before``, ``rms_after`` (data units).
+    ``rms_before``, ``rms_after``, ``offset_after`` (data units: the median of
+    plus - minus after correction), ``seam`` (noise units, as above).
 ``coverage``
     ``mosaic_pixels`` (pixels, NAXIS1 x NAXIS2), ``covered_pixels`` (pixels
-    with at least one image: exactly the finite pixels of mosaic.fits),
-    ``fraction`` (covered / all).
+    with at least one image: where mAdd writes a value), ``fraction``
+    (covered / all), ``finite_pixels`` (pixels with a finite value in
+    mosaic.fits, counted in the mosaic itself), ``finite_fraction``
+    (finite / covered: 1 for a sound mosaic).
 ``depth`` (images per pixel, over pixels with depth >= 1)
     ``covered_pixels`` (pixels), ``min``, ``median``, ``max`` (images),
     ``fraction_ge_2`` (fraction of those pixels covered by 2 or more images).
 ``depth_histogram`` (item = depth d)
     ``pixels``: how many mosaic pixels have exactly d images (d >= 1).
+``verdict``
+    ``status``: ``broken`` when the coverage collapsed (``finite_fraction``
+    below ``MIN_FINITE_FRACTION``), a seam is above ``SEAM_LIMIT`` or matching
+    made the overlaps' median RMS worse, else ``ok``; ``reason``: which.
+    The run summary (summary.tsv) reports a broken mosaic as ``broken``.
 
 How things are computed
 -----------------------
@@ -95,7 +113,7 @@ import os
 
 import numpy as np
 
-from . import atomic, stages, steps, tables
+from . import atomic, fitscreen, stages, steps, tables
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
 NA = "n/a"
@@ -177,6 +195,12 @@ def write_quality_report(
         cutouts = {}
         overlap_rows = _measure_overlaps(paths, region, pairs, matched, (fit_jobs, fit_batches), planes, cutouts)
         _overlap_summary(rows, overlap_rows, matched)
+        if matched and os.path.exists(paths.fits_screened):
+            screened = tables.read_tsv(paths.fits_screened)
+            for action in (fitscreen.SLIVER, fitscreen.REJECTED):
+                rows.add("fits", action, sum(row["action"] == action for row in screened), "fits")
+            for row in screened:
+                rows.add("fit", row["action"], row["reason"], item=f"{row['plus']}+{row['minus']}")
         small = paths.overlaps_skipped
         if matched and os.path.exists(small):
             # too small for mBgModel, left out before fitting (stages.overlaps)
@@ -192,6 +216,8 @@ def write_quality_report(
             rows.add("overlap", "pixels", entry["pixels"], "pixels", item=item)
             rows.add("overlap", "rms_before", entry["rms_before"], "data units", item=item)
             rows.add("overlap", "rms_after", entry["rms_after"], "data units", item=item)
+            rows.add("overlap", "offset_after", entry["offset_after"], "data units", item=item)
+            rows.add("overlap", "seam", entry["seam"], "noise units", item=item)
 
         # every n-th pixel in the PNG, so that it is at most max_size pixels a side
         every = stages.shrink_factor(region["naxis1"], region["naxis2"], max_size)
@@ -205,7 +231,12 @@ def write_quality_report(
         rows.add("coverage", "mosaic_pixels", total, "pixels")
         rows.add("coverage", "covered_pixels", covered, "pixels")
         rows.add("coverage", "fraction", covered / total if total else math.nan, "fraction")
+        finite = finite_pixels(paths.mosaic) if os.path.exists(paths.mosaic) else None
+        if finite is not None:
+            rows.add("coverage", "finite_pixels", finite, "pixels")
+            rows.add("coverage", "finite_fraction", finite / covered if covered else math.nan, "fraction")
         _depth_rows(rows, histogram)
+        verdict(rows)
         depth_preview(sampled, depth_png, max_depth=max(1, len(histogram) - 1))
 
     tables.write_tsv(quality_tsv, COLUMNS, rows.rows)
@@ -236,6 +267,8 @@ class _Paths:
         self.overlaps = join("overlaps")
         self.fits_dir = join("fits_dir")
         self.corrections = join("corrections")
+        self.fits_screened = join("fits_screened")
+        self.mosaic = join("mosaic")
 
     def projected(self, ident):
         return os.path.join(self.projected_dir, f"{ident}.fits")
@@ -442,7 +475,7 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
     results = []
     for plus, minus in pairs:
         entry = {"plus": plus, "minus": minus, "status": NA, "message": "", "pixels": 0}
-        entry["rms_before"] = entry["rms_after"] = math.nan
+        entry["rms_before"] = entry["rms_after"] = entry["offset_after"] = entry["seam"] = math.nan
         results.append(entry)
         if matched:
             fit = fits.get((plus, minus), {"status": "missing"})
@@ -460,15 +493,37 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
         if matched and entry["pixels"] and planes is not None:
             plus_c = (plus_data - first.plane(*planes[plus], *box))[valid]
             minus_c = (minus_data - second.plane(*planes[minus], *box))[valid]
-            entry["rms_after"] = _rms(plus_c - minus_c)
+            entry.update(_after(plus_c - minus_c, _pixel_noise(plus_data, valid)))
         if matched and entry["pixels"] and planes is None:
             first_c, second_c = cutout(paths.corrected(plus)), cutout(paths.corrected(minus))
             # Same grid position as the projected image; read the same box.
             plus_c, _ = first_c.read(*box)
             minus_c, _ = second_c.read(*box)
             after = valid & np.isfinite(plus_c) & np.isfinite(minus_c)
-            entry["rms_after"] = _rms(plus_c[after] - minus_c[after])
+            entry.update(_after(plus_c[after] - minus_c[after], _pixel_noise(plus_data, valid)))
     return results
+
+
+def _after(difference, noise):
+    """What is left between two corrected images over their common pixels: the
+    RMS, the median (the seam's step, robust to stars that do not subtract
+    out) and that step in units of the image's pixel noise: the seam figure."""
+    if not difference.size:
+        return {"rms_after": math.nan, "offset_after": math.nan, "seam": math.nan}
+    median = float(np.median(difference))
+    seam = abs(median) / noise if noise > 0 else (0.0 if median == 0 else math.inf)
+    return {"rms_after": _rms(difference), "offset_after": median, "seam": seam}
+
+
+def _pixel_noise(data, valid):
+    """One image's pixel noise over ``valid`` pixels: 1.4826 x the MAD of the
+    differences of horizontally adjacent pixels, over sqrt(2). Sky structure
+    wider than a pixel cancels in those differences; the difference of two
+    images would not do (tiles cut from one scan are equal where they overlap)."""
+    steps = (data[:, 1:] - data[:, :-1])[valid[:, 1:] & valid[:, :-1]]
+    if not steps.size:
+        return math.nan
+    return 1.4826 * float(np.median(np.abs(steps - np.median(steps)))) / math.sqrt(2)
 
 
 class _RecentPixels:
@@ -513,6 +568,54 @@ def _overlap_summary(rows, overlap_rows, matched):
         largest = float(np.max(values)) if applies and values.size else math.nan
         rows.add("overlap_rms", f"rms_{when}_median", median, "data units")
         rows.add("overlap_rms", f"rms_{when}_max", largest, "data units")
+    seams = [entry for entry in measured if matched and np.isfinite(entry["seam"])]
+    worst = max(seams, key=lambda entry: entry["seam"], default=None)
+    rows.add("seams", "median", float(np.median([e["seam"] for e in seams])) if seams else math.nan, "noise units")
+    rows.add("seams", "max", worst["seam"] if worst else math.nan, "noise units")
+    rows.add("seams", "max_overlap", f"{worst['plus']}+{worst['minus']}" if worst else NA)
+
+
+# ---- verdict ------------------------------------------------------------------
+
+# A mosaic is broken when fewer of the pixels its images cover are finite in it
+# than this, when matching left a seam of more than SEAM_LIMIT pixel-noise units
+# between two images, or left the overlaps' median RMS worse than before.
+MIN_FINITE_FRACTION = 0.99
+SEAM_LIMIT = 2.0
+
+
+def verdict(rows):
+    """Add the ``verdict`` rows (``status``: ok or broken, ``reason``) from the rows so far."""
+    value = {(row["section"], row["metric"]): row["value"] for row in rows.rows if not row["item"]}
+    number = lambda key: _number(value.get(key, NA))
+    reasons = []
+    finite = number(("coverage", "finite_fraction"))
+    if finite < MIN_FINITE_FRACTION:
+        reasons.append(f"coverage collapsed: {finite:.3%} of the pixels the images cover are finite in mosaic.fits")
+    seam = number(("seams", "max"))
+    if seam > SEAM_LIMIT:
+        where = value.get(("seams", "max_overlap"), NA)
+        reasons.append(f"a seam of {seam:.3g} noise units between {where.replace('+', ' and ')} after matching")
+    before, after = number(("overlap_rms", "rms_before_median")), number(("overlap_rms", "rms_after_median"))
+    if after > before:
+        reasons.append(f"matching made the overlaps worse: median RMS {after:.4g} after, {before:.4g} before")
+    rows.add("verdict", "status", "broken" if reasons else "ok")
+    rows.add("verdict", "reason", "; ".join(reasons))
+    return reasons
+
+
+def _number(text):
+    try:
+        return float(text)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def finite_pixels(path):
+    """The finite pixels of a mosaic (read in strips of rows)."""
+    image = _ImageRows(path)
+    step = max(1, STRIP_PIXELS // max(image.nx, 1))
+    return sum(int(np.isfinite(image.rows(y, min(y + step, image.ny))).sum()) for y in range(0, image.ny, step))
 
 
 # ---- background corrections ---------------------------------------------------

@@ -19,6 +19,7 @@ th, td { border: 1px solid #ccc; padding: 3px 8px; text-align: left; vertical-al
 th { background: #eef; } tr:nth-child(even) td { background: #f7f7f7; }
 td.number { text-align: right; font-variant-numeric: tabular-nums; }
 p.note { color: #555; max-width: 60em; }
+p.broken { background: #b2182b; color: #fff; padding: 8px 12px; font-weight: bold; max-width: 60em; }
 svg text { font-family: system-ui, sans-serif; }
 """
 # Per-item tables longer than this are folded (a <details> element) so the page stays short.
@@ -159,6 +160,7 @@ def headline(rows):
         f"{get('images', 'projection_failed')} projections failed. "
         f"Overlap differences (median RMS): {get('overlap_rms', 'rms_before_median')} before matching, "
         f"{get('overlap_rms', 'rms_after_median')} after. "
+        f"Largest seam after matching: {get('seams', 'max')} noise units. "
         f"Coverage {coverage}; depth {get('depth', 'min')} to {get('depth', 'max')} images "
         f"(median {get('depth', 'median')})."
     )
@@ -172,8 +174,26 @@ def page(rows, footprints, naxis1, naxis2):
         f'<html lang="en"><head><meta charset="utf-8"><title>Quality of {escape(name)}</title>',
         f"<style>{CSS}</style></head><body>",
         f"<h1>Quality of mosaic {escape(name)}</h1>",
-        f'<p id="headline">{escape(headline(rows))}</p>',
     ]
+    if _value(rows, "verdict", "status") == "broken":
+        reason = _value(rows, "verdict", "reason")
+        out.append(f'<p id="verdict" class="broken">This mosaic is broken: {escape(reason)}.</p>')
+    out.append(f'<p id="headline">{escape(headline(rows))}</p>')
+
+    screened = [
+        {"overlap": row["item"], "action": row["metric"], "reason": row["value"]}
+        for row in rows
+        if row["section"] == "fit"
+    ]
+    if screened:
+        out.append("<h2>Fits not used as fitted</h2>")
+        out.append(
+            '<p class="note">Difference fits the background model used as slivers (slope across dropped, '
+            "level from the difference's median), or did not use "
+            "(background.fit_screen), with the reason.</p>"
+        )
+        columns = [("overlap", "images"), ("action", "used as"), ("reason", "reason")]
+        out.append(_folded("Fits not used as fitted", table(columns, screened, "fits-screened"), len(screened)))
 
     out.append("<h2>Images not used</h2>")
     unused = [
@@ -223,6 +243,7 @@ def page(rows, footprints, naxis1, naxis2):
             ("pixels", "common pixels"),
             ("rms_before", "RMS before"),
             ("rms_after", "RMS after"),
+            ("seam", "seam (noise units)"),
             ("message", "message"),
         ]
         out.append(_folded("Overlaps", table(columns, overlaps, "overlaps"), len(overlaps)))

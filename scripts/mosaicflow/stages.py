@@ -282,7 +282,7 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batc
     """
     cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
     fits = read_fits(fits_dir, pairs, fit_jobs, batches, projected_tbl=projected_tbl)
-    lines = [tables.FITS_HEADER]
+    lines = [tables.FITS_HEADER_WITH_MEDIAN]
     fitted = failed = 0
     for plus, minus in sorted(pairs, key=lambda pair: (cntr[pair[0]], cntr[pair[1]])):
         row = fits[(plus, minus)]
@@ -292,34 +292,68 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batc
         fit = {name: float(row[name]) for name in tables.FIT_FIELDS}
         for name in ("xmin", "xmax", "ymin", "ymax"):
             fit[name] = int(fit[name])
+        # fit files of an earlier version have no median
+        fit["median"] = float(row.get("median") or "nan")
         lines.append(tables.format_fit_row(cntr[plus], cntr[minus], fit))
         fitted += 1
     atomic.write_text(output, "".join(lines))
     return fitted, failed
 
 
-def background_model(projected_tbl, fits_tbl, corrections_tbl, corrections_tsv, iterations, level_only, solver):
+def background_model(
+    projected_tbl,
+    fits_tbl,
+    corrections_tbl,
+    corrections_tsv,
+    screened_tsv,
+    iterations,
+    level_only,
+    solver,
+    screen_rule,
+):
     """The corrections table (mBgModel, or with ``solver`` lsq the direct solve
-    of ``bgsolve``), then the corrections keyed by image id for the per-image
-    jobs. Returns a line saying what the solver did."""
+    of ``bgsolve``) from the fits as ``fitscreen`` lets them be used (those not
+    used as fitted listed in ``screened_tsv``), checked, then the corrections
+    keyed by image id for the per-image jobs. Returns a line saying what was done.
+
+    Corrections that are not finite, or beyond what the fits allow, are an
+    error: no table is left, so no image is corrected with them."""
+    from . import fitscreen
+
     if solver not in ("mbgmodel", "lsq"):
         raise StepError(f"background solver is mbgmodel or lsq, not {solver!r}")
-    if solver == "lsq":
-        from .bgsolve import solve_tables
-
-        summary = solve_tables(projected_tbl, fits_tbl, corrections_tbl, level_only).summary()
-    else:
-        montage = load_montage()
-        temp = atomic.temp_path_for(corrections_tbl)
-        try:
-            result = montage.mBgModel(projected_tbl, fits_tbl, temp, noslope=level_only, niteration=iterations)
-            check_status(result, "mBgModel")
-            atomic.commit(temp, corrections_tbl)
-        finally:
-            atomic.discard(temp)
-        summary = f"mBgModel, {iterations} iterations: {result.get('msg', '')}"
     ids = {int(row["cntr"]): _id_of(row["fname"]) for row in tables.read_ipac(projected_tbl)}
-    by_cntr = {int(row["id"]): row for row in tables.read_ipac(corrections_tbl)}
+    temp = atomic.temp_path_for(corrections_tbl)
+    try:
+        with atomic.scratch_dir(corrections_tbl) as scratch:
+            used_tbl = os.path.join(scratch, "fits_used.tbl")
+            used, slivers, rejected = fitscreen.screen_table(fits_tbl, used_tbl, screened_tsv, ids, screen_rule)
+            screened = (
+                f"fits: {len(used)} used, of them {slivers} slivers (slope across dropped); {rejected} rejected"
+                f" (see {screened_tsv}); "
+            )
+            if solver == "lsq":
+                from .bgsolve import solve_tables
+
+                summary = solve_tables(projected_tbl, used_tbl, temp, level_only).summary()
+            else:
+                montage = load_montage()
+                result = montage.mBgModel(projected_tbl, used_tbl, temp, noslope=level_only, niteration=iterations)
+                check_status(result, "mBgModel")
+                summary = f"mBgModel, {iterations} iterations: {result.get('msg', '')}"
+            by_cntr = {int(row["id"]): row for row in tables.read_ipac(temp)}
+            planes = {cntr: (float(r["a"]), float(r["b"]), float(r["c"])) for cntr, r in by_cntr.items()}
+            try:
+                fitscreen.check_corrections(planes, used, ids)
+            except ValueError as problem:
+                raise StepError(
+                    f"{problem}: no mosaic is made from them. The fits are in {fits_tbl} (those not used as fitted"
+                    f" in {screened_tsv}); try background.solver: lsq, or a stricter background.fit_screen"
+                ) from None
+        atomic.commit(temp, corrections_tbl)
+    finally:
+        atomic.discard(temp)
+    summary = screened + summary
     rows = []
     for cntr, ident in sorted(ids.items()):
         # mBgExec applies a zero correction to images the model did not solve for.

@@ -10,6 +10,7 @@ mosaic equals the single-process chain's.
 import contextlib
 import hashlib
 import os
+import sys
 import time
 
 from . import StepError, atomic, frames, layout, tables
@@ -366,7 +367,7 @@ def _projection_of_header_file(path):
     return frames.projection_code(frames.read_header_file(path))
 
 
-FIT_STATUS_COLUMNS = ["status", "message", *tables.FIT_FIELDS]
+FIT_STATUS_COLUMNS = ["status", "message", *tables.FIT_FIELDS, "median"]
 BATCH_FIT_COLUMNS = ["plus", "minus", *FIT_STATUS_COLUMNS]
 
 
@@ -405,23 +406,43 @@ def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None
 
 
 def _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff):
-    """One mDiffFit, as a row of FIT_STATUS_COLUMNS."""
+    """One mDiffFit, as a row of FIT_STATUS_COLUMNS (with the difference's median)."""
     if keep_diff:
         os.makedirs(os.path.dirname(keep_diff) or ".", exist_ok=True)
-    result = montage.mDiffFit(
-        plus_image,
-        minus_image,
-        keep_diff or os.path.join(scratch, "diff.fits"),
-        header,
-        keep=bool(keep_diff),
-        levelOnly=level_only,
-    )
+    diff = keep_diff or os.path.join(scratch, "diff.fits")
+    result = montage.mDiffFit(plus_image, minus_image, diff, header, keep=True, levelOnly=level_only)
+    median = difference_median(diff) if str(result.get("status")) == "0" else None
+    if not keep_diff:
+        for path in (diff, diff.removesuffix(".fits") + "_area.fits"):
+            atomic.discard(path)
     if str(result.get("status")) == "0":
-        return {"status": "ok", "message": "", **{name: repr(result[name]) for name in tables.FIT_FIELDS}}
+        fit = {name: repr(result[name]) for name in tables.FIT_FIELDS}
+        return {"status": "ok", "message": "", **fit, "median": repr(median)}
     message = result.get("msg", b"")
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     return {"status": "failed", "message": message or "mDiffFit failed"}
+
+
+def difference_median(path):
+    """The median of a difference image's finite pixels (NaN if none), read without numpy
+    (this module stays light: it starts hundreds of times a run)."""
+    import array
+    import statistics
+
+    raw, header = frames.read_fits_header(path)
+    bitpix = header.get("BITPIX")
+    if bitpix not in (-32, -64) or header.get("BSCALE", 1) != 1 or header.get("BZERO", 0) != 0:
+        raise StepError(f"{path}: a difference image of BITPIX {bitpix} (expected floating point)")
+    values = array.array("f" if bitpix == -32 else "d")
+    count = int(header.get("NAXIS1") or 0) * int(header.get("NAXIS2") or 0)
+    with open(path, "rb") as handle:
+        handle.seek(len(raw))
+        values.frombytes(handle.read(count * values.itemsize))
+    if sys.byteorder == "little":
+        values.byteswap()
+    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    return statistics.median(finite) if finite else float("nan")
 
 
 def read_corrections(corrections_tsv):

@@ -9,6 +9,9 @@ left undone, so a stale mosaic beside a failed rerun is never ``complete``.
 
 Statuses:
   complete     every output is current and every usable image is in the mosaic
+  broken       made, but its quality report calls it broken: its coverage
+               collapsed, a seam remains or matching made the overlaps worse
+               (``reason`` says which; quality.html shows it in red)
   partial      current, but some images failed to project (see
                failed_images.tsv); they are tried again on the next run
   failed       a job of this mosaic failed; ``reason`` is the first error
@@ -90,6 +93,16 @@ def _count_rows(path):
         return ""
 
 
+def _broken(name):
+    """The quality report's reason when it calls the mosaic broken, else None."""
+    try:
+        rows = read_tsv(layout.path(name, "quality"))
+    except (OSError, ValueError, IndexError):
+        return None
+    verdict = {row["metric"]: row["value"] for row in rows if row["section"] == "verdict"}
+    return verdict.get("reason") or "the quality report calls it broken" if verdict.get("status") == "broken" else None
+
+
 def mosaic_row(name, state, started, running=False):
     outputs = mosaic_outputs(name)
     label, reason = status(outputs, state, started, running)
@@ -98,7 +111,10 @@ def mosaic_row(name, state, started, running=False):
         "images_skipped": _count_rows(layout.path(name, "skipped")),
         "images_failed": _count_rows(layout.path(name, "failed")),
     }
-    if label == "complete" and counts["images_failed"]:
+    broken = _broken(name) if label == "complete" else None
+    if broken:
+        label, reason = "broken", f"{broken} (see {layout.path(name, 'quality_html')})"
+    elif label == "complete" and counts["images_failed"]:
         label = "partial"
         reason = (
             f"{counts['images_failed']} of {counts['images_used']} images failed to project and are "

@@ -163,8 +163,16 @@ FITS_ROW = (
     " %13.0f %16.5e %16.1f %16.1f %16.1f %16.1f %16.1f \n"
 )
 FIT_FIELDS = FITS_COLUMNS[2:]
+# One column more than Montage's (mBgModel reads columns by name and ignores
+# it): the median of the difference image's pixels, a level that a bad plane
+# over a sliver cannot throw off (mosaicflow.fitscreen).
+FITS_HEADER_WITH_MEDIAN = FITS_HEADER[:-1] + "     median     |\n"
 
 
 def format_fit_row(plus, minus, fit):
+    """A fits-table row; with a ``median`` in ``fit``, that column too (FITS_HEADER_WITH_MEDIAN)."""
     values = [fit[name] for name in FIT_FIELDS]
-    return FITS_ROW % (plus, minus, *values)
+    row = FITS_ROW % (plus, minus, *values)
+    if "median" in fit:
+        row = row[:-1] + f"{fit['median']:16.5e} \n"
+    return row
