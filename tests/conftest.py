@@ -91,6 +91,22 @@ def workflow(tmp_path):
     return Workflow(tmp_path)
 
 
+@pytest.fixture(scope="session")
+def pool():
+    """A personal HTCondor pool on 127.0.0.1 for the whole test session (tests/htcondor_pool.py)."""
+    from htcondor_pool import PersonalPool, find_condor_master
+
+    master = find_condor_master()
+    if master is None:
+        pytest.skip("HTCondor is not installed: no condor_master on PATH and CONDOR_BIN is not set")
+    personal = PersonalPool(master)
+    try:
+        personal.start()
+        yield personal
+    finally:
+        personal.stop()
+
+
 # The per-image and per-overlap DAG (not the default): one difference fit per
 # overlap, one mBackground job per image writing corrected/ (background
 # settings), one projection job per image (projection settings).

@@ -1,8 +1,9 @@
 """profiles/htcondor on a real (personal) HTCondor pool.
 
-The pool tests start a one-machine pool when HTCondor's binaries are found
-(``condor_master`` on PATH or ``$CONDOR_BIN``) and skip with that reason
-otherwise; the dry run needs no pool.
+The pool tests use the session's one-machine pool (the ``pool`` fixture of
+conftest.py: HTCondor's binaries from ``condor_master`` on PATH or
+``$CONDOR_BIN``; they skip with that reason otherwise, and fail in CI); the dry
+run needs no pool.
 """
 
 import ast
@@ -14,12 +15,11 @@ import subprocess
 import time
 
 import numpy as np
-import pytest
 import yaml
 from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
-from htcondor_pool import PersonalPool, copy_workflow, find_condor_master
+from htcondor_pool import copy_workflow
 
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
 
@@ -91,19 +91,6 @@ def test_profile_sets_what_a_pool_needs():
     assert set(sizes) == set(groups.values())
 
 
-@pytest.fixture(scope="module")
-def pool():
-    master = find_condor_master()
-    if master is None:
-        pytest.skip("HTCondor is not installed: no condor_master on PATH and CONDOR_BIN is not set")
-    personal = PersonalPool(master)
-    try:
-        personal.start()
-        yield personal
-    finally:
-        personal.stop()
-
-
 class PoolRun:
     """The workflow installed in the pool's folder and run by the pool user."""
 
@@ -131,8 +118,6 @@ class PoolRun:
             self.configfile,
             "--profile",
             profile,
-            "--seconds-between-status-checks",
-            "1",
         ]
 
     def mosaic(self):
