@@ -7,6 +7,7 @@ run needs no pool.
 """
 
 import ast
+import glob
 import math
 import os
 import re
@@ -20,6 +21,7 @@ from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
 from htcondor_pool import copy_workflow
+from mosaicflow import stages, tables, tracking
 
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
 
@@ -223,3 +225,95 @@ def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
     # one ended by the signal, its resubmission exited 0
     assert sorted((row[2], row[3]) for row in projection) == [("0", "false"), ("undefined", "true")]
     assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+
+
+def write_tiles(folder, settings):
+    """A synthetic field's raw tiles as a local source folder; returns the truth."""
+    from mosaicflow import synth
+
+    os.makedirs(folder)
+    truth = synth.make_truth(settings)
+    for tile in truth["tiles"]:
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(os.path.join(folder, tile["name"] + ".fits"))
+    return truth
+
+
+def submitted_members(pool, before, rule):
+    """How many ``rule`` jobs the Condor jobs after cluster set ``before`` ran (grouped or not),
+    from each job's Snakemake command line (--target-jobs RULE:wildcards ...) in its .err file."""
+    count = 0
+    for path in glob.glob(os.path.join(pool.root, "*", "work", ".snakemake", "htcondor", "*", "*.err")):
+        cluster = os.path.basename(path)[: -len(".err")].rsplit("_", 1)[1]
+        if cluster in before:
+            continue
+        with open(path, errors="replace") as handle:
+            head = handle.read(20000)
+        command = re.search(r"--target-jobs (.*?) --", head)
+        if command:
+            count += sum(job.startswith(f"{rule}:") for job in command.group(1).split())
+    return count
+
+
+def test_pool_rerun_after_one_changed_tile_submits_its_jobs_only(pool, tmp_path):
+    config = field_config(columns=3, rows=2)
+    source = os.path.join(pool.root, "changed", "tiles")
+    write_tiles(source, {"columns": 3, "rows": 2, "seed": 3, "stars": 400, "nebulae": 3})
+    config["mosaics"]["pooled"]["source"] = {"type": "local", "path": source}
+    config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION
+    config["mosaics"]["pooled"]["background"] = PER_ITEM_JOBS
+    run = PoolRun(pool, "changed", config)
+    assert pool.run(run.argv(), check=False, cwd=run.work).returncode == 0
+
+    # one tile's pixels change (a satellite trail's worth): its projection, its overlaps' fits
+    changed = os.path.join(source, "tile_r00_c01.fits")
+    with fits.open(changed) as hdul:
+        data, header = hdul[0].data.copy(), hdul[0].header
+    data[100:103, :] += 500.0
+    os.chmod(changed, 0o644)
+    fits.PrimaryHDU(data, header).writeto(changed, overwrite=True)
+    pool.chown(source)
+    before = {row[0] for row in pool.history()}
+    result = pool.run(run.argv(), check=False, cwd=run.work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    assert submitted_members(pool, before, "project") == 1
+    overlaps = [p for p in stages.overlap_pairs(os.path.join(run.work, "results", "pooled", "overlaps.tbl"))]
+    touching = [pair for pair in overlaps if any(i.startswith("tile_r00_c01-") for i in pair)]
+    assert 0 < submitted_members(pool, before, "difference_fit") == len(touching) < len(overlaps)
+    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+
+
+def test_colour_field_table_on_the_pool(pool):
+    folder = os.path.join(pool.root, "colour")
+    os.makedirs(folder)
+    with open(os.path.join(folder, "fields.tsv"), "w") as handle:
+        handle.write("name\tsource\tcenter\tsize\tbands\tseed\nrgb\tsynthetic\t83.82 -5.39\t0.2\tJ,H,K\t4\n")
+    run = PoolRun(pool, "colour", {"fields": os.path.join(folder, "fields.tsv")})
+    result = pool.run(run.argv(), check=False, cwd=run.work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    summary = {r["name"]: r for r in tables.read_tsv(os.path.join(run.work, "results", "summary.tsv"))}
+    assert {name: row["status"] for name, row in summary.items()} == {
+        "rgb_J": "complete",
+        "rgb_H": "complete",
+        "rgb_K": "complete",
+        "rgb": "complete",
+    }
+    assert os.path.getsize(os.path.join(run.work, "results", "color", "rgb.png")) > 0
+
+
+def test_tracking_database_records_every_pool_job(pool):
+    run = PoolRun(pool, "tracked", field_config())
+    database = os.path.join(run.work, "tracking.db")
+    result = pool.run([*run.argv(), "--logger-snkmt-db", database], check=False, cwd=run.work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    connection = tracking.connect(database)
+    (workflow,) = connection.execute("SELECT id, status FROM workflows").fetchall()
+    assert workflow["status"] == "SUCCESS"
+    index = tracking.Index(run.work)
+    jobs = tracking.jobs(connection, workflow["id"], index)
+    done = {job["rule"] for job in jobs if job["state"] == "SUCCESS"}
+    assert {"synthetic_field", "image_table", "project_batch", "background_model", "coadd", "preview"} <= done
+    assert all(job["state"] == "SUCCESS" for job in jobs), [(j["rule"], j["state"]) for j in jobs]
+    jobdir = os.path.join(run.work, ".snakemake", "htcondor")
+    remote = [job for job in jobs if job["rule"] in ("synthetic_field", "coadd", "preview")]
+    assert all(tracking.condor_cluster(jobdir, job) for job in remote)
