@@ -302,7 +302,9 @@ def test_colour_field_table_on_the_pool(pool):
 
 
 def test_tracking_database_records_every_pool_job(pool):
-    run = PoolRun(pool, "tracked", field_config())
+    config = field_config()
+    config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION  # grouped projection jobs
+    run = PoolRun(pool, "tracked", config)
     database = os.path.join(run.work, "tracking.db")
     result = pool.run([*run.argv(), "--logger-snkmt-db", database], check=False, cwd=run.work)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -312,8 +314,14 @@ def test_tracking_database_records_every_pool_job(pool):
     index = tracking.Index(run.work)
     jobs = tracking.jobs(connection, workflow["id"], index)
     done = {job["rule"] for job in jobs if job["state"] == "SUCCESS"}
-    assert {"synthetic_field", "image_table", "project_batch", "background_model", "coadd", "preview"} <= done
+    assert {"synthetic_field", "image_table", "project", "background_model", "coadd", "preview"} <= done
     assert all(job["state"] == "SUCCESS" for job in jobs), [(j["rule"], j["state"]) for j in jobs]
     jobdir = os.path.join(run.work, ".snakemake", "htcondor")
-    remote = [job for job in jobs if job["rule"] in ("synthetic_field", "coadd", "preview")]
-    assert all(tracking.condor_cluster(jobdir, job) for job in remote)
+    clusters = {job["rule"]: set() for job in jobs}
+    for job in jobs:
+        clusters[job["rule"]].add(tracking.condor_cluster(jobdir, job))
+    assert None not in clusters["synthetic_field"] | clusters["coadd"] | clusters["preview"]
+    # the six projections ran in one group's Condor job, and the database says which
+    assert len(clusters["project"]) == 1 and None not in clusters["project"]
+    history = {row[0]: row[1] for row in pool.history()}
+    assert history[clusters["project"].pop()].startswith("per_image_projection")

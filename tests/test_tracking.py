@@ -71,6 +71,28 @@ def test_condor_cluster_is_read_from_the_executors_output_names(tmp_path):
     assert tracking.condor_cluster(None, {"rule": "project", "jobid": 7, "started": started}) is None
 
 
+def test_a_grouped_jobs_condor_cluster_is_its_groups(tmp_path):
+    # A group's Condor job is GROUP_RULE/GROUP_RULE-UUID_CLUSTER.err; its Snakemake names its members.
+    folder = tmp_path / "per_image_projection_project"
+    folder.mkdir()
+    header = (
+        "  Command: .../snakemake/__main__.py --snakefile /w/Snakefile --target-jobs "
+        "project:mosaic=m,image=a-0000000a project:mosaic=m,image=b-0000000b --allowed-rules project --cores 2\n"
+    )
+    (folder / "per_image_projection_project-2f1c-9e_31.err").write_text(header)
+    other = header.replace("a-0000000a", "c-0000000c").replace("b-0000000b", "d-0000000d")
+    (folder / "per_image_projection_project-77aa-01_32.err").write_text(other)
+    now = time.time()
+    started = tracking._time(time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(now - 60)))
+
+    def job(image):
+        return {"rule": "project", "jobid": 5, "started": started, "wildcards": {"mosaic": "m", "image": image}}
+
+    assert tracking.condor_cluster(str(tmp_path), job("b-0000000b")) == "31"
+    assert tracking.condor_cluster(str(tmp_path), job("c-0000000c")) == "32"
+    assert tracking.condor_cluster(str(tmp_path), job("e-0000000e")) is None
+
+
 def test_log_tail_keeps_the_last_lines(tmp_path):
     log = tmp_path / "job.log"
     log.write_text("".join(f"line {n}\n" for n in range(100)))

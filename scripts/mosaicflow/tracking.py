@@ -11,9 +11,11 @@ again), the HTCondor cluster of a job (from the executor's per-job output
 file names), and the tail of a failed job's log. Standard library only.
 """
 
+import functools
 import glob
 import json
 import os
+import re
 import sqlite3
 from datetime import UTC, datetime
 
@@ -160,19 +162,50 @@ def condor_cluster(jobdir, job):
     """The HTCondor cluster of a job, from the executor's output file
     RULE/RULE-JOBID_CLUSTER.err under its job folder (None when not on a pool).
 
+    A grouped job runs inside its group's Condor job, whose output file is
+    GROUP_RULE/GROUP_RULE-UUID_CLUSTER.err: that is the one whose Snakemake was
+    started with this job (its rule and wildcards) among its ``--target-jobs``.
     Snakemake numbers jobs anew in every run, so of several matches the one
     written during the job's time is taken."""
     if not jobdir or not os.path.isdir(jobdir):
         return None
-    pattern = os.path.join(jobdir, job["rule"], f"{job['rule']}-{job['jobid']}_*.err")
     begun = datetime.fromisoformat(job["started"]).timestamp() if job["started"] else 0
+    direct = glob.glob(os.path.join(jobdir, job["rule"], f"{job['rule']}-{job['jobid']}_*.err"))
+    best = _earliest(direct, begun)
+    if best is None:
+        wanted = (job["rule"], tuple(sorted((k, str(v)) for k, v in (job.get("wildcards") or {}).items())))
+        grouped = glob.glob(os.path.join(jobdir, f"*_{job['rule']}", f"*_{job['rule']}-*_*.err"))
+        best = _earliest([path for path in grouped if wanted in _target_jobs(path, os.path.getmtime(path))], begun)
+    return best
+
+
+def _earliest(paths, begun):
+    """The lowest cluster number among executor output files written since ``begun``."""
     best = None
-    for path in glob.glob(pattern):
+    for path in paths:
         cluster = os.path.basename(path)[: -len(".err")].rsplit("_", 1)[1]
         if not cluster.isdigit() or os.path.getmtime(path) < begun - 1:
             continue
         best = cluster if best is None or int(cluster) < int(best) else best
     return best
+
+
+@functools.lru_cache(maxsize=4096)
+def _target_jobs(path, mtime):
+    """{(rule, sorted wildcards)} a Condor job's Snakemake was started with
+    (``--target-jobs RULE:NAME=VALUE,... ...`` in the header of its output)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            head = handle.read(65536)
+    except OSError:
+        return frozenset()
+    found = re.search(r"--target-jobs (.*?) --", head)
+    jobs = set()
+    for spec in found.group(1).split() if found else ():
+        rule, _, values = spec.partition(":")
+        pairs = (item.split("=", 1) for item in values.split(",") if "=" in item)
+        jobs.add((rule, tuple(sorted((name, value) for name, value in pairs))))
+    return frozenset(jobs)
 
 
 def mosaic_view(run_jobs):
