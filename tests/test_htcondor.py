@@ -325,3 +325,21 @@ def test_tracking_database_records_every_pool_job(pool):
     assert len(clusters["project"]) == 1 and None not in clusters["project"]
     history = {row[0]: row[1] for row in pool.history()}
     assert history[clusters["project"].pop()].startswith("per_image_projection")
+
+
+def test_on_image_error_skip_on_the_pool(pool, tmp_path):
+    # The region's edges cut the tile columns' overlaps (tests/test_fitscreen.py) and leave one
+    # tile with no pixel inside: Montage cannot project it, and with on_image_error: skip (the
+    # default) the mosaic is made of the others, as locally.
+    source = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7}
+    region = {"center": "83.82 -5.39", "width": 0.11033, "height": 0.4167, "pixel_scale": 1.0}
+    config = {"image_retries": 0, "mosaics": {"pooled": {"source": source, "region": region}}}
+    run = PoolRun(pool, "skipping", config)
+    result = pool.run(run.argv(), check=False, cwd=run.work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    failed = tables.read_tsv(os.path.join(run.work, "results", "pooled", "failed_images.tsv"))
+    assert [row["id"].rsplit("-", 1)[0] for row in failed] == ["tile_r01_c00"]
+    assert "All pixels are blank" in failed[0]["reason"]
+    (row,) = tables.read_tsv(os.path.join(run.work, "results", "summary.tsv"))
+    assert row["images_failed"] == "1" and "1 of 6 images failed to project" in row["reason"]
+    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))

@@ -111,15 +111,18 @@ def mosaic_row(name, state, started, running=False):
         "images_skipped": _count_rows(layout.path(name, "skipped")),
         "images_failed": _count_rows(layout.path(name, "failed")),
     }
-    broken = _broken(name) if label == "complete" else None
-    if broken:
-        label, reason = "broken", f"{broken} (see {layout.path(name, 'quality_html')})"
-    elif label == "complete" and counts["images_failed"]:
-        label = "partial"
-        reason = (
-            f"{counts['images_failed']} of {counts['images_used']} images failed to project and are "
-            f"left out (see {layout.path(name, 'failed')}); the next run tries them again"
-        )
+    if label == "complete":
+        reasons = []
+        broken = _broken(name)
+        if broken:
+            reasons.append(f"{broken} (see {layout.path(name, 'quality_html')})")
+        if counts["images_failed"]:
+            reasons.append(
+                f"{counts['images_failed']} of {counts['images_used']} images failed to project and are "
+                f"left out (see {layout.path(name, 'failed')}); the next run tries them again"
+            )
+        if reasons:
+            label, reason = "broken" if broken else "partial", "; ".join(reasons)
     present = [p for p in outputs if os.path.exists(p)]
     return {"name": name, "kind": "mosaic", "status": label, "outputs": " ".join(present), "reason": reason, **counts}
 
