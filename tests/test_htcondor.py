@@ -343,3 +343,32 @@ def test_on_image_error_skip_on_the_pool(pool, tmp_path):
     (row,) = tables.read_tsv(os.path.join(run.work, "results", "summary.tsv"))
     assert row["images_failed"] == "1" and "1 of 6 images failed to project" in row["reason"]
     assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+
+
+def test_archive_source_on_the_pool(pool, tmp_path):
+    # Downloads run as Condor jobs (grouped), from a real HTTP server on 127.0.0.1;
+    # a transient fault is retried there too; the mosaic is the local run's.
+    from test_archive_workflow import file_requests, serve_field
+
+    from archive_server import LIST_PATH, ArchiveServer
+
+    server = ArchiveServer().start()
+    try:
+        names = serve_field(server)
+        server.inject(names[0], "500")
+        source = {"type": "archive", "survey": "2MASS", "band": "K", "location": "83.82 -5.39", "size": 0.4}
+        config = {
+            "archive": {"url": server.url(LIST_PATH), "cache": "cache", "timeout": 5, "retries": 3},
+            "mosaics": {"pooled": {"source": source, "region": small_region()}},
+        }
+        run = PoolRun(pool, "archive", config)
+        before = {row[0] for row in pool.history()}
+        result = pool.run(run.argv(), check=False, cwd=run.work)
+        assert result.returncode == 0, result.stderr[-5000:]
+        assert submitted_members(pool, before, "archive_download") == 6
+        assert file_requests(server) == 6 + 1
+        local = Workflow(tmp_path)
+        local.run(config=config)
+    finally:
+        server.stop()
+    assert_identical(run.mosaic(), fits.getdata(local.path("results", "pooled", "mosaic.fits")))
