@@ -1,6 +1,8 @@
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 
 import pytest
 import yaml
@@ -14,6 +16,17 @@ SNAKEFILE = os.path.join(REPO, "Snakefile")
 # tests give their personal pool's own CONDOR_CONFIG.
 if not os.path.exists("/etc/condor/condor_config"):
     os.environ.setdefault("CONDOR_CONFIG", os.devnull)
+
+# Tests write nothing outside their temp folders, the user's home included: every
+# command they start (Snakemake and its tracking database, snkmt's list of
+# databases, matplotlib's and Chromium's caches) gets a home of the session's
+# own. pip keeps the user's download cache, so the Quick start's fresh
+# environment installs from it. ``pytest_sessionfinish`` checks the real home.
+USER_HOME = os.path.expanduser("~")
+SESSION_HOME = tempfile.mkdtemp(prefix="mosaicflow-test-home-")
+os.environ.setdefault("PIP_CACHE_DIR", os.path.join(USER_HOME, ".cache", "pip"))
+os.environ["HOME"] = SESSION_HOME
+HOME_WATCHED = (".local", ".config", ".cache", ".snakemake", ".snkmt")
 SHARED_DATA = os.environ.get("MOSAIC_SHARED_DATA", os.path.join(os.path.dirname(REPO), "shared", "data"))
 
 
@@ -138,3 +151,38 @@ def pytest_runtest_makereport(item, call):
         reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
         report.outcome = "failed"
         report.longrepr = f"skipped in CI, where nothing the project ships may skip: {reason}"
+
+
+def home_state(home=USER_HOME):
+    """{path: mtime} of what programs write in a home (pip's download cache left out)."""
+    state = {}
+    for top in HOME_WATCHED:
+        for root, dirs, files in os.walk(os.path.join(home, top)):
+            if os.path.relpath(root, home).startswith(os.path.join(".cache", "pip")):
+                dirs[:] = []
+                continue
+            for name in dirs + files:
+                path = os.path.join(root, name)
+                try:
+                    state[path] = os.lstat(path).st_mtime_ns
+                except FileNotFoundError:
+                    pass
+    return state
+
+
+def pytest_sessionstart(session):
+    session.config.stash[HOME_KEY] = home_state()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
+    before, after = session.config.stash.get(HOME_KEY, None), home_state()
+    if before is None:
+        return
+    changed = sorted(path for path in set(before) | set(after) if before.get(path) != after.get(path))
+    if changed:
+        print(f"\nthe tests wrote in {USER_HOME}: " + ", ".join(changed[:10]))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+HOME_KEY = pytest.StashKey[dict]()

@@ -92,9 +92,11 @@ class PersonalPool:
         self.user = POOL_USER if self.as_root else pwd.getpwuid(os.geteuid()).pw_name
         if self.as_root:
             _ensure_user(self.user)
-        self.home = pwd.getpwnam(self.user).pw_dir
         self.root = tempfile.mkdtemp(prefix="mosaic-pool-", dir="/tmp")
         os.chmod(self.root, 0o755)
+        # the pool user's programs (Snakemake's caches, the tracking database) write here, not in a home
+        self.home = os.path.join(self.root, "home")
+        os.makedirs(self.home)
         self.state = os.path.join(self.root, "state")
         for sub in ("log", "spool", "execute", "lock", "run"):
             os.makedirs(os.path.join(self.state, sub))
