@@ -9,10 +9,12 @@ it (e.g. under /root), a virtual environment is built for it from the system
 Python and kept in /var/tmp for later runs.
 """
 
+import contextlib
 import hashlib
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -101,6 +103,7 @@ class PersonalPool:
         for sub in ("log", "spool", "execute", "lock", "run"):
             os.makedirs(os.path.join(self.state, sub))
         self.config = os.path.join(self.root, "condor_config")
+        self.pidfile = os.path.join(self.state, "master.pid")
         with open(self.config, "w") as handle:
             handle.write(
                 CONFIG.format(
@@ -144,7 +147,7 @@ class PersonalPool:
     # ---- lifecycle --------------------------------------------------------
 
     def start(self, timeout=60):
-        self.run([os.path.join(self.release, "sbin", "condor_master")])
+        self.run([os.path.join(self.release, "sbin", "condor_master"), "-pidfile", self.pidfile])
         deadline = time.time() + timeout
         while time.time() < deadline:
             status = self.run(["condor_status", "-af", "Name"], check=False)
@@ -159,15 +162,34 @@ class PersonalPool:
         raise RuntimeError(f"personal pool did not start within {timeout} s\n{logs}")
 
     def stop(self):
+        """Stop this pool's daemons (only this pool's: another may run as the same user)."""
         self.run(["condor_off", "-master"], check=False)
+        processes = self.processes()
         deadline = time.time() + 20
-        while time.time() < deadline:
-            if subprocess.run(["pgrep", "-u", self.user, "condor_"], capture_output=True).returncode != 0:
-                break
+        while processes and time.time() < deadline:
             time.sleep(0.5)
-        else:
-            subprocess.run(["pkill", "-9", "-u", self.user, "condor_"], check=False)
+            processes = [pid for pid in processes if os.path.exists(f"/proc/{pid}")]
+        for pid in processes:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def processes(self):
+        """The master's PID and its descendants' (the daemons and their jobs)."""
+        try:
+            with open(self.pidfile) as handle:
+                found = [int(handle.read().split()[0])]
+        except (OSError, ValueError, IndexError):
+            return []
+        children = {}
+        for entry in os.listdir("/proc"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                with open(f"/proc/{entry}/stat") as handle:
+                    fields = handle.read().rsplit(")", 1)[1].split()
+                children.setdefault(int(fields[1]), []).append(int(entry))
+        for pid in found:
+            found.extend(children.get(pid, []))
+        return found
 
     def history(self, attributes=("ClusterId", "JobBatchName", "ExitCode", "ExitBySignal", "RequestCpus")):
         result = self.run(["condor_history", "-af", *attributes], check=False)
