@@ -282,3 +282,25 @@ def test_asking_for_the_mosaic_alone_builds_it(workflow, coadd, tiled):
     assert not os.path.exists(workflow.path("results", "only", "quality.tsv"))
     tile_records = workflow.path("results", "only", "benchmarks", "coadd_tile")
     assert (len(os.listdir(tile_records)) if os.path.isdir(tile_records) else 0) == (6 if tiled else 0)
+
+
+@pytest.mark.parametrize("name", ["matched", "default_jobs"])
+def test_the_quality_reports_seam_figures_follow_the_truth(matched_and_unmatched, name):
+    # Each overlap's step after matching, as the quality report measures it from the
+    # pixels (offset_after), against the step the tiles' true planes and the applied
+    # corrections leave (tests/truth.py); and the verdict that follows from them.
+    import json
+
+    from mosaicflow import tables
+
+    wf = matched_and_unmatched
+    folder = wf.path("results", name)
+    with open(os.path.join(folder, "synthetic", "truth.json"), encoding="utf-8") as handle:
+        steps = truth.overlap_steps(folder, json.load(handle))
+    rows = tables.read_tsv(os.path.join(folder, "quality.tsv"))
+    measured = {r["item"]: float(r["value"]) for r in rows if r["metric"] == "offset_after" and r["value"] != "n/a"}
+    assert len(measured) > 10 and set(measured) <= set(steps)
+    # noise 2 per pixel over thousands of pixels, and interpolation at the cutouts' edges
+    assert max(abs(measured[item] - steps[item]) for item in measured) < 0.15
+    summary = {(r["section"], r["metric"]): r["value"] for r in rows if not r["item"]}
+    assert float(summary[("seams", "max")]) < 0.5 and summary[("verdict", "status")] == "ok"

@@ -164,3 +164,68 @@ def background_error(samples, corrections, groups):
         squares += float(((left - design @ coefficients) ** 2).sum())
         count += len(left)
     return math.sqrt(squares / count) if count else float("nan")
+
+
+def overlap_steps(mosaic_dir, truth):
+    """{"PLUS+MINUS": true step} for the overlaps of a synthetic field's mosaic folder:
+    what is left between the two corrected images over their overlap, from the
+    tiles' true background planes and the corrections the model applied (mean
+    over the overlap's common box, in data units). The sky cancels exactly; the
+    noise is not there, so this is the step the quality report's ``offset_after``
+    estimates from the pixels."""
+    import os
+
+    from astropy.io import fits
+    from astropy.wcs import WCS
+
+    from mosaicflow import synth, tables
+
+    region = WCS(fits.Header.fromtextfile(os.path.join(mosaic_dir, "region.hdr")))
+    tiles = {tile["name"]: tile for tile in truth["tiles"]}
+    settings = truth["settings"]
+    ids = {row["id"]: row for row in tables.read_tsv(os.path.join(mosaic_dir, "images.tsv"))}
+    corrections = {
+        row["id"]: tuple(float(row[k]) for k in "abc")
+        for row in tables.read_tsv(os.path.join(mosaic_dir, "corrections.tsv"))
+    }
+    placed = {}
+    for row in tables.read_ipac(os.path.join(mosaic_dir, "projected.tbl")):
+        ident = row["fname"].removesuffix(".fits")
+        placed[ident] = (float(row["crpix1"]), float(row["crpix2"]), int(row["naxis1"]), int(row["naxis2"]))
+    region_crpix = region.wcs.crpix
+
+    def residual(ident, x, y):
+        """True background minus correction of image ``ident`` at 0-based mosaic pixels (x, y)."""
+        crpix1, crpix2, _, _ = placed[ident]
+        # image pixel (i, j) is mosaic pixel (i + dx, j + dy), dx = CRPIX1(region) - CRPIX1(image)
+        i, j = x - (region_crpix[0] - crpix1), y - (region_crpix[1] - crpix2)
+        a, b, c = corrections[ident]
+        name = os.path.basename(ids[ident]["path"]).removesuffix(".fits")
+        tile = tiles[name]
+        raw = WCS(synth.tile_header(tile, settings))
+        ra, dec = region.all_pix2world(x, y, 0)
+        u, v = raw.all_world2pix(ra, dec, 0)
+        plane = tile["level"] + tile["slope_x"] * (u - settings["tile_width"] / 2)
+        plane = plane + tile["slope_y"] * (v - settings["tile_height"] / 2)
+        return plane - (a * (i - crpix1) + b * (j - crpix2) + c)
+
+    steps = {}
+    for plus, minus in stages_pairs(mosaic_dir):
+        (p1, p2, pn1, pn2), (m1, m2, mn1, mn2) = placed[plus], placed[minus]
+        x0 = max(region_crpix[0] - p1, region_crpix[0] - m1)
+        x1 = min(region_crpix[0] - p1 + pn1, region_crpix[0] - m1 + mn1) - 1
+        y0 = max(region_crpix[1] - p2, region_crpix[1] - m2)
+        y1 = min(region_crpix[1] - p2 + pn2, region_crpix[1] - m2 + mn2) - 1
+        if x1 < x0 or y1 < y0:
+            continue
+        x, y = np.meshgrid(np.linspace(x0, x1, 9), np.linspace(y0, y1, 9))
+        steps[f"{plus}+{minus}"] = float(np.mean(residual(plus, x, y) - residual(minus, x, y)))
+    return steps
+
+
+def stages_pairs(mosaic_dir):
+    import os
+
+    from mosaicflow import stages
+
+    return stages.overlap_pairs(os.path.join(mosaic_dir, "overlaps.tbl"))
