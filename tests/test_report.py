@@ -307,3 +307,22 @@ def test_report_in_a_browser(reported, tmp_path):
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+def test_one_outlying_correction_does_not_wash_the_others_out():
+    footprints = [
+        {"id": f"i{k}", "x0": 10 * k, "y0": 0, "nx": 10, "ny": 10, "slope": 0.0, "centre_level": level}
+        for k, level in enumerate([(-1) ** k * (2.0 + 0.1 * k) for k in range(39)] + [132.7])
+    ]
+    text = qualitypage.corrections_svg(footprints, 400, 10)
+    limit = qualitypage.colour_limit([f["centre_level"] for f in footprints])
+    assert 5.5 < limit < 6  # the 95th percentile of 40 levels, not the outlier's 132.7
+    svg = ET.fromstring(text[: text.index("</svg>") + len("</svg>")])
+    fills = {
+        c.find("{http://www.w3.org/2000/svg}title").text.split(":")[0]: c.get("fill")
+        for c in svg.iter("{http://www.w3.org/2000/svg}circle")
+    }
+    assert fills["i39"] == "#b2182b"  # the outlier at the red end
+    # the others spread over the scale instead of all being near white
+    assert qualitypage.level_colour(-5.7, limit) == fills["i37"] and fills["i37"] != "#f7f7f7"
+    assert "2 image(s) beyond it take the end colours" in text and "≥ " in text  # the outlier and the largest other

@@ -28,6 +28,9 @@ FOLD_ABOVE = 20
 PLOT_WIDTH, PLOT_HEIGHT = 560, 480
 # Diverging colour scale of the corrections: negative blue, zero white, positive red.
 NEGATIVE, ZERO, POSITIVE = (33, 102, 172), (247, 247, 247), (178, 24, 43)
+# The scale ends at this percentile of the levels' magnitudes, so that one outlying
+# image does not wash every other one out to white; the few beyond take the end colours.
+CLIP_PERCENTILE = 95
 
 
 def escape(value):
@@ -78,6 +81,14 @@ def _number(value):
     return f"{value:.4g}"
 
 
+def colour_limit(levels):
+    """The colour scale's end: the CLIP_PERCENTILE-th percentile (nearest rank) of |level|."""
+    magnitudes = sorted(abs(level) for level in levels)
+    if not magnitudes:
+        return 0.0
+    return magnitudes[max(0, math.ceil(CLIP_PERCENTILE / 100 * len(magnitudes)) - 1)]
+
+
 def corrections_svg(footprints, naxis1, naxis2):
     """An SVG of the field: each image's footprint on the mosaic grid and, at its centre, a
     disc coloured by the correction there (the plane mBackground subtracts), with a colour bar.
@@ -89,7 +100,8 @@ def corrections_svg(footprints, naxis1, naxis2):
     width, height = naxis1 * scale, naxis2 * scale
     margin, bar = 10, 70
     levels = [f["centre_level"] for f in footprints if math.isfinite(f["centre_level"])]
-    limit = max((abs(level) for level in levels), default=0.0)
+    limit = colour_limit(levels)
+    beyond = sum(abs(level) > limit for level in levels)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" id="corrections-plot" width="{width + bar + 2 * margin:.0f}" '
         f'height="{height + 2 * margin:.0f}" role="img" aria-label="background corrections across the field">',
@@ -124,9 +136,16 @@ def corrections_svg(footprints, naxis1, naxis2):
             f'fill="{level_colour(value, limit)}"/>'
         )
     parts.append(f'<rect x="{bx}" y="{margin}" width="14" height="{height:.1f}" fill="none" stroke="#333"/>')
-    for value, y in ((limit, margin), (0.0, margin + height / 2), (-limit, margin + height)):
-        parts.append(f'<text x="{bx + 18}" y="{y + 4:.1f}" font-size="11">{_number(value)}</text>')
+    more, less = ("≥ ", "≤ ") if beyond else ("", "")
+    for value, y, prefix in ((limit, margin, more), (0.0, margin + height / 2, ""), (-limit, margin + height, less)):
+        parts.append(f'<text x="{bx + 18}" y="{y + 4:.1f}" font-size="11">{prefix}{_number(value)}</text>')
     parts.append("</svg>")
+    if beyond:
+        parts.append(
+            f'<p class="note" id="corrections-clipped">The colour scale ends at ±{_number(limit)}, the '
+            f"{CLIP_PERCENTILE}th percentile of the levels' size: {beyond} image(s) beyond it take the end "
+            "colours (their values are in the table below).</p>"
+        )
     return "".join(parts)
 
 
@@ -212,7 +231,8 @@ def page(rows, footprints, naxis1, naxis2):
         out.append(
             '<p class="note">Each image\'s footprint on the mosaic, and at its centre the level '
             "the background model subtracts there (data units; the plane's value at the image centre). "
-            "Matching fixes relative levels only: what matters is how the levels vary across the field.</p>"
+            "Matching fixes relative levels only: what matters is how the levels vary across the field. "
+            "A disc's size follows its image's footprint (it says nothing about the level).</p>"
         )
         out.append(corrections_svg(footprints, naxis1, naxis2))
         per_image = [
