@@ -169,3 +169,22 @@ def test_absurd_region_is_refused_before_any_work(workflow):
     assert result.returncode != 0
     assert "900000 x 900000 = 810,000,000,000 pixels" in output
     assert not os.path.exists(workflow.path("results"))
+
+
+def test_bad_files_come_first_and_apart_from_the_files_outside_the_region(run):
+    # The terminal names the bad files and counts the rest; skipped.tsv and the log list all.
+    summary = {r["name"]: r for r in tables.read_tsv(run.path("results", "summary.tsv"))}
+    skipped = tables.read_tsv(run.path("results", "bad", "skipped.tsv"))
+    bad = [r for r in skipped if r["kind"] in ("bad-input", "duplicate")]
+    assert bad and summary["bad"]["bad_files"] == str(len(bad))
+    assert int(summary["bad"]["images_skipped"]) == len(skipped)
+    output = run.output
+    first = output.index("bad file ")
+    for row in bad:
+        assert f"bad file {row['path']}: " in output
+    for row in skipped:
+        if row["kind"] not in ("bad-input", "duplicate"):
+            assert row["path"] not in output[first:]  # counted on the terminal, listed in the log
+    with open(run.path("logs", "bad", "image_table.log"), encoding="utf-8") as handle:
+        log = handle.read()
+    assert all(row["path"] in log for row in skipped)

@@ -31,6 +31,9 @@ IMAGE_COLUMNS = [
     "content",
 ]
 SKIPPED_COLUMNS = ["path", "kind", "reason"]
+# Kinds of skipped files that are something wrong with a file (the others are not images,
+# or lie outside the region): reported first, and counted apart in the run summary.
+BAD_KINDS = ("bad-input", "duplicate")
 
 
 def image_id(relative_path):

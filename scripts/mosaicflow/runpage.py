@@ -20,6 +20,7 @@ SUMMARY_COLUMNS = [
     ("kind", "kind"),
     ("status", "status"),
     ("images_used", "images used"),
+    ("bad_files", "bad files"),
     ("images_skipped", "skipped"),
     ("images_failed", "failed"),
     ("reason", "reason"),

@@ -30,7 +30,17 @@ from .atomic import write_text
 from .tables import format_tsv, read_tsv
 
 PATH = "results/summary.tsv"  # the file-based truth of what each run left
-COLUMNS = ["name", "kind", "status", "outputs", "reason", "images_used", "images_skipped", "images_failed"]
+COLUMNS = [
+    "name",
+    "kind",
+    "status",
+    "outputs",
+    "reason",
+    "images_used",
+    "bad_files",
+    "images_skipped",
+    "images_failed",
+]
 
 
 def mosaic_outputs(name):
@@ -103,11 +113,21 @@ def _broken(name):
     return verdict.get("reason") or "the quality report calls it broken" if verdict.get("status") == "broken" else None
 
 
+def _count_bad(path):
+    from .inputs import BAD_KINDS
+
+    try:
+        return sum(row["kind"] in BAD_KINDS for row in read_tsv(path))
+    except (OSError, ValueError, IndexError, KeyError):
+        return ""
+
+
 def mosaic_row(name, state, started, running=False):
     outputs = mosaic_outputs(name)
     label, reason = status(outputs, state, started, running)
     counts = {
         "images_used": _count_rows(layout.path(name, "images")),
+        "bad_files": _count_bad(layout.path(name, "skipped")),
         "images_skipped": _count_rows(layout.path(name, "skipped")),
         "images_failed": _count_rows(layout.path(name, "failed")),
     }
