@@ -22,7 +22,12 @@ def main(argv=None):
     extra = DEFAULT_ARGS
     if "--" in argv:
         argv, extra = argv[: argv.index("--")], argv[argv.index("--") + 1 :]
-    parser = argparse.ArgumentParser(description=__doc__.strip().splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.strip().splitlines()[0],
+        usage="%(prog)s --configfile FILE [-d WORKDIR] [--settle S] [--poll S] [-- SNAKEMAKE ARGS ...]",
+        epilog="Arguments after -- are Snakemake's, given to every run instead of the default "
+        "--profile profiles/local (e.g. -- --profile profiles/htcondor).",
+    )
     parser.add_argument("--configfile", required=True, help="the workflow config whose local sources are watched")
     parser.add_argument("-d", "--directory", default=".", help="the working directory (snakemake -d)")
     parser.add_argument("--settle", type=float, default=60.0, help="seconds without changes before a run (60)")

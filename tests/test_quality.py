@@ -196,9 +196,9 @@ def test_coverage_and_depth(field):
 def test_depth_png_and_no_leftovers(field):
     wf, (_, paths), _ = field
     width, height = png_size(paths["png"])
-    # 0.34 x 0.44 deg at 1"/px, under the 2000 px limit, and the legend underneath
-    assert width == 1224
-    assert 1584 < height <= 1584 + 60
+    # 0.34 x 0.44 deg at 1"/px (1224 x 1584), every 2nd pixel to fit DEPTH_MAX_SIZE, and the legend underneath
+    assert width == 612
+    assert 792 < height <= 792 + 60
     assert 1000 < os.path.getsize(paths["png"]) < 20_000_000
     assert not [name for name in os.listdir(wf.path("results", "q")) if name.startswith(".tmp-")]
 
@@ -490,3 +490,12 @@ def test_verdict_names_collapsed_coverage_seams_and_worse_overlaps():
     rows = rows_of(fine | {("seams", "max"): 7.0})
     verdict(rows)
     assert [r["value"] for r in rows.rows if r["section"] == "verdict"][0] == "broken"
+
+
+def test_the_depth_map_fits_a_screen_whatever_the_mosaic(tmp_path):
+    from mosaicflow import stages
+    from mosaicflow.quality import DEPTH_MAX_SIZE
+
+    # a 7194 x 7194 mosaic (the real 2-degree field) is drawn every 8th pixel: 900 x 900 at most
+    every = stages.shrink_factor(7194, 7194, min(2000, DEPTH_MAX_SIZE))
+    assert -(-7194 // every) <= DEPTH_MAX_SIZE

@@ -182,3 +182,19 @@ def test_waits_for_the_lock_survives_a_failed_run_and_stops_on_sigterm(watcher, 
     records = watch.records()
     assert [row["status"] for row in records] == ["failed", "ok", "stopped"], watch.text()
     assert not locked(watch.workdir), "Snakemake's lock was left behind"
+
+
+def test_help_names_the_snakemake_arguments_after_the_double_dash():
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    result = subprocess.run(
+        [sys.executable, os.path.join(REPO, "scripts", "watch.py"), "--help"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": os.path.join(REPO, "scripts")},
+    )
+    assert result.returncode == 0
+    assert "[-- SNAKEMAKE ARGS ...]" in result.stdout and "Arguments after -- are Snakemake's" in result.stdout

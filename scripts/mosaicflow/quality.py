@@ -11,7 +11,8 @@ reads a finished mosaic folder ``results/NAME/`` and writes:
   measured (an overlap with no common valid pixels).
 - ``depth_png``: the depth map (images per mosaic pixel), one fixed colour
   per depth in every mosaic (``depthmap``), white where no image covers, with
-  a legend underneath; every n-th pixel, so at most ``max_size`` pixels a side.
+  a legend underneath; every n-th pixel, so at most ``max_size`` (and
+  ``DEPTH_MAX_SIZE``) pixels a side.
 - ``depth_fits`` (optional): the depth map itself, on the mosaic's grid.
 
 Rows, in order (``section``/``metric``, unit):
@@ -122,6 +123,9 @@ NA = "n/a"
 STRIP_PIXELS = 4_000_000
 # The overlap measurements keep the pixels of the images used last, up to this many bytes.
 PIXEL_CACHE_BYTES = 256 * 2**20
+# The depth map's PNG is at most this many pixels a side, so that it and its legend fit a
+# screen (depth is coarse: a 7000-pixel mosaic's map needs no more).
+DEPTH_MAX_SIZE = 900
 # Offsets between a cutout and the mosaic grid must be whole pixels within this.
 GRID_TOLERANCE = 1e-3
 
@@ -221,8 +225,8 @@ def write_quality_report(
             rows.add("overlap", "offset_after", entry["offset_after"], "data units", item=item)
             rows.add("overlap", "seam", entry["seam"], "noise units", item=item)
 
-        # every n-th pixel in the PNG, so that it is at most max_size pixels a side
-        every = stages.shrink_factor(region["naxis1"], region["naxis2"], max_size)
+        # every n-th pixel in the PNG, so that it is at most max_size (and DEPTH_MAX_SIZE) pixels a side
+        every = stages.shrink_factor(region["naxis1"], region["naxis2"], min(max_size, DEPTH_MAX_SIZE))
         histogram, sampled = depth_map(
             paths.projected_dir, paths.projected_table, paths.region, cutouts, every, output=depth_fits
         )
