@@ -41,7 +41,7 @@ stay well conditioned however far an image is from the reference pixel.
   about the group's: its variance is the spread (1.4826 x MAD) of the
   least-squares slopes, scaled to the fits' residual variance (their
   nominal errors where no fit is redundant), so exact fits are not pulled
-  at all. (README, "Background solver", has the measurements.)
+  at all. (docs/results/2026-12-07.md, section 7, has the measurements.)
 - Fits mBgModel ignores are ignored: an rms that is not finite, or fewer
   pixels than 0.001 of the average image (``stages.BGMODEL_AREA_LIMIT``).
 - Gauge: differences fix the planes only up to one plane common to each

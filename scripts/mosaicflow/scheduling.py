@@ -14,7 +14,7 @@ in Snakemake 9's JobScheduler made its cost per job grow with the field:
   per job.
 
 Together they took Snakemake's CPU on a 200-tile field from ~30 s to ~9 s
-(see the README). Neither changes which jobs run or what they make: the
+(docs/results/2026-12-07.md, section 6). Neither changes which jobs run or what they make: the
 timer only wakes the scheduler, and sizes only order jobs of equal priority.
 Each replacement is installed only when Snakemake's method is, character for
 character, the one it replaces (sha256 of its source); any other version keeps

@@ -213,7 +213,7 @@ def pairs_by_batch(pairs, batches, projected_tbl):
     A fit's work is its overlap's box on the mosaic grid (``_box_overlap``,
     from ``projected_tbl``) plus ``FIT_FIXED_PIXELS``: fit times follow the
     box more closely than the overlap count, and a hash of the plus image's
-    id left whole corners of a dense field in one batch (README, Big fields).
+    id left whole corners of a dense field in one batch (docs/results/2026-12-07.md, 1.5).
     The cuts depend on the whole overlap list: an image added or removed
     moves them and refits every batch; a changed image refits the batches
     holding its overlaps (with a few batches, about all of them either way:
