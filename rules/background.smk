@@ -36,6 +36,7 @@ rule difference_fit:
                 if setting(wildcards, "background", "keep_diffs")
                 else []
             )
+            + [median_option(wildcards)]
         ),
     shell:
         "{params.job} fit --plus {params.plus:q} --minus {params.minus:q}"

@@ -292,7 +292,13 @@ def fit_options(wildcards):
         options.append("--level-only")
     if setting(wildcards, "background", "keep_diffs"):
         options.append(f"--keep-diffs-dir {result_path(wildcards.mosaic, 'diffs_dir')}")
-    return " ".join(options)
+    return " ".join(options + [median_option(wildcards)])
+
+
+def median_option(wildcards):
+    """The fit jobs read a difference's median only for a sliver (mosaicflow.fitscreen)."""
+    width = setting(wildcards, "background", "fit_screen")["min_width"]
+    return f"--median-below {width}"
 
 
 def fit_files(wildcards):

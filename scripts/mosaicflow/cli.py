@@ -48,7 +48,15 @@ STEPS = {
     ),
     "fit": (
         "fit the difference of one overlap (mDiffFit)",
-        {"plus": None, "minus": None, "header": None, "out": None, "level-only": False, "keep-diff": ""},
+        {
+            "plus": None,
+            "minus": None,
+            "header": None,
+            "out": None,
+            "level-only": False,
+            "keep-diff": "",
+            "median-below": "",
+        },
     ),
     "fit-image": (
         "fit the differences of one image's overlaps with the images in --minus-ids (mDiffFit)",
@@ -60,6 +68,7 @@ STEPS = {
             "out": None,
             "level-only": False,
             "keep-diffs-dir": "",
+            "median-below": "",
         },
     ),
     "fit-batch": (
@@ -75,6 +84,7 @@ STEPS = {
             "out": None,
             "level-only": False,
             "keep-diffs-dir": "",
+            "median-below": "",
         },
     ),
     "correct": (
@@ -255,7 +265,9 @@ def run(step, o):
     elif step == "fit":
         from .steps import difference_fit
 
-        row = difference_fit(o["plus"], o["minus"], o["header"], o["out"], o["level_only"], o["keep_diff"] or None)
+        row = difference_fit(
+            o["plus"], o["minus"], o["header"], o["out"], o["level_only"], o["keep_diff"] or None, _median_below(o)
+        )
         if row["status"] != "ok":
             print(f"fit failed (left out of the background model): {row['message']}")
     elif step == "fit-image":
@@ -265,7 +277,11 @@ def run(step, o):
 
         minus = [os.path.join(o["projected_dir"], f"{m}.fits") for m in o["minus_ids"].split(",") if m]
         pairs = [(o["plus"], path) for path in minus]
-        _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None))
+        _report_fits(
+            difference_fits(
+                pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None, _median_below(o)
+            )
+        )
     elif step == "fit-batch":
         import os
 
@@ -276,7 +292,11 @@ def run(step, o):
         by_batch = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"]), o["projected_table"])
         chosen = by_batch.get(int(o["batch"]), [])
         pairs = [(os.path.join(folder, f"{p}.fits"), os.path.join(folder, f"{m}.fits")) for p, m in chosen]
-        _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None))
+        _report_fits(
+            difference_fits(
+                pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None, _median_below(o)
+            )
+        )
     elif step == "correct":
         from .steps import background, read_correction
 
@@ -394,6 +414,11 @@ def run(step, o):
 
         factor = preview(o["mosaic"], o["out"], int(o["max_size"]), o["stretch"], int(o["colour_table"]))
         print(f"preview shrunk by {factor}")
+
+
+def _median_below(options):
+    """--median-below W (background.fit_screen.min_width), or None: no median read."""
+    return float(options["median_below"]) if options["median_below"] else None
 
 
 def _report_fits(rows):

@@ -21,8 +21,9 @@ own level beside matched ones (a seam). So, per fit:
   centre with it (by 55 data units on a synthetic sliver whose median was
   right), while the slope along an 800-pixel sliver is sound and needed (the
   images' own gradients). A box thin both ways keeps its level only;
-- an outlier among the field's fits: rejected. The level (at the box centre)
-  of every kept fit, and the slope and rms of the full planes, are compared
+- an outlier among the field's fits: rejected. The level of every kept fit
+  (a plane's at its box centre, a sliver's median), and the slope and rms of
+  the full planes, are compared
   with the field's median in robust standard deviations (1.4826 x the median
   absolute deviation); beyond ``outlier_sigma`` is an outlier. Each deviation
   is measured against a floor that keeps clean fields whole: a level within
@@ -50,7 +51,7 @@ SCREENED_COLUMNS = ["plus", "minus", "action", "reason", "npixel", "boxwidth", "
 class Rule:
     """The screening thresholds (config ``background.fit_screen``, whose schema holds the defaults)."""
 
-    min_width: float  # pixels, the box's shorter side below which only the level is used
+    min_width: float  # pixels: a box whose shorter side is below it is a sliver (see the module)
     min_pixels: int  # difference pixels below which the fit is not used
     outlier_sigma: float  # robust standard deviations; 0 turns the outlier test off
 

@@ -371,7 +371,7 @@ FIT_STATUS_COLUMNS = ["status", "message", *tables.FIT_FIELDS, "median"]
 BATCH_FIT_COLUMNS = ["plus", "minus", *FIT_STATUS_COLUMNS]
 
 
-def difference_fit(plus_image, minus_image, header, output, level_only=False, keep_diff=None):
+def difference_fit(plus_image, minus_image, header, output, level_only=False, keep_diff=None, median_below=None):
     """Fit a plane to the difference of two overlapping projected images.
 
     Writes a one-row TSV: the fit (full precision) or the reason it failed.
@@ -380,12 +380,12 @@ def difference_fit(plus_image, minus_image, header, output, level_only=False, ke
     """
     montage = load_montage()
     with atomic.scratch_dir(output) as scratch:
-        row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff)
+        row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff, median_below)
     tables.write_tsv(output, FIT_STATUS_COLUMNS, [row])
     return row
 
 
-def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None):
+def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None, median_below=None):
     """``difference_fit`` for several overlaps in one job (an image's, or a batch's).
 
     ``pairs`` are (plus, minus) projected files. Writes one row per overlap
@@ -399,19 +399,24 @@ def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None
             plus = os.path.basename(plus_image)[: -len(".fits")]
             minus = os.path.basename(minus_image)[: -len(".fits")]
             keep = os.path.join(keep_diffs_dir, f"{plus}+{minus}.fits") if keep_diffs_dir else None
-            row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep)
+            row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep, median_below)
             rows.append({"plus": plus, "minus": minus, **row})
     tables.write_tsv(output, BATCH_FIT_COLUMNS, rows)
     return rows
 
 
-def _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff):
-    """One mDiffFit, as a row of FIT_STATUS_COLUMNS (with the difference's median)."""
+def _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff, median_below=None):
+    """One mDiffFit, as a row of FIT_STATUS_COLUMNS. The difference's median is read
+    (it costs half a fit) only for a box whose shorter side is below ``median_below``
+    pixels: a sliver, whose level mosaicflow.fitscreen takes from it; else NaN."""
     if keep_diff:
         os.makedirs(os.path.dirname(keep_diff) or ".", exist_ok=True)
     diff = keep_diff or os.path.join(scratch, "diff.fits")
     result = montage.mDiffFit(plus_image, minus_image, diff, header, keep=True, levelOnly=level_only)
-    median = difference_median(diff) if str(result.get("status")) == "0" else None
+    median = float("nan")
+    if str(result.get("status")) == "0" and median_below is not None:
+        if min(result["boxwidth"], result["boxheight"]) < median_below:
+            median = difference_median(diff)
     if not keep_diff:
         for path in (diff, diff.removesuffix(".fits") + "_area.fits"):
             atomic.discard(path)
