@@ -5,43 +5,18 @@
 # job (on HTCondor too), so it imports nothing heavy.
 
 import functools
-import gc
 import os
 import shlex
 import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
-from mosaicflow import bytecode  # noqa: E402
-
-# Hundreds of short jobs import the package; each would otherwise compile it
-# again where Python writes no bytecode itself (see the module). Once, by the
-# main process: a pool node re-parsing this file for its job need not check.
-if not workflow.remote_exec:
-    bytecode.ensure(os.path.join(workflow.basedir, "scripts", "mosaicflow"))
-
 from mosaicflow import UserError, layout, tables  # noqa: E402  (standard library only)
 from mosaicflow import config_check  # noqa: E402
 from mosaicflow.archive import archive_url  # noqa: E402
 from mosaicflow.atomic import area_name  # noqa: E402
 from mosaicflow import fields as short_forms  # noqa: E402
-from mosaicflow import scheduling  # noqa: E402
-from mosaicflow import reportgraph  # noqa: E402
 from mosaicflow.command import JobCommand  # noqa: E402
-
-# Snakemake's scheduler did work per finished job that grows with the number
-# of waiting jobs (see the module); on a 200-image field that was half of its
-# own CPU, on the cores the Montage jobs need.
-scheduling.apply()
-# Every module Snakemake and we imported stays alive until the process ends,
-# yet each full garbage collection, and the interpreter's exit, walks them
-# all: take what exists now out of the collector's view (objects made later
-# are collected as usual).
-gc.freeze()
-# The report's rule graph drew each rule once per DAG depth (see the module);
-# a pool node's job makes no report.
-if not workflow.remote_exec:
-    reportgraph.apply()
 
 SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))
@@ -118,22 +93,6 @@ def refuse_keeping_corrections_never_written():
 refuse_keeping_corrections_never_written()
 
 
-def refuse_projection_batches_without_projections_kept():
-    # A batch job keeps its images' projections to project only the changed
-    # ones; temp() projections would be gone, and it would redo them all.
-    if config["keep_intermediates"]["projected"]:
-        return
-    for name, mosaic in MOSAICS.items():
-        if mosaic["projection"]["jobs"] == "batch":
-            raise WorkflowError(
-                f"configuration: mosaics.{name}.projection.jobs: batch keeps the projected "
-                "images (a batch job reprojects only the images that changed), but "
-                "keep_intermediates.projected is false; set projection.jobs: image to "
-                "remove them once used"
-            )
-
-
-refuse_projection_batches_without_projections_kept()
 # Composites made from `bands` get their defaults (stretch, size) from the schema
 # too; only when there are any (validation costs every job's parse ~75 ms).
 if COLORS:

