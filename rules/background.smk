@@ -21,8 +21,8 @@ rule difference_fit:
         **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        plus=result("projected", image="{plus}"),
-        minus=result("projected", image="{minus}"),
+        plus=lambda wildcards: projected_path(wildcards, wildcards.plus),
+        minus=lambda wildcards: projected_path(wildcards, wildcards.minus),
         options=lambda wildcards: " ".join(
             (
                 ["--level-only"]
@@ -61,7 +61,7 @@ rule difference_fits_by_image:
     params:
         job=MONTAGE_JOB,
         # image ids are workflow-made ([A-Za-z0-9_-]), safe in a shell word
-        plus=result("projected"),
+        plus=lambda wildcards: projected_path(wildcards, wildcards.image),
         minus_ids=lambda wildcards: ",".join(overlapping_later_images(wildcards)),
         folder=result("projected_dir"),
         options=fit_options,
@@ -90,15 +90,12 @@ rule difference_fits_by_batch:
         job=MONTAGE_JOB,
         batches=lambda wildcards: setting(wildcards, "background", "fit_batches"),
         overlaps=lambda wildcards: current_projected_table(wildcards.mosaic).overlaps,
-        # the batches are cut by the overlaps' sizes (mosaicflow.stages.pairs_by_batch)
-        table=lambda wildcards: current_projected_table(wildcards.mosaic).table,
         pairs=fit_batch_pairs_digest,
         folder=result("projected_dir"),
         options=fit_options,
     shell:
         "{params.job} fit-batch --batch {wildcards.batch} --batches {params.batches}"
-        " --overlaps {params.overlaps:q} --projected-table {params.table:q}"
-        " --projected-dir {params.folder:q}"
+        " --overlaps {params.overlaps:q} --projected-dir {params.folder:q}"
         " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
 
 
@@ -190,7 +187,7 @@ rule background_correct:
         **PER_ITEM_RESOURCES,
     params:
         job=MONTAGE_JOB,
-        projected=result("projected"),
+        projected=lambda wildcards: projected_path(wildcards, wildcards.image),
     shell:
         "{params.job} correct --projected {params.projected:q} --corrections {input.corrections:q}"
         " --id {wildcards.image:q} --out {output.image:q} > {log:q} 2>&1"

@@ -207,6 +207,19 @@ def projection_layout(wildcards):
     )
 
 
+def projection_batches_option(wildcards):
+    """projection.batches under projection.jobs: batch, else 0 (mosaicflow.layout.projected_name)."""
+    jobs, batches = projection_layout(wildcards)
+    return batches if jobs == "batch" else 0
+
+
+def projected_path(wildcards, image):
+    """Where image ``image``'s projection is, in either projection layout."""
+    return layout.projected_path(
+        wildcards.mosaic, image, projection_batches_option(wildcards)
+    )
+
+
 @functools.lru_cache(maxsize=None)
 def _projection_batches(images, batches):
     """({batch: its images}, {image: its batch}) of mosaicflow.stages.images_by_batch."""
@@ -226,6 +239,14 @@ def projection_batch_images(wildcards):
     return projection_batches(wildcards)[0].get(int(wildcards.batch), [])
 
 
+def projection_batch_tokens(wildcards):
+    """ID=TOKEN,... of the batch's images that failed before (see rule project_batch)."""
+    tokens = current_retry_tokens(wildcards.mosaic)
+    return ",".join(
+        f"{i}={tokens[i]}" for i in projection_batch_images(wildcards) if i in tokens
+    )
+
+
 def projection_batch_digest(wildcards):
     """What the batch's projections depend on besides the header: each of its
     images' id, HDU, method, content digest and retry token (see rule project)."""
@@ -242,7 +263,7 @@ def projection_batch_digest(wildcards):
 
 def projected_files(wildcards, images, areas=True):
     """What must be made before a job reads the projections of ``images``: each
-    projected image (and its area) and its key, or the records of the batch
+    projected image (and its area) and its key, or the folders of the batch
     jobs that project them (projection.jobs: batch)."""
     mosaic = wildcards.mosaic
     if projection_layout(wildcards)[0] == "batch":
@@ -287,7 +308,7 @@ def fit_layout(wildcards):
 
 def fit_options(wildcards):
     """Options of the jobs that fit several overlaps (fit_jobs: image or batch)."""
-    options = []
+    options = [f"--projection-batches {projection_batches_option(wildcards)}"]
     if setting(wildcards, "background", "model") == "level":
         options.append("--level-only")
     if setting(wildcards, "background", "keep_diffs"):
@@ -305,42 +326,38 @@ def fit_files(wildcards):
     """The fit files gather_fits reads: one per overlap, per image with later
     neighbours, or per batch (background.fit_jobs)."""
     folder = result_path(wildcards.mosaic, "fits_dir")
-    items = _fit_items(*_overlap_tables(wildcards.mosaic), *fit_layout(wildcards))
+    items = _fit_items(*_overlaps_table(wildcards.mosaic), *fit_layout(wildcards))
     return sorted({os.path.join(folder, f"{item}.tsv") for item in items.values()})
 
 
-def _overlap_tables(mosaic):
-    """(overlaps table, projected table, their mtimes): the cache key of what is planned from them."""
-    outputs = current_projected_table(mosaic)
-    paths = (outputs.overlaps, outputs.table)
-    return (*paths, tuple(os.stat(path).st_mtime_ns for path in paths))
+def _overlaps_table(mosaic):
+    """(overlaps table, its mtime): the cache key of what is planned from it."""
+    path = current_projected_table(mosaic).overlaps
+    return path, os.stat(path).st_mtime_ns
 
 
-# Planned from the two tables once per change of them, not once per job asking
-# (pairs_by_batch reads the projected table); fit batches from the batch jobs'
-# own cut (_batch_pairs), not cut a second time.
+# Planned once per change of the overlaps table, not once per job asking; fit
+# batches from the batch jobs' own cut (_batch_pairs), not cut a second time.
 @functools.lru_cache(maxsize=None)
-def _fit_items(overlaps, projected_table, mtimes, fit_jobs, batches):
+def _fit_items(overlaps, mtime, fit_jobs, batches):
     from mosaicflow.stages import batch_items, fit_items
 
     if fit_jobs == "batch":
-        return batch_items(_batch_pairs(overlaps, projected_table, mtimes, batches))
-    return fit_items(
-        _read_pairs(overlaps, mtimes[0]), fit_jobs, batches, projected_table
-    )
+        return batch_items(_batch_pairs(overlaps, mtime, batches))
+    return fit_items(_read_pairs(overlaps, mtime), fit_jobs, batches)
 
 
 @functools.lru_cache(maxsize=None)
-def _batch_pairs(overlaps, projected_table, mtimes, batches):
+def _batch_pairs(overlaps, mtime, batches):
     from mosaicflow.stages import pairs_by_batch
 
-    return pairs_by_batch(_read_pairs(overlaps, mtimes[0]), batches, projected_table)
+    return pairs_by_batch(_read_pairs(overlaps, mtime), batches)
 
 
 def batch_overlaps(wildcards):
     """The overlaps (plus, minus) that fit batch ``wildcards.batch`` fits."""
     batches = setting(wildcards, "background", "fit_batches")
-    by_batch = _batch_pairs(*_overlap_tables(wildcards.mosaic), batches)
+    by_batch = _batch_pairs(*_overlaps_table(wildcards.mosaic), batches)
     return by_batch.get(int(wildcards.batch), [])
 
 
@@ -509,7 +526,12 @@ def quality_report_inputs(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _read_projected_ids(path, mtime):
-    return sorted(row["fname"][: -len(".fits")] for row in tables.read_ipac(path))
+    return sorted(image_id(row["fname"]) for row in tables.read_ipac(path))
+
+
+def image_id(fname):
+    """The image id of a projected table's file name (ID.fits or batch-N/ID.fits)."""
+    return os.path.basename(fname).removesuffix(".fits")
 
 
 def projected_ids(wildcards):
@@ -592,6 +614,4 @@ def coadd_inputs(wildcards):
 def tile_images(wildcards):
     """The images (corrected or projected) that touch one coadd tile."""
     members = tile_layout(wildcards)[1].get(wildcards.tile, [])
-    return coadd_inputs_of(
-        wildcards, [row["fname"].removesuffix(".fits") for row in members]
-    )
+    return coadd_inputs_of(wildcards, [image_id(row["fname"]) for row in members])

@@ -10,6 +10,9 @@ checkpoint image_table:
         skipped=result("skipped"),
         raw_table=result("raw_table"),
         links=directory(result("links")),
+        # what each raw file held when last read (size, mtime, inode): kept
+        # across runs (update) so that only new or changed files are read again
+        inspection_cache=update(result("inspection_cache")),
     log:
         log_file("image_table"),
     benchmark:

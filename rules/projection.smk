@@ -1,8 +1,7 @@
 # One projection job per image, or per batch of images (projection.jobs), then
 # Montage's tables of the projected images and their overlaps. A projection
 # depends on its own raw image's content and the region header only, so
-# replacing or adding one image re-projects just that image (a batch job
-# keeps its other images' projections: their key says they are current).
+# replacing or adding one image re-projects just that image, or its batch.
 
 
 rule project:
@@ -51,10 +50,13 @@ rule project:
 
 
 rule project_batch:
+    # One folder per batch, all of it the job's output; an image's batch is a
+    # hash of its id (mosaicflow.layout.batch_of), so a changed, added or
+    # removed image re-projects its own batch only.
     input:
         header=result("region"),
     output:
-        result("projection_batch"),
+        intermediate(directory(result("projection_batch")), "projected"),
     log:
         log_file("project", "batch-{batch}"),
     benchmark:
@@ -77,13 +79,12 @@ rule project_batch:
         # (see rule project) is this parameter, so a change to one of them reruns it.
         images=result("images"),
         batch=projection_batch_digest,
-        folder=result("projected_dir"),
+        tokens=projection_batch_tokens,
     shell:
         "{params.job} project-batch --batch {wildcards.batch} --batches {params.batches}"
-        " --images {params.images:q} --header {input.header:q} --projected-dir {params.folder:q}"
-        " --out {output:q} --on-error {resources.on_image_error}"
-        " --attempt {resources.attempt_number} --retries {resources.image_retries}"
-        " > {log:q} 2>&1"
+        " --images {params.images:q} --header {input.header:q} --out {output:q}"
+        " --on-error {resources.on_image_error} --attempt {resources.attempt_number}"
+        " --retries {resources.image_retries} --tokens '{params.tokens}' > {log:q} 2>&1"
 
 
 checkpoint projected_table:
@@ -125,12 +126,10 @@ checkpoint projected_table:
             if setting(wildcards, "background", "model") == "none"
             else ""
         ),
-        projection_jobs=lambda wildcards: projection_layout(wildcards)[0],
-        projection_batches=lambda wildcards: projection_layout(wildcards)[1],
+        projection_batches=projection_batches_option,
     shell:
         "{params.job} projected-table --images {input.images:q}"
         " --projected-dir {params.folder:q} --out {output.table:q} --failed {output.failed:q}"
         " --overlaps {output.overlaps:q} --overlaps-skipped {output.overlaps_skipped:q}"
-        " {params.no_overlaps} --projection-jobs {params.projection_jobs}"
-        " --projection-batches {params.projection_batches} --processes {threads}"
+        " {params.no_overlaps} --projection-batches {params.projection_batches} --processes {threads}"
         " --mosaic {wildcards.mosaic:q} > {log:q} 2>&1"

@@ -123,6 +123,26 @@ def pool():
 # The per-image and per-overlap DAG (not the default): one difference fit per
 # overlap, one mBackground job per image writing corrected/ (background
 # settings), one projection job per image (projection settings).
+def projected_image(mosaic_dir, ident):
+    """Where image ``ident``'s projection is, as the mosaic's projected table names it
+    (projected/ID.fits, or projected/batch-N/ID.fits from a projection batch)."""
+    from mosaicflow import tables
+
+    for row in tables.read_ipac(os.path.join(mosaic_dir, "projected.tbl")):
+        if os.path.basename(row["fname"]) == f"{ident}.fits":
+            return os.path.join(mosaic_dir, "projected", row["fname"])
+    raise KeyError(f"{ident} is not in {mosaic_dir}/projected.tbl")
+
+
+def schema_defaults(mosaic=None):
+    """A mosaic's settings with the schema's defaults filled in, as a run sees them."""
+    from mosaicflow import config_check
+
+    config = {"mosaics": {"m": mosaic or {"source": small_field(), "region": small_region()}}}
+    config_check.validate(config, os.path.join(REPO, "config", "schema.yaml"))
+    return config["mosaics"]["m"]
+
+
 PER_ITEM_JOBS = {"fit_jobs": "overlap", "correct_jobs": "image"}
 PER_IMAGE_PROJECTION = {"jobs": "image"}
 

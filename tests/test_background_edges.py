@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from conftest import PER_ITEM_JOBS, small_region
+from conftest import PER_ITEM_JOBS, projected_image, small_region
 from mosaicflow import stages, synth, tables
 
 
@@ -31,7 +31,9 @@ def overlap_offset(wf, name, folder, plus, minus):
     """Median of (plus - minus) over the two images' common pixels."""
     images = []
     for ident in (plus, minus):
-        with fits.open(wf.path("results", name, folder, ident + ".fits")) as hdul:
+        base = wf.path("results", name)
+        path = projected_image(base, ident) if folder == "projected" else os.path.join(base, folder, ident + ".fits")
+        with fits.open(path) as hdul:
             h = hdul[0].header
             images.append((hdul[0].data.astype(float), round(h["CRPIX1"]), round(h["CRPIX2"])))
     (a, ax, ay), (b, bx, by) = images
@@ -133,10 +135,10 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
     for plus in (ids[0], ids[1]):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items() if p == plus]
         tables.write_tsv(str(batched / f"{plus}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
-    # fit_jobs: batch, two batches: each file holds a run of the overlaps in id order
+    # fit_jobs: batch, two batches: each file holds the overlaps hashed to it
     hashed = tmp_path / "hashed"
     hashed.mkdir()
-    items = stages.fit_items(pairs, "batch", 2, str(projected))
+    items = stages.fit_items(pairs, "batch", 2)
     assert len(set(items.values())) == 2
     for item in set(items.values()):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items()]
@@ -151,31 +153,23 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
         stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), "image")
 
 
-def test_fit_batches_are_runs_of_equal_work_in_id_order(tmp_path):
+def test_fit_batches_hold_every_overlap_once_by_a_hash_of_its_name():
     ids = [f"tile_{i:03d}-{i:08x}" for i in range(40)]
-    # the first ten cutouts are four times as tall: their overlaps are four times the work
-    # (hashing the plus image's id, or equal counts, left such a corner in one batch)
-    table = tmp_path / "projected.tbl"
-    write_projected_row(table, ids, heights={i: 400 for i in range(10)})
     pairs = [(ids[i], ids[j]) for i in range(40) for j in (i + 1, i + 2) if j < 40]
-    by_batch = stages.pairs_by_batch(pairs, 4, str(table))
+    by_batch = stages.pairs_by_batch(pairs, 4)
     assert sorted(by_batch) == [0, 1, 2, 3]
-    assert [pair for batch in sorted(by_batch) for pair in by_batch[batch]] == sorted(pairs)
-    rows = {row["fname"][: -len(".fits")]: row for row in tables.read_ipac(str(table))}
-    work = {pair: stages._box_overlap(rows[pair[0]], rows[pair[1]]) + stages.FIT_FIXED_PIXELS for pair in pairs}
-    per_batch = [sum(work[pair] for pair in members) for members in by_batch.values()]
-    assert max(per_batch) - min(per_batch) <= 2 * max(work.values()), per_batch
-    counts = [len(members) for members in by_batch.values()]
-    assert counts[0] < counts[-1], counts  # fewer of the large overlaps in a batch
-    assert stages.pairs_by_batch(list(reversed(pairs)), 4, str(table)) == by_batch  # the table's order does not matter
-    items = stages.fit_items(pairs, "batch", 4, str(table))
+    assert sorted(pair for members in by_batch.values() for pair in members) == sorted(pairs)
+    # spread over the batches (a hash of the plus image alone put whole corners in one)
+    assert max(map(len, by_batch.values())) < len(pairs) / 2
+    assert stages.pairs_by_batch(list(reversed(pairs)), 4) == by_batch  # the table's order does not matter
+    items = stages.fit_items(pairs, "batch", 4)
     assert all(items[pair] == f"batch-{batch}" for batch, members in by_batch.items() for pair in members)
     # fewer overlaps than batches: no empty batch
-    assert stages.pairs_by_batch(pairs[:2], 4, str(table)) == {1: [pairs[0]], 3: [pairs[1]]}
+    assert len(stages.pairs_by_batch(pairs[:2], 4)) <= 2
     assert stages.fit_items(pairs[:1], "image") == {pairs[0]: pairs[0][0]}
     assert stages.fit_items(pairs[:1], "overlap") == {pairs[0]: f"{pairs[0][0]}+{pairs[0][1]}"}
-    with pytest.raises(stages.StepError, match="projected table"):
-        stages.fit_items(pairs, "batch", 4)
+    with pytest.raises(stages.StepError, match="fit_jobs is one of"):
+        stages.fit_items(pairs, "tile", 4)
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):

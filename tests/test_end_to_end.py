@@ -10,7 +10,7 @@ import pytest
 from astropy.io import fits
 
 import truth
-from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, small_field, small_region
+from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, schema_defaults, small_field, small_region
 from mosaicflow import stages, tables
 
 
@@ -129,48 +129,45 @@ def test_fits_per_image_and_a_tiled_coadd_give_the_same_mosaic(matched_and_unmat
 
 
 def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
-    # background.fit_jobs: batch (the default): fit_batches files, each with an
-    # equal run of the overlaps; the same fits table as one per overlap
+    # background.fit_jobs: batch (the default): fit_batches files, each with the
+    # overlaps hashed to it; the same fits table as one per overlap
     wf = matched_and_unmatched
     per_overlap, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
     pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     files = sorted(os.listdir(os.path.join(batched, "fits")))
-    table = os.path.join(batched, "projected.tbl")
-    assert files == sorted({f"{item}.tsv" for item in stages.fit_items(pairs, "batch", 4, table).values()})
-    assert len(files) == min(4, len(pairs))
+    batches = schema_defaults()["background"]["fit_batches"]
+    expected = {f"{item}.tsv" for item in stages.fit_items(pairs, "batch", batches).values()}
+    assert files == sorted(expected) and 1 < len(files) <= batches
     for name in ("fits.tbl", "corrections.tbl"):
         with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:
             assert a.read() == b.read(), name
 
 
 def test_projections_in_batches_are_the_per_image_projections(matched_and_unmatched):
-    # projection.jobs: batch (the default): projection.batches jobs, each projecting
-    # the images hashed to it; the same projected files, byte for byte, as one
-    # job per image, and a record per batch listing its images and their keys.
+    # projection.jobs: batch (the default): projection.batches jobs, each writing
+    # the images hashed to it into its own folder projected/batch-N/ (the job's
+    # declared output); the same projected files, byte for byte, as one job per image.
     wf = matched_and_unmatched
     per_image, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
     names = sorted(os.listdir(os.path.join(per_image, "projected")))
-    # each layout its own key beside each image (a per-image job's is its output)
-    keys = {"per image": ".fits.key", "batch": ".fits.batchkey"}
+    # beside each image its per-image job's key (an output of that job)
     images = [name for name in names if name.endswith(".fits")]
     assert len(images) == 12 and sorted(names) == sorted(
-        images + [n.replace(".fits", keys["per image"]) for n in images if not n.endswith("_area.fits")]
+        images + [n.replace(".fits", ".fits.key") for n in images if not n.endswith("_area.fits")]
     )
-    batch_names = sorted(os.listdir(os.path.join(batched, "projected")))
-    assert batch_names == sorted(
-        images + [n.replace(".fits", keys["batch"]) for n in images if not n.endswith("_area.fits")]
-    )
-    for name in images:
-        with open(os.path.join(per_image, "projected", name), "rb") as a:
-            with open(os.path.join(batched, "projected", name), "rb") as b:
-                assert a.read() == b.read(), name
     ids = [row["id"] for row in tables.read_tsv(os.path.join(batched, "images.tsv"))]
-    expected = stages.images_by_batch(ids, 4)
-    records = sorted(os.listdir(os.path.join(batched, "projection")))
-    assert records == sorted(f"batch-{batch}.tsv" for batch in expected)
+    batches = schema_defaults()["projection"]["batches"]
+    expected = stages.images_by_batch(ids, batches)
+    folders = sorted(os.listdir(os.path.join(batched, "projected")))
+    assert folders == sorted(f"batch-{batch}" for batch in expected)
     for batch, members in expected.items():
-        rows = tables.read_tsv(os.path.join(batched, "projection", f"batch-{batch}.tsv"))
-        assert [row["id"] for row in rows] == members and {row["status"] for row in rows} == {"ok"}
+        folder = os.path.join(batched, "projected", f"batch-{batch}")
+        present = sorted(name for name in os.listdir(folder) if not name.startswith("."))
+        assert present == sorted(f"{i}{suffix}" for i in members for suffix in (".fits", "_area.fits"))
+        for name in present:
+            with open(os.path.join(per_image, "projected", name), "rb") as a:
+                with open(os.path.join(folder, name), "rb") as b:
+                    assert a.read() == b.read(), name
     logs = sorted(os.listdir(os.path.join(batched, "benchmarks", "project")))
     assert logs == sorted(f"batch-{batch}.tsv" for batch in expected)
     assert not os.path.exists(os.path.join(per_image, "projection"))

@@ -153,7 +153,9 @@ def test_the_model_step_screens_lists_and_refuses_wild_corrections(tmp_path):
         assert "3 rejected" in summary
         listed = tables.read_tsv(screened_tsv)
         assert len(listed) == 3 and all(row["action"] == fitscreen.REJECTED for row in listed)
-        assert {row["plus"] for row in listed} <= {row["fname"].removesuffix(".fits") for row in text(images)}
+        assert {row["plus"] for row in listed} <= {
+            os.path.basename(row["fname"]).removesuffix(".fits") for row in text(images)
+        }
         corrections = planes_of(corrections_tbl)
         assert all(np.isfinite(plane).all() for plane in corrections.values())
 

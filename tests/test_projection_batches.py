@@ -1,5 +1,5 @@
-"""Projection batch jobs (projection.jobs: batch): what a batch job keeps, redoes
-and reports, with MontagePy itself."""
+"""Projection batch jobs (projection.jobs: batch): what a batch job writes into its
+folder and reports, with MontagePy itself, and which batch an image belongs to."""
 
 import functools
 import os
@@ -23,7 +23,7 @@ def _header(ra, dec, nx, ny):
 
 @pytest.fixture
 def batch(tmp_path):
-    """Three raw images, their image-table rows, a region header, a projected folder."""
+    """Three raw images, their image-table rows, a region header, a batch job's folder."""
     rng = np.random.default_rng(5)
     rows = []
     for number in range(3):
@@ -34,7 +34,7 @@ def batch(tmp_path):
         row["content"] = file_digest(row["link"])
     region = str(tmp_path / "region.hdr")
     write_region(region, 83.81)
-    folder = str(tmp_path / "projected")
+    folder = str(tmp_path / "projected" / "batch-0")
     os.makedirs(folder)
     return rows, region, folder
 
@@ -62,14 +62,10 @@ def write_region(path, ra):
         handle.write("END\n")
 
 
-def mtimes(folder):
-    return {name: os.stat(os.path.join(folder, name)).st_mtime_ns for name in sorted(os.listdir(folder))}
-
-
 def test_batch_projects_as_one_job_per_image_does(batch, project_batch, tmp_path):
     rows, region, folder = batch
-    result, reused = project_batch(rows, region, folder, "fail")
-    assert reused == 0 and [r["status"] for r in result] == ["ok"] * 3
+    result = project_batch(rows, region, folder, "fail")
+    assert [r["status"] for r in result] == ["ok"] * 3
     single = str(tmp_path / "single")
     for row in rows:
         steps.project(row["link"], 0, region, os.path.join(single, row["id"] + ".fits"), "mProjectPP")
@@ -77,76 +73,55 @@ def test_batch_projects_as_one_job_per_image_does(batch, project_batch, tmp_path
             with open(os.path.join(folder, row["id"] + suffix), "rb") as a:
                 with open(os.path.join(single, row["id"] + suffix), "rb") as b:
                     assert a.read() == b.read()
-        key = steps.projection_key("0", "mProjectPP", row["content"], steps.header_digest(region))
-        assert steps.projection_is_current(os.path.join(folder, row["id"] + ".fits"), key)
+    # the batch folder holds its images' projections and nothing else
+    assert sorted(os.listdir(folder)) == sorted(f"{r['id']}{s}" for r in rows for s in (".fits", "_area.fits"))
 
 
-def test_a_rerun_keeps_current_projections_and_redoes_changed_ones(batch, project_batch):
+def test_failures_are_retried_then_skipped_then_recovered_keeping_the_token(batch, project_batch, monkeypatch):
     rows, region, folder = batch
-    project_batch(rows, region, folder, "fail")
-    before = mtimes(folder)
-    # nothing changed: every projection kept, not a file touched
-    result, reused = project_batch(rows, region, folder, "fail")
-    assert reused == 3 and mtimes(folder) == before
-    # one image's content changed: that image alone is projected again
-    rows[1] = {**rows[1], "content": "changed"}
-    result, reused = project_batch(rows, region, folder, "fail")
-    after = mtimes(folder)
-    assert reused == 2
-    changed = {name for name in before if after[name] != before[name]}
-    assert changed == {f"{rows[1]['id']}{suffix}" for suffix in (".fits", "_area.fits", ".fits.batchkey")}
-    # a killed projection (image rewritten, key not yet) is not taken for current
-    os.remove(os.path.join(folder, rows[0]["id"] + ".fits.batchkey"))
-    assert project_batch(rows, region, folder, "fail")[1] == 2
-    # outputs are not fsynced: after a power loss an image (or its area) can be
-    # empty or cut short beside a current key; it is projected again, to the same bytes
-    for suffix, size in ((".fits", 0), ("_area.fits", 4096)):
-        path = os.path.join(folder, rows[2]["id"] + suffix)
-        with open(path, "rb") as handle:
-            whole = handle.read()
-        os.truncate(path, size)
-        assert project_batch(rows, region, folder, "fail")[1] == 2
-        with open(path, "rb") as handle:
-            assert handle.read() == whole
-    # a new region header: every image projected again
-    write_region(region, 83.812)
-    assert project_batch(rows, region, folder, "fail")[1] == 0
-
-
-def test_failures_are_retried_then_skipped_without_losing_the_others(batch, project_batch, monkeypatch):
-    rows, region, folder = batch
-    project_batch(rows, region, folder, "fail")
-    # the third image gets new content that Montage cannot read
-    rows[2] = {**rows[2], "content": "changed"}
     monkeypatch.setenv(steps.FAULT_VARIABLE, os.path.basename(rows[2]["link"]))
     # not the last attempt: every image tried, then one error naming the failed one
     with pytest.raises(steps.StepError, match=f"1 of 3 projections failed: {rows[2]['id']}"):
         project_batch(rows, region, folder, "skip", last_attempt=False)
-    # the last attempt, on_image_error: skip: the two others are kept; the failed
-    # one has its note and no projected files (its projection from the old
-    # content is removed: a fresh run would have none) and no key
-    result, reused = project_batch(rows, region, folder, "skip", last_attempt=True)
-    assert reused == 2 and [r["status"] for r in result] == ["ok", "ok", "failed"]
+    # the last attempt, on_image_error: skip: the two others are projected; the
+    # failed one has its note (reason and token) and no projected files
+    result = project_batch(rows, region, folder, "skip", last_attempt=True)
+    assert [r["status"] for r in result] == ["ok", "ok", "failed"]
     failed = os.path.join(folder, rows[2]["id"] + ".fits")
     assert [name for name in os.listdir(folder) if name.startswith(rows[2]["id"])] == [
         os.path.basename(steps.failure_note(failed))
     ]
+    token = steps.retry_tokens(os.path.dirname(folder))[rows[2]["id"]]
+    assert token
     # on_image_error: fail stops on it
     with pytest.raises(steps.StepError, match="1 of 3"):
         project_batch(rows, region, folder, "fail", last_attempt=True)
-    # the fault is gone: the next run projects it, and keeps the two others
+    # the fault is gone: the next run (Snakemake empties the folder first, the
+    # planned token is passed in) projects it and keeps its token as recovered,
+    # so the run after that does not retry it again
     monkeypatch.delenv(steps.FAULT_VARIABLE)
-    result, reused = project_batch(rows, region, folder, "skip")
-    assert reused == 2 and [r["status"] for r in result] == ["ok"] * 3
+    for name in os.listdir(folder):
+        os.remove(os.path.join(folder, name))
+    result = project_batch(rows, region, folder, "skip", tokens={rows[2]["id"]: token})
+    assert [r["status"] for r in result] == ["ok"] * 3
     assert os.path.exists(failed + steps.RECOVERED_SUFFIX) and not os.path.exists(steps.failure_note(failed))
+    assert steps.retry_tokens(os.path.dirname(folder)) == {rows[2]["id"]: token}
 
 
-def test_batches_are_equal_runs_of_the_images_in_id_order():
-    ids = [f"tile_{n:03d}-{n:08x}" for n in range(10)]
+def test_an_items_batch_does_not_move_when_others_come_or_go():
+    ids = [f"tile_{n:03d}-{n:08x}" for n in range(40)]
     grouped = stages.images_by_batch(reversed(ids), 4)
-    assert grouped == {0: ids[0:2], 1: ids[2:5], 2: ids[5:7], 3: ids[7:10]}
-    # fewer images than batches: no empty batch
-    assert stages.images_by_batch(ids[:2], 4) == {1: ids[:1], 3: ids[1:2]}
-    # an added image shifts the runs after it by one image, no more
-    added = stages.images_by_batch([*ids, "tile_004a-0000000a"], 4)
-    assert added[0] == ids[0:2] and [len(members) for members in added.values()] == [2, 3, 3, 3]
+    assert sorted(i for members in grouped.values() for i in members) == ids
+    assert all(members == sorted(members) for members in grouped.values())
+    # every batch gets some of 40 images (a hash, not runs of the sorted ids)
+    assert len(grouped) == 4 and max(map(len, grouped.values())) <= 20
+    # an added or removed image changes its own batch only
+    for changed in ([*ids, "tile_004a-0000000a"], ids[:13] + ids[14:]):
+        regrouped = stages.images_by_batch(changed, 4)
+        moved = {b for b in range(4) if regrouped.get(b) != grouped.get(b)}
+        assert len(moved) == 1
+    # overlaps likewise, by their PLUS+MINUS name
+    pairs = [(a, b) for a, b in zip(ids, ids[1:], strict=False)]
+    by_batch = stages.pairs_by_batch(pairs, 4)
+    fewer = stages.pairs_by_batch(pairs[1:], 4)
+    assert sum(by_batch[b] != fewer.get(b) for b in by_batch) == 1

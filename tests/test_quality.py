@@ -6,7 +6,7 @@ import struct
 import numpy as np
 import pytest
 
-from conftest import PER_ITEM_JOBS
+from conftest import PER_ITEM_JOBS, projected_image
 from mosaicflow import quality, stages, tables
 
 # A small synthetic field: 6 tiles, 3 x 2, with background levels of 20-200,
@@ -181,7 +181,7 @@ def test_coverage_and_depth(field):
     region = quality._read_region(wf.path("results", "q", "region.hdr"))
     expected = np.zeros((region["naxis2"], region["naxis1"]), dtype=int)
     for row in tables.read_tsv(wf.path("results", "q", "images.tsv")):
-        image = wf.path("results", "q", "projected", f"{row['id']}.fits")
+        image = projected_image(wf.path("results", "q"), row["id"])
         with fits.open(image) as hdul:
             data, header = hdul[0].data, hdul[0].header
         area = fits.getdata(image.replace(".fits", "_area.fits"))
@@ -217,7 +217,7 @@ def test_correction_at_image_centres_is_what_montage_subtracts_and_matches_the_t
     offsets = []
     for row in tables.read_tsv(os.path.join(base, "corrections.tsv")):
         centre = number(table[("correction", row["id"], "centre_level")])
-        projected = fits.getdata(os.path.join(base, "projected", f"{row['id']}.fits"))
+        projected = fits.getdata(projected_image(base, row["id"]))
         corrected = fits.getdata(os.path.join(base, "corrected", f"{row['id']}.fits"))
         ny, nx = projected.shape
         # the plane at the exact centre: the mean of the (up to four) middle pixels

@@ -227,29 +227,66 @@ def readme_rerun_table():
             break
         cells = [cell.strip() for cell in line.strip("|").split("|")]
         if cells[0] in README_CHANGES or cells[0].startswith("a projection fails"):
-            rows.append((cells[0], int(cells[1]), int(cells[2]), int(cells[3])))
+            rows.append((cells[0], *map(int, cells[1:])))
     return rows
+
+
+def remade(world, before):
+    """(images re-projected, overlaps refitted) since ``before`` (``made_files``), in either layout."""
+    after = made_files(world)
+    changed = [path for path, stamp in after.items() if before.get(path) != stamp]
+    images = [p for p in changed if p.endswith(".fits") and not p.endswith("_area.fits")]
+    fits = [p for p in changed if p.endswith(".tsv")]
+    # a fit file holds one overlap (per-overlap layout, no ids) or many rows (plus, minus)
+    overlaps = sum(1 if "+" in os.path.basename(p) else len(tables.read_tsv(p)) for p in fits)
+    return len(images), overlaps
+
+
+def made_files(world):
+    """{path: (mtime, size)} of the projected images and fit files of the world's mosaic."""
+    base = world.workflow.path("results", MOSAIC)
+    found = {}
+    for folder in ("projected", "fits"):
+        for root, _, names in os.walk(os.path.join(base, folder)):
+            for name in names:
+                path = os.path.join(root, name)
+                info = os.stat(path)
+                found[path] = (info.st_mtime_ns, info.st_size)
+    return found
+
+
+def measure_rerun_table(tmp_path, pool, jobs, changes, failing):
+    """[(change, jobs run, images re-projected, overlaps refitted)], change after change."""
+    world = World(tmp_path / jobs, pool, seed=1, jobs=jobs)
+    assert world.rerun().returncode == 0
+    present = world.present()
+    measured = []
+
+    def run(change, transient=None):
+        before = made_files(world)
+        result = world.rerun(transient)
+        measured.append((change, sum(jobs_run(result).values()), *remade(world, before)))
+        return result
+
+    for change in changes:
+        README_CHANGES[change](world, present)
+        assert run(change).returncode == 0, change
+    world.settings["on_image_error"] = "skip"
+    world.settings["pixel_scale"] = 1.0
+    run(failing[0], world.present()[0])
+    run(failing[1])
+    return measured
 
 
 def test_readme_rerun_table(tmp_path, pool):
     rows = readme_rerun_table()
     assert len(rows) == len(README_CHANGES) + 2
-    world = World(tmp_path, pool, seed=1)
-    assert world.rerun().returncode == 0
-    present = world.present()
-    measured = []
-    for change, *_ in rows[: len(README_CHANGES)]:
-        README_CHANGES[change](world, present)
-        result = world.rerun()
-        assert result.returncode == 0, change
-        ran = jobs_run(result)
-        measured.append((change, sum(ran.values()), ran.get("project", 0), ran.get("difference_fit", 0)))
-    world.settings["on_image_error"] = "skip"
-    world.settings["pixel_scale"] = 1.0
-    for change, transient in ((rows[-2][0], world.present()[0]), (rows[-1][0], None)):
-        ran = jobs_run(world.rerun(transient))
-        measured.append((change, sum(ran.values()), ran.get("project", 0), ran.get("difference_fit", 0)))
-    assert measured == rows
+    changes = [row[0] for row in rows[: len(README_CHANGES)]]
+    failing = [row[0] for row in rows[len(README_CHANGES) :]]
+    per_item = measure_rerun_table(tmp_path, pool, "per_item", changes, failing)
+    defaults = measure_rerun_table(tmp_path, pool, "defaults", changes, failing)
+    measured = [(a[0], *a[1:], *b[1:]) for a, b in zip(per_item, defaults, strict=True)]
+    assert measured == rows, "\n".join(f"| {' | '.join(map(str, row))} |" for row in measured)
 
 
 def test_a_run_stopped_after_the_image_table_is_replanned_from_current_tables(world):

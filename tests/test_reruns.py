@@ -8,14 +8,14 @@ import sys
 import pytest
 from astropy.io import fits
 
-from conftest import PER_ITEM_JOBS, REPO, Workflow, small_region
-from mosaicflow import synth
+from conftest import PER_ITEM_JOBS, REPO, Workflow, schema_defaults, small_region
+from mosaicflow import layout, synth
 
 
 def projected_mtimes(wf):
     return {
         os.path.basename(p): os.stat(p).st_mtime_ns
-        for p in glob.glob(wf.path("results", "field", "projected", "*.fits"))
+        for p in glob.glob(wf.path("results", "field", "projected", "**", "*.fits"), recursive=True)
         if not p.endswith("_area.fits")
     }
 
@@ -64,7 +64,17 @@ def test_another_path_to_the_same_code_runs_nothing(field, tmp_path):
     assert field.planned_jobs(snakefile=str(checkout / "Snakefile")) == {}
 
 
-def test_replacing_one_image_reprojects_only_that_image(field):
+def same_batch(names, name):
+    """The images of ``names`` (ID.fits) in the projection batch of ``name`` (the default layout)."""
+    batches = schema_defaults()["projection"]["batches"]
+
+    def batch(n):
+        return layout.batch_of(n.removesuffix(".fits"), batches)
+
+    return {n for n in names if batch(n) == batch(name)}
+
+
+def test_replacing_one_image_reprojects_only_its_batch(field):
     before = projected_mtimes(field)
     tile = field.truth["tiles"][0]
     header, data = synth.render_tile(tile, field.truth)
@@ -73,11 +83,11 @@ def test_replacing_one_image_reprojects_only_that_image(field):
     fits.PrimaryHDU(data + 1.0, header).writeto(path, overwrite=True)
     field.run()
     after = projected_mtimes(field)
-    assert len(changed(before, after)) == 1
-    assert next(iter(changed(before, after))).startswith(tile["name"])
+    name = next(n for n in after if n.startswith(tile["name"]))
+    assert changed(before, after) == same_batch(after, name) and len(after) == 5
 
 
-def test_adding_an_image_projects_only_the_new_one(field):
+def test_adding_an_image_projects_only_the_new_ones_batch(field):
     before = projected_mtimes(field)
     tile = field.truth["tiles"][5]
     header, data = synth.render_tile(tile, field.truth)
@@ -85,7 +95,8 @@ def test_adding_an_image_projects_only_the_new_one(field):
     field.run()
     after = projected_mtimes(field)
     assert len(after) == len(before) + 1
-    assert changed(before, after) == set(after) - set(before)
+    (new,) = set(after) - set(before)
+    assert changed(before, after) == same_batch(after, new)
 
 
 def test_switching_to_level_only_refits_without_reprojecting(field):

@@ -190,7 +190,7 @@ def overlap_steps(mosaic_dir, truth):
     }
     placed = {}
     for row in tables.read_ipac(os.path.join(mosaic_dir, "projected.tbl")):
-        ident = row["fname"].removesuffix(".fits")
+        ident = os.path.basename(row["fname"]).removesuffix(".fits")
         placed[ident] = (float(row["crpix1"]), float(row["crpix2"]), int(row["naxis1"]), int(row["naxis2"]))
     region_crpix = region.wcs.crpix
 

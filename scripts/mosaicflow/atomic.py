@@ -75,13 +75,19 @@ def scratch_dir(near):
 def remove_scratch(directory):
     """Remove a scratch folder and its files. On NFS a file still open somewhere
     lingers as ``.nfsXXXX`` and keeps the folder: that is left for NFS to clear."""
-    for name in os.listdir(directory):
-        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
-            os.remove(os.path.join(directory, name))
+    # subfolders too: the coadd's scratch mirrors batch-N/ of projected/
+    for folder, subfolders, names in os.walk(directory, topdown=False):
+        for name in names:
+            with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+                os.remove(os.path.join(folder, name))
+        for name in subfolders:
+            with contextlib.suppress(OSError):
+                os.rmdir(os.path.join(folder, name))
     try:
         os.rmdir(directory)
     except OSError:
-        if not all(name.startswith(".nfs") for name in os.listdir(directory)):
+        left = [name for _, _, names in os.walk(directory) for name in names]
+        if not all(name.startswith(".nfs") for name in left):
             raise
 
 

@@ -32,18 +32,18 @@ STEPS = {
         },
     ),
     "project-batch": (
-        "reproject the images of batch --batch of --batches (from the image table --images),"
-        " keeping those already projected from the same inputs",
+        "reproject the images of batch --batch of --batches (from the image table --images) into"
+        " the folder --out; --tokens ID=TOKEN,... are their last failures' tokens",
         {
             "batch": None,
             "batches": None,
             "images": None,
             "header": None,
-            "projected-dir": None,
             "out": None,
             "on-error": None,
             "attempt": None,
             "retries": None,
+            "tokens": "",
         },
     ),
     "fit": (
@@ -64,6 +64,7 @@ STEPS = {
             "plus": None,
             "minus-ids": None,
             "projected-dir": None,
+            "projection-batches": "0",
             "header": None,
             "out": None,
             "level-only": False,
@@ -72,14 +73,13 @@ STEPS = {
         },
     ),
     "fit-batch": (
-        "fit the differences of the overlaps of batch --batch of --batches (mDiffFit), from --overlaps"
-        " (batches cut by the overlaps' sizes in --projected-table)",
+        "fit the differences of the overlaps of batch --batch of --batches (mDiffFit), from --overlaps",
         {
             "batch": None,
             "batches": None,
             "overlaps": None,
-            "projected-table": None,
             "projected-dir": None,
+            "projection-batches": "0",
             "header": None,
             "out": None,
             "level-only": False,
@@ -106,8 +106,7 @@ STEPS = {
             "overlaps": None,
             "overlaps-skipped": None,
             "no-overlaps": False,
-            "projection-jobs": "image",
-            "projection-batches": "1",
+            "projection-batches": "0",
             "processes": "1",
         },
     ),
@@ -256,10 +255,10 @@ def run(step, o):
         chosen = set(images_by_batch([row["id"] for row in rows], int(o["batches"])).get(int(o["batch"]), []))
         images = [row for row in rows if row["id"] in chosen]
         last = int(o["attempt"]) > int(o["retries"])
-        rows, reused = project_batch(images, o["header"], o["projected_dir"], o["on_error"], last_attempt=last)
-        tables.write_tsv(o["out"], ["id", "status", "key"], rows)
+        tokens = dict(item.split("=", 1) for item in o["tokens"].split(",") if item)
+        rows = project_batch(images, o["header"], o["out"], o["on_error"], last_attempt=last, tokens=tokens)
         failed = [row["id"] for row in rows if row["status"] == "failed"]
-        print(f"{len(rows)} images: {reused} already projected from the same inputs, {len(rows) - reused} projected")
+        print(f"{len(rows)} images projected")
         for ident in failed:
             print(f"projection failed after {o['attempt']} attempts; image skipped: {ident}")
     elif step == "fit":
@@ -273,9 +272,11 @@ def run(step, o):
     elif step == "fit-image":
         import os
 
+        from .layout import projected_name
         from .steps import difference_fits
 
-        minus = [os.path.join(o["projected_dir"], f"{m}.fits") for m in o["minus_ids"].split(",") if m]
+        batches = int(o["projection_batches"])
+        minus = [os.path.join(o["projected_dir"], projected_name(m, batches)) for m in o["minus_ids"].split(",") if m]
         pairs = [(o["plus"], path) for path in minus]
         _report_fits(
             difference_fits(
@@ -285,13 +286,15 @@ def run(step, o):
     elif step == "fit-batch":
         import os
 
+        from .layout import projected_name
         from .stages import overlap_pairs, pairs_by_batch
         from .steps import difference_fits
 
-        folder = o["projected_dir"]
-        by_batch = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"]), o["projected_table"])
-        chosen = by_batch.get(int(o["batch"]), [])
-        pairs = [(os.path.join(folder, f"{p}.fits"), os.path.join(folder, f"{m}.fits")) for p, m in chosen]
+        folder, projection_batches = o["projected_dir"], int(o["projection_batches"])
+        chosen = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"])).get(int(o["batch"]), [])
+        pairs = [
+            tuple(os.path.join(folder, projected_name(image, projection_batches)) for image in pair) for pair in chosen
+        ]
         _report_fits(
             difference_fits(
                 pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None, _median_below(o)
@@ -314,19 +317,22 @@ def run(step, o):
         from .stages import projected_table
 
         images = tables.read_tsv(o["images"])
-        failed = projected_table(images, o["projected_dir"], o["out"], o["failed"], int(o["processes"]))
+        projection_batches = int(o["projection_batches"])
+        failed = projected_table(
+            images, o["projected_dir"], o["out"], o["failed"], int(o["processes"]), projection_batches
+        )
         for row in failed:
             print(f"left out (projection failed): {row['path']}: {row['reason']}")
         current = {row["id"] for row in images}
-        removed = layout.prune(o["mosaic"], "image", current)
         batches = set()
-        if o["projection_jobs"] == "batch":
+        if projection_batches:
             from .stages import images_by_batch
 
-            batches = {f"batch-{batch}" for batch in images_by_batch(current, int(o["projection_batches"]))}
-        removed += layout.prune(o["mosaic"], "projection_batch", batches)
-        removed += layout.prune(o["mosaic"], "projection_job", batches or current)
-        removed += layout.prune_projection_keys(o["mosaic"], o["projection_jobs"])
+            batches = set(images_by_batch(current, projection_batches))
+        # one job per image keeps its files in projected/, batch jobs in their folders
+        removed = layout.prune(o["mosaic"], "image", set() if batches else current)
+        removed += layout.prune_projection_batches(o["mosaic"], batches)
+        removed += layout.prune(o["mosaic"], "projection_job", {f"batch-{b}" for b in batches} or current)
         removed += layout.prune(o["mosaic"], "corrected", current - {row["id"] for row in failed})
         print(f"removed {removed} files of images that are no longer inputs (or not projected)")
         if o["no_overlaps"]:
@@ -344,7 +350,7 @@ def run(step, o):
 
         pairs = overlap_pairs(o["overlaps"])
         fit_jobs, batches = o["fit_jobs"], int(o["fit_batches"])
-        items = set(fit_items(pairs, fit_jobs, batches, o["projected_table"]).values())
+        items = set(fit_items(pairs, fit_jobs, batches).values())
         removed = layout.prune(o["mosaic"], "fit", items)
         print(f"removed {removed} files of overlaps that no longer exist (or of another fit_jobs layout)")
         fitted, failed = gather_fits(o["projected_table"], pairs, o["fits_dir"], o["out"], fit_jobs, batches)

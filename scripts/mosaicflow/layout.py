@@ -9,6 +9,7 @@ gather for overlaps, the coadd for tiles) call ``prune`` so that a rerun
 leaves the same files a fresh run would. Standard library only.
 """
 
+import hashlib
 import os
 
 RESULTS, LOGS = "results", "logs"
@@ -33,9 +34,8 @@ FILES = {
     "projected_area": "projected/{image}_area.fits",
     # what a projection was made from: a per-image job's output, or a batch job's own record
     "projected_key": "projected/{image}.fits.key",
-    "projected_batch_key": "projected/{image}.fits.batchkey",
-    "projection_batches_dir": "projection",
-    "projection_batch": "projection/batch-{batch}.tsv",
+    # a batch job's folder: its images' projections, areas and failure notes
+    "projection_batch": "projected/batch-{batch}",
     "projected_table": "projected.tbl",
     "failed": "failed_images.tsv",
     "overlaps": "overlaps.tbl",
@@ -135,6 +135,29 @@ def log_dir_of_benchmarks(benchmarks_dir):
     return os.path.join(os.path.dirname(results_dir), log_dir(mosaic))
 
 
+def batch_of(name, batches):
+    """The batch (0 .. ``batches`` - 1) of an image id or overlap name: a hash of
+    the name alone, so an item's batch stays the same when others come or go
+    and a change re-does only the batches it touches."""
+    return int(hashlib.sha1(name.encode()).hexdigest()[:8], 16) % batches
+
+
+BATCH_PREFIX = "batch-"
+
+
+def projected_name(image, batches=0):
+    """An image's projection, relative to projected/: ID.fits made by its own
+    job, or batch-N/ID.fits made by batch N of ``batches`` (projection.jobs: batch)."""
+    if not batches:
+        return f"{image}.fits"
+    return f"{BATCH_PREFIX}{batch_of(image, batches)}/{image}.fits"
+
+
+def projected_path(mosaic, image, batches=0):
+    """``projected_name`` of one mosaic's image, from the working directory."""
+    return os.path.join(path(mosaic, "projected_dir"), projected_name(image, batches))
+
+
 def image_suffix(what):
     """The suffix of a per-image file of projected/ after the image id, e.g. ".fits.key"."""
     return FILES[what].removeprefix(FILES["projected_dir"] + "/{image}")
@@ -153,14 +176,12 @@ def item_folders(mosaic, kind):
                     ".fits.failed",
                     ".fits.recovered",
                     image_suffix("projected_key"),
-                    image_suffix("projected_batch_key"),
                 ),
                 None,
             )
         ],
         # the projection jobs' logs and records: ITEM is an image id, or "batch-N" (projection.jobs)
         "projection_job": [(None, (), "project")],
-        "projection_batch": [(FILES["projection_batches_dir"], (".tsv",), None)],
         "corrected": [(FILES["corrected_dir"], (".fits", "_area.fits"), "background_correct")],
         # ITEM is "PLUS+MINUS" (a fit per overlap), "PLUS" (per image) or "batch-N"
         "fit": [(FILES["fits_dir"], (".tsv",), "difference_fit"), (FILES["diffs_dir"], (".fits", "_area.fits"), None)],
@@ -190,7 +211,7 @@ def stale_files(mosaic, kind, current):
                 if entry.name.startswith("."):
                     continue  # temporary files: removed by the run's start (see ``debris``)
                 items = {entry.name[: -len(s)] for s in suffixes if entry.name.endswith(s)}
-                if items.isdisjoint(current):
+                if items and items.isdisjoint(current):
                     stale.append(entry.path)
     return stale
 
@@ -202,19 +223,21 @@ def prune(mosaic, kind, current):
     return len(stale)
 
 
-def prune_projection_keys(mosaic, jobs):
-    """Remove the projection keys of the other job layout than ``jobs`` (image
-    or batch); returns how many. Each layout writes its own key (a per-image
-    job declares it as an output, so a switch from batches to one job per
-    image runs those jobs instead of finding their images made by batches)."""
-    suffix = image_suffix("projected_batch_key" if jobs == "image" else "projected_key")
+def prune_projection_batches(mosaic, current):
+    """Remove the batch folders of projected/ not in ``current`` (a set of
+    batch numbers: none with one job per image); returns how many."""
     folder = path(mosaic, "projected_dir")
     try:
-        names = [name for name in os.listdir(folder) if name.endswith(suffix) and not name.startswith(".")]
+        names = os.listdir(folder)
     except FileNotFoundError:
         return 0
-    _remove([os.path.join(folder, name) for name in names])
-    return len(names)
+    stale = [
+        os.path.join(folder, name)
+        for name in names
+        if name.startswith(BATCH_PREFIX) and name.removeprefix(BATCH_PREFIX) not in {str(b) for b in current}
+    ]
+    _remove(stale)
+    return len(stale)
 
 
 def _remove(paths):

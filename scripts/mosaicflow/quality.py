@@ -277,10 +277,20 @@ class _Paths:
         self.mosaic = join("mosaic")
 
     def projected(self, ident):
-        return os.path.join(self.projected_dir, f"{ident}.fits")
+        """An image's projection, where the projected table says (ID.fits or batch-N/ID.fits)."""
+        if not hasattr(self, "_projected_names"):
+            self._projected_names = {
+                _image_id(row["fname"]): row["fname"] for row in tables.read_ipac(self.projected_table)
+            }
+        return os.path.join(self.projected_dir, self._projected_names[ident])
 
     def corrected(self, ident):
         return os.path.join(self.corrected_dir, f"{ident}.fits")
+
+
+def _image_id(fname):
+    """The image id of a projected table's file name (layout.projected_name)."""
+    return os.path.basename(fname).removesuffix(".fits")
 
 
 class Rows:
@@ -467,7 +477,7 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
     cutouts = {} if cutouts is None else cutouts
     fits = {}
     if matched:
-        fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False, projected_tbl=paths.projected_table)
+        fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False)
 
     def cutout(path):
         if path not in cutouts:
@@ -645,7 +655,7 @@ def correction_footprints(paths, region):
         return []
     placed = {}
     for row in tables.read_ipac(paths.projected_table):
-        ident = row["fname"].removesuffix(".fits")
+        ident = _image_id(row["fname"])
         crpix1, crpix2 = float(row["crpix1"]), float(row["crpix2"])
         placed[ident] = {
             "x0": _whole(region["crpix1"] - crpix1, ident, "CRPIX1"),

@@ -8,7 +8,7 @@ import math
 import os
 import shutil
 
-from . import atomic, tables
+from . import atomic, layout, tables
 from .steps import StepError, check_status, corrected_folder, load_montage
 
 # mImgtbl reads a few hundred headers a second (wcstools searches the header
@@ -68,7 +68,7 @@ def _id_of(fname):
     return os.path.basename(fname)[: -len(".fits")]
 
 
-def projected_table(images, projected_dir, output, failed_output, processes=1):
+def projected_table(images, projected_dir, output, failed_output, processes=1, batches=0):
     """mImgtbl of the projected images, in image-id order; returns the failures.
 
     An explicit list, not a directory scan: a folder may hold projections of
@@ -76,13 +76,14 @@ def projected_table(images, projected_dir, output, failed_output, processes=1):
     numbering (so overlaps keep their orientation when images are added).
     Images whose projection failed for good (on_image_error: skip) are left
     out and listed in ``failed_output`` with the reason. ``processes`` read
-    the headers (``image_table``).
+    the headers (``image_table``). ``batches``: projection.batches when batch
+    jobs made the projections (``layout.projected_name``), else 0.
     """
     from .steps import failure_note, failure_reason
 
     failed, ids = [], []
     for row in sorted(images, key=lambda r: r["id"]):
-        projected = os.path.join(projected_dir, row["id"] + ".fits")
+        projected = os.path.join(projected_dir, layout.projected_name(row["id"], batches))
         if os.path.exists(failure_note(projected)):
             failed.append({"id": row["id"], "path": row["path"], "reason": failure_reason(projected)})
         else:
@@ -92,7 +93,7 @@ def projected_table(images, projected_dir, output, failed_output, processes=1):
         raise StepError("no image could be projected; see " + failed_output)
     temp = atomic.temp_path_for(output)
     try:
-        image_table(projected_dir, [f"{ident}.fits" for ident in sorted(ids)], temp, processes)
+        image_table(projected_dir, [layout.projected_name(i, batches) for i in sorted(ids)], temp, processes)
         atomic.commit(temp, output)
     finally:
         atomic.discard(temp)
@@ -168,14 +169,11 @@ FIT_JOBS = ("overlap", "image", "batch")
 
 
 def images_by_batch(images, batches):
-    """{projection batch: its image ids}: ``images`` in id order cut into
-    ``batches`` runs of equal length (to one image); empty batches are absent.
-
-    Equal lengths, not a hash: the jobs of a fresh run take equal times. An
-    added image shifts the runs after it, which costs little: a projection
-    batch job keeps every projection whose key is current.
-    """
-    return {batch: members for batch, members in enumerate(equal_runs(sorted(images), batches)) if members}
+    """{projection batch: its image ids, sorted} (``layout.batch_of``); empty batches are absent."""
+    grouped = {}
+    for image in sorted(images):
+        grouped.setdefault(layout.batch_of(image, batches), []).append(image)
+    return grouped
 
 
 def equal_runs(items, parts):
@@ -183,16 +181,15 @@ def equal_runs(items, parts):
     return [items[part * len(items) // parts : (part + 1) * len(items) // parts] for part in range(parts)]
 
 
-def fit_items(pairs, fit_jobs="overlap", batches=1, projected_tbl=None):
+def fit_items(pairs, fit_jobs="overlap", batches=1):
     """{(plus, minus): the fit file (fits/ITEM.tsv) holding that overlap's fit}, by
-    ``background.fit_jobs``: its own, its plus image's or its batch's (``pairs_by_batch``,
-    which needs the projected table)."""
+    ``background.fit_jobs``: its own, its plus image's or its batch's (``pairs_by_batch``)."""
     if fit_jobs == "overlap":
         return {(plus, minus): f"{plus}+{minus}" for plus, minus in pairs}
     if fit_jobs == "image":
         return {(plus, minus): plus for plus, minus in pairs}
     if fit_jobs == "batch":
-        return batch_items(pairs_by_batch(pairs, batches, projected_tbl))
+        return batch_items(pairs_by_batch(pairs, batches))
     raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
 
 
@@ -201,47 +198,26 @@ def batch_items(by_batch):
     return {pair: f"batch-{batch}" for batch, members in by_batch.items() for pair in members}
 
 
-# A difference fit's cost that does not grow with its overlap, in pixels of
-# overlap (mDiffFit opens two images and writes a difference image).
-FIT_FIXED_PIXELS = 10_000
-
-
-def pairs_by_batch(pairs, batches, projected_tbl):
-    """{fit batch: its overlaps (plus, minus)}: ``pairs`` in id order cut into
-    ``batches`` consecutive runs of equal work; empty batches are absent.
-
-    A fit's work is its overlap's box on the mosaic grid (``_box_overlap``,
-    from ``projected_tbl``) plus ``FIT_FIXED_PIXELS``: fit times follow the
-    box more closely than the overlap count, and a hash of the plus image's
-    id left whole corners of a dense field in one batch (docs/results/2026-12-07.md, 1.5).
-    The cuts depend on the whole overlap list: an image added or removed
-    moves them and refits every batch; a changed image refits the batches
-    holding its overlaps (with a few batches, about all of them either way:
-    an image overlaps images of every batch).
-    """
-    if projected_tbl is None:
-        raise StepError("fit batches are cut by the overlaps' sizes: the projected table is needed")
-    images = {_id_of(row["fname"]): row for row in tables.read_ipac(projected_tbl)}
-    work = {pair: _box_overlap(images[pair[0]], images[pair[1]]) + FIT_FIXED_PIXELS for pair in pairs}
-    total = sum(work.values())
-    grouped, done = {}, 0.0
-    for pair in sorted(work):
-        # the batch whose share of the work holds this fit's midpoint
-        batch = min(batches - 1, int((done + work[pair] / 2) * batches / total))
-        grouped.setdefault(batch, []).append(pair)
-        done += work[pair]
+def pairs_by_batch(pairs, batches):
+    """{fit batch: its overlaps (plus, minus), sorted}: each overlap's batch is
+    ``layout.batch_of`` its name PLUS+MINUS, so an added, removed or changed image
+    refits only the batches that hold its overlaps (not a hash of the plus
+    image alone: that put whole corners of a dense field in one batch)."""
+    grouped = {}
+    for plus, minus in sorted(pairs):
+        grouped.setdefault(layout.batch_of(f"{plus}+{minus}", batches), []).append((plus, minus))
     return grouped
 
 
-def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True, projected_tbl=None):
+def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True):
     """{(plus, minus): fit row} for ``pairs`` from the fit files in ``fits_dir``
-    (``fit_items``; ``projected_tbl`` for fit batches).
+    (``fit_items``).
 
     An empty, cut-off or stale file (e.g. from a crash) is an error with
     ``strict``, never a fit; without it, such overlaps are left out.
     """
     rows, loaded = {}, {}
-    items = fit_items(pairs, fit_jobs, batches, projected_tbl)
+    items = fit_items(pairs, fit_jobs, batches)
     for plus, minus in pairs:
         path = os.path.join(fits_dir, items[(plus, minus)] + ".tsv")
         if path not in loaded:
@@ -281,7 +257,7 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batc
     does. Returns (fitted, failed) counts.
     """
     cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
-    fits = read_fits(fits_dir, pairs, fit_jobs, batches, projected_tbl=projected_tbl)
+    fits = read_fits(fits_dir, pairs, fit_jobs, batches)
     lines = [tables.FITS_HEADER_WITH_MEDIAN]
     fitted = failed = 0
     for plus, minus in sorted(pairs, key=lambda pair: (cntr[pair[0]], cntr[pair[1]])):
@@ -374,7 +350,7 @@ def coadd(images_dir, images_tbl, header, output, method, corrections=None):
     images and their background corrections are applied here first.
     """
     montage = load_montage()
-    fnames = [row["fname"] for row in tables.read_ipac(images_tbl)] if corrections else []
+    fnames = [row["fname"] for row in tables.read_ipac(images_tbl)]
     with (
         corrected_folder(images_dir, fnames, corrections, output) as folder,
         atomic.fits_pair(output) as temp,

@@ -10,6 +10,7 @@ mosaic equals the single-process chain's.
 import contextlib
 import hashlib
 import os
+import shutil
 import sys
 import time
 
@@ -39,8 +40,6 @@ TAN_APPROXIMATION_MAX_ERROR = 0.1
 
 FAILED_SUFFIX = ".failed"
 RECOVERED_SUFFIX = ".recovered"
-# Beside a projected image (ID.fits), what a batch job projected it from (projection_key).
-BATCH_KEY_SUFFIX = layout.image_suffix("projected_batch_key").removeprefix(".fits")
 
 
 def failure_note(output_image):
@@ -107,69 +106,62 @@ def projection_key(hdu, method, content, header):
     return hashlib.sha1(f"{header}\n{hdu}\n{method}\n{content}\n".encode()).hexdigest()
 
 
-def projection_is_current(output_image, key):
-    """Whether ``output_image`` and its area are the projection ``key`` names
-    (the key is written after both, and removed before they are rewritten) and
-    both are whole FITS files (outputs are not fsynced: after a power loss an
-    image can be empty beside its key; it is projected again)."""
-    try:
-        with open(output_image + BATCH_KEY_SUFFIX, encoding="utf-8") as handle:
-            written = handle.read().strip()
-    except OSError:
-        return False
-    whole = frames.is_whole_fits(output_image) and frames.is_whole_fits(atomic.area_name(output_image))
-    return written == key and whole
-
-
 # MontagePy's mProjectPP keeps ~0.3 MB per call: a batch job projects this
 # many images per interpreter, so its memory stays bounded whatever the field.
 PROJECTIONS_PER_PROCESS = 400
 
 
-def project_batch(images, header, projected_dir, on_error, last_attempt=True, per_process=PROJECTIONS_PER_PROCESS):
-    """Project the images of one batch job (``projection.jobs: batch``).
+def project_batch(
+    images, header, batch_dir, on_error, last_attempt=True, tokens=None, per_process=PROJECTIONS_PER_PROCESS
+):
+    """Project the images of one batch job (``projection.jobs: batch``) into ``batch_dir``.
 
-    ``images``: image-table rows (``id``, ``link``, ``hdu``, ``method``,
-    ``content``). An image whose projection in ``projected_dir`` carries the
-    key of the same inputs is kept as it is, so a batch job rerun for one
-    changed image reprojects that image only. Every image is tried; then, if
-    any failed and this is not the last attempt (or ``on_error`` is ``fail``),
-    a StepError names them all (Snakemake retries the job, and the images
-    that worked are kept). Returns rows ``id``, ``status`` (``ok`` or
-    ``failed``), ``key``, and how many were reused. More than ``per_process``
+    ``images``: image-table rows (``id``, ``link``, ``hdu``, ``method``).
+    Every image is tried; then, if any failed and this is not the last
+    attempt (or ``on_error`` is ``fail``), a StepError names them all
+    (Snakemake retries the job). ``tokens``: {image id: token of its last
+    failed projection} as the job was planned (Snakemake empties the folder
+    first): an image that projects now keeps its token in a recovered note
+    (see ``retry_tokens``), so the next run does not retry it again. Returns
+    rows ``id``, ``status`` (``ok`` or ``failed``). More than ``per_process``
     images are projected in parts, each in a fresh interpreter.
     """
-    if len(images) <= per_process:
-        rows, errors, reused = project_images(images, header, projected_dir, on_error, last_attempt)
-    else:
-        from .fresh import Call
+    tokens = tokens or {}
+    # Projected into a temporary folder renamed at the end: a killed job leaves
+    # no batch folder (Snakemake did not rerun an incomplete one planned after
+    # a checkpoint: docs/upstream.md), only debris that the next run removes.
+    temp = atomic.temp_path_for(batch_dir)
+    os.makedirs(temp)
+    try:
+        if len(images) <= per_process:
+            rows, errors = project_images(images, header, temp, on_error, last_attempt, tokens)
+        else:
+            from .fresh import Call
 
-        rows, errors, reused = [], [], 0
-        for start in range(0, len(images), per_process):
-            part = images[start : start + per_process]
-            arguments = (part, header, projected_dir, on_error, last_attempt)
-            near = os.path.join(projected_dir, f"{part[0]['id']}.fits")
-            call = Call("mosaicflow.steps", "project_images", *arguments, near=near)
-            part_rows, part_errors, part_reused = call.result()
-            rows += part_rows
-            errors += part_errors
-            reused += part_reused
-    if errors:
-        raise StepError(f"{len(errors)} of {len(images)} projections failed: " + "; ".join(errors))
-    return rows, reused
+            rows, errors = [], []
+            for start in range(0, len(images), per_process):
+                part = images[start : start + per_process]
+                arguments = (part, header, temp, on_error, last_attempt, tokens)
+                near = os.path.join(temp, f"{part[0]['id']}.fits")
+                part_rows, part_errors = Call("mosaicflow.steps", "project_images", *arguments, near=near).result()
+                rows += part_rows
+                errors += part_errors
+        if errors:
+            raise StepError(f"{len(errors)} of {len(images)} projections failed: " + "; ".join(errors))
+        if os.path.isdir(batch_dir):
+            os.rmdir(batch_dir)  # an empty folder made for the job (a non-empty one is an error)
+        os.rename(temp, batch_dir)
+    finally:
+        if os.path.isdir(temp):
+            shutil.rmtree(temp)
+    return rows
 
 
-def project_images(images, header, projected_dir, on_error, last_attempt):
-    """The work of ``project_batch`` in this process: (rows, error messages, reused count)."""
-    rows, errors, reused = [], [], 0
-    region = header_digest(header)
+def project_images(images, header, batch_dir, on_error, last_attempt, tokens):
+    """The work of ``project_batch`` in this process: (rows, error messages)."""
+    rows, errors = [], []
     for image in images:
-        output = os.path.join(projected_dir, f"{image['id']}.fits")
-        key = projection_key(image["hdu"], image["method"], image["content"], region)
-        if projection_is_current(output, key):
-            rows.append({"id": image["id"], "status": "ok", "key": key})
-            reused += 1
-            continue
+        output = os.path.join(batch_dir, f"{image['id']}.fits")
         try:
             reason = project_or_skip(
                 image["link"],
@@ -179,14 +171,15 @@ def project_images(images, header, projected_dir, on_error, last_attempt):
                 image["method"],
                 on_error,
                 last_attempt,
-                (output + BATCH_KEY_SUFFIX, key),
                 placeholder=False,
             )
         except StepError as problem:
             errors.append(f"{image['id']}: {problem}")
             continue
-        rows.append({"id": image["id"], "status": "failed" if reason else "ok", "key": key if not reason else ""})
-    return rows, errors, reused
+        if not reason and tokens.get(image["id"]):
+            atomic.write_text(output + RECOVERED_SUFFIX, f"recovered\n{tokens[image['id']]}\n")
+        rows.append({"id": image["id"], "status": "failed" if reason else "ok"})
+    return rows, errors
 
 
 def failure_reason(output_image):
@@ -208,15 +201,24 @@ def retry_tokens(projected_dir):
         names = os.listdir(projected_dir)
     except FileNotFoundError:
         return tokens
-    for name in names:
-        for suffix in (FAILED_SUFFIX, RECOVERED_SUFFIX):
-            if name.endswith(".fits" + suffix) and not name.startswith("."):
-                try:
-                    with open(os.path.join(projected_dir, name), encoding="utf-8") as handle:
-                        lines = handle.read().splitlines()
-                except OSError:
-                    continue
-                tokens[name[: -len(".fits" + suffix)]] = lines[1] if len(lines) > 1 else ""
+    # the notes of one job per image lie in projected/, a batch job's in its folder
+    folders = [projected_dir] + [
+        os.path.join(projected_dir, name) for name in names if name.startswith(layout.BATCH_PREFIX)
+    ]
+    for folder in folders:
+        try:
+            entries = os.listdir(folder)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for name in entries:
+            for suffix in (FAILED_SUFFIX, RECOVERED_SUFFIX):
+                if name.endswith(".fits" + suffix) and not name.startswith("."):
+                    try:
+                        with open(os.path.join(folder, name), encoding="utf-8") as handle:
+                            lines = handle.read().splitlines()
+                    except OSError:
+                        continue
+                    tokens[name[: -len(".fits" + suffix)]] = lines[1] if len(lines) > 1 else ""
     return tokens
 
 
@@ -473,20 +475,45 @@ def corrected_folder(projected_dir, fnames, corrections_tsv, near):
     files of one correction job per image. Each ``FNAME`` gets the same
     mBackground call as in ``background``; its ``_area`` file, which
     mBackground would copy unchanged, is a link to the projected one. With
-    no ``corrections_tsv`` this yields ``projected_dir`` itself.
+    no ``corrections_tsv`` this yields ``projected_dir`` itself (or links to
+    its images named as in the table: ``_named_as_in_table``).
     """
     if not corrections_tsv:
-        yield projected_dir
+        with _named_as_in_table(projected_dir, fnames, near) as folder:
+            yield folder
         return
     montage = load_montage()
     planes = read_corrections(corrections_tsv)
     with atomic.scratch_dir(near) as folder:
         for fname in fnames:
-            plane = read_correction(corrections_tsv, fname[: -len(".fits")], planes)
+            # FNAME is ID.fits, or batch-N/ID.fits (layout.projected_name)
+            plane = read_correction(corrections_tsv, os.path.basename(fname)[: -len(".fits")], planes)
             source = os.path.join(projected_dir, fname)
             target = os.path.join(folder, fname)
+            os.makedirs(os.path.dirname(target), exist_ok=True)
             check_status(montage.mBackground(source, target, *plane, noAreas=True), f"mBackground of {source}")
             os.symlink(os.path.abspath(atomic.area_name(source)), atomic.area_name(target))
+        yield folder
+
+
+@contextlib.contextmanager
+def _named_as_in_table(images_dir, fnames, near):
+    """``images_dir`` with its images under the table's names ``fnames``.
+
+    corrected/ holds ID.fits whatever the projection layout, while the
+    projected table names batch jobs' images batch-N/ID.fits
+    (``layout.projected_name``): then a scratch folder of links named as in
+    the table stands in for it.
+    """
+    if all(os.path.exists(os.path.join(images_dir, fname)) for fname in fnames):
+        yield images_dir
+        return
+    with atomic.scratch_dir(near) as folder:
+        for fname in fnames:
+            for name in (fname, atomic.area_name(fname)):
+                link = os.path.join(folder, name)
+                os.makedirs(os.path.dirname(link), exist_ok=True)
+                os.symlink(os.path.abspath(os.path.join(images_dir, os.path.basename(name))), link)
         yield folder
 
 
