@@ -29,8 +29,10 @@ sys.path.insert(0, os.path.join(REPO, "tests"))  # truth: the error measure the 
 import numpy as np  # noqa: E402
 
 import truth  # noqa: E402
-from mosaicflow import bgsolve, synth, tables  # noqa: E402
-from mosaicflow.steps import check_status, load_montage  # noqa: E402
+from mosaicflow.files import tables  # noqa: E402
+from mosaicflow.montage import bgsolve  # noqa: E402
+from mosaicflow.montage.steps import check_status, load_montage  # noqa: E402
+from mosaicflow.sky import synth  # noqa: E402
 
 
 def read_planes(path):

@@ -32,9 +32,9 @@ from montage_chain import (  # noqa: E402
     region_header,
     work_folder,
 )
-from mosaicflow import tables  # noqa: E402
-from mosaicflow.atomic import write_text  # noqa: E402
-from mosaicflow.steps import check_status, load_montage  # noqa: E402
+from mosaicflow.files import tables  # noqa: E402
+from mosaicflow.files.atomic import write_text  # noqa: E402
+from mosaicflow.montage.steps import check_status, load_montage  # noqa: E402
 
 
 def _call(name, args, kwargs):

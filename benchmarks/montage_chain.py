@@ -18,8 +18,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(REPO, "scripts"))
 
-from mosaicflow import tables  # noqa: E402
-from mosaicflow.steps import check_status, load_montage  # noqa: E402
+from mosaicflow.files import tables  # noqa: E402
+from mosaicflow.montage.steps import check_status, load_montage  # noqa: E402
 
 
 def _schema():
@@ -36,7 +36,7 @@ def default_iterations():
 
 def auto_region_options():
     """mMakeHdr's options for the workflow's automatic region with its defaults (config/schema.yaml)."""
-    from mosaicflow.region import MONTAGE_CSYS
+    from mosaicflow.sky.region import MONTAGE_CSYS
 
     settings = _schema()["$defs"]["auto_region"]["properties"]
     return {

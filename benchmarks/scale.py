@@ -108,7 +108,9 @@ SCRIPTS = os.path.join(REPO, "scripts")
 SNAKEFILE = os.path.join(REPO, "Snakefile")
 sys.path.insert(0, SCRIPTS)
 
-from mosaicflow import inputs, region, synth, tables  # noqa: E402
+from mosaicflow.files import tables  # noqa: E402
+from mosaicflow.sky import region, synth  # noqa: E402
+from mosaicflow.sources import inputs  # noqa: E402
 
 MOSAIC = "bench"
 DRY_MOSAIC = "dry"
@@ -477,7 +479,7 @@ CHAIN_CODE = r"""
 import json, resource, sys, time
 sys.path[:0] = [sys.argv[1], sys.argv[3]]
 import montage_chain as chain
-from mosaicflow.steps import load_montage
+from mosaicflow.montage.steps import load_montage
 
 def status_mb(key):
     try:

@@ -50,32 +50,20 @@ from scale import (  # noqa: E402
     warm_page_cache,
 )
 
-from mosaicflow import tables  # noqa: E402
+from mosaicflow.files import tables  # noqa: E402
+from mosaicflow.reports.rule_stages import STAGE_OF_RULE  # noqa: E402
 
 MOSAIC = "bench"
 WORKFLOWS = ("defaults", "mosaic.fits")  # the workflow, two targets
 SYSTEMS = (*WORKFLOWS, "chain", "hand")
-# Workflow rules and the scripts' stages, grouped into the stages both have.
+# Workflow rules by stage (mosaicflow.reports.rule_stages), and the scripts'
+# own steps under the stage of the rules that do the same work.
 STAGE_OF = {
-    "image_table": "image table",
-    "region_header": "image table",  # the scripts' mMakeHdr too
-    "project": "projection",
-    "project_batch": "projection",
-    "projected_table": "projected table, overlaps",
-    "overlaps": "projected table, overlaps",
-    "difference_fit": "difference fits",
-    "difference_fits_by_image": "difference fits",
-    "difference_fits_by_batch": "difference fits",
-    "gather_fits": "background model",
-    "background_model": "background model",
-    "background_correct": "corrections, coadd",
-    "background": "corrections, coadd",
-    "corrected_table": "corrections, coadd",
-    "coadd_tile": "corrections, coadd",
-    "coadd": "corrections, coadd",
+    **STAGE_OF_RULE,
+    "overlaps": STAGE_OF_RULE["projected_table"],
+    "background": STAGE_OF_RULE["background_correct"],
+    "corrected_table": STAGE_OF_RULE["coadd"],
     "split": "table splits",
-    "preview": "PNG, quality report",
-    "quality_report": "PNG, quality report",
 }
 STAGES = list(dict.fromkeys(STAGE_OF.values()))
 

@@ -38,7 +38,8 @@ import yaml  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
 from montage_chain import default_iterations, run_chain  # noqa: E402
-from mosaicflow import synth, tables  # noqa: E402
+from mosaicflow.files import tables  # noqa: E402
+from mosaicflow.sky import synth  # noqa: E402
 
 
 def make_field(folder, tiles, seed):

@@ -11,31 +11,26 @@ import sys
 
 sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
 
-from mosaicflow import UserError, layout, tables  # noqa: E402  (standard library only)
-from mosaicflow import config_check  # noqa: E402
-from mosaicflow.archive import archive_url  # noqa: E402
-from mosaicflow.atomic import area_name  # noqa: E402
-from mosaicflow import fields as short_forms  # noqa: E402
-from mosaicflow.command import JobCommand  # noqa: E402
+from mosaicflow import UserError  # noqa: E402  (standard library only)
+from mosaicflow.files import layout, tables  # noqa: E402  (standard library only)
+from mosaicflow.config import loader as config_loader  # noqa: E402
+from mosaicflow.config import validation  # noqa: E402
+from mosaicflow.sources.archive import archive_url  # noqa: E402
+from mosaicflow.files.atomic import area_name  # noqa: E402
+from mosaicflow.jobs.command import JobCommand  # noqa: E402
 
-SCHEMA = os.path.join(workflow.basedir, "config", "schema.yaml")
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))
-
-
-def validate_config(data):
-    """Validate against the schema (filling in its defaults), or stop with a short message."""
-    try:
-        config_check.validate(data, SCHEMA, CONFIG_SOURCE)
-    except UserError as problem:
-        raise WorkflowError(str(problem)) from None
-
-
-validate_config(config)
-if not config.get("mosaics") and not config.get("fields"):
-    raise WorkflowError(
-        f"configuration: {CONFIG_SOURCE or 'the config'} defines no mosaics"
-        " (neither 'mosaics' nor 'fields')"
+# Validated (defaults from config/schema.yaml filled in), short forms expanded
+# into mosaics and composites, impossible combinations refused: one loader,
+# also used by scripts/check_config.py and the folder watcher.
+try:
+    # a pool node's job leaves the centres to the submit host, which checked them
+    LOADED = config_loader.load(
+        config, CONFIG_SOURCE, check_centres=not workflow.remote_exec
     )
+except UserError as problem:
+    raise WorkflowError(str(problem)) from None
+MOSAICS, COLORS = LOADED.mosaics, LOADED.colors
 ARCHIVE = config["archive"]
 
 
@@ -43,60 +38,6 @@ def intermediate(path, kind):
     """Output ``path`` as temp() unless keep_intermediates.KIND says to keep it."""
     return path if config["keep_intermediates"][kind] else temp(path)
 
-
-# bands: [...] and the fields table expand into plain mosaics (validated again,
-# which also fills in their defaults) and colour composites.
-try:
-    MOSAICS, COLORS = short_forms.expand(config)
-except UserError as problem:
-    raise WorkflowError(f"configuration: {problem}") from None
-# Only mosaics from the fields table are new here (bands copy validated
-# mosaics); validation costs ~75 ms and every job parses this file.
-_unvalidated = {name: m for name, m in MOSAICS.items() if "background" not in m}
-if _unvalidated:
-    validate_config({"mosaics": _unvalidated})
-
-
-def refuse_absurd_regions():
-    """A centre-and-size region too large to build, or an unreadable centre, is refused before any work."""
-    from mosaicflow import region
-
-    for name, mosaic in MOSAICS.items():
-        box = mosaic["region"]
-        if "width" in box:
-            where = f"mosaics.{name}.region"
-            size = region.box_size(box["width"], box["height"], box["pixel_scale"])
-            try:
-                region.check_size(*size, config["max_pixels"], where)
-                # a job on a pool node parses this file too: the submit host checked
-                if not workflow.remote_exec:
-                    region.parse_center(box["center"], f"{where}.center", box["frame"])
-            except UserError as problem:
-                raise WorkflowError(str(problem)) from None
-
-
-refuse_absurd_regions()
-
-
-def refuse_keeping_corrections_never_written():
-    if not config["keep_intermediates"]["corrected"]:
-        return
-    for name, mosaic in MOSAICS.items():
-        if mosaic["background"]["correct_jobs"] == "coadd":
-            raise WorkflowError(
-                f"configuration: mosaics.{name}.background.correct_jobs: coadd writes no "
-                "corrected images, but keep_intermediates.corrected is true; set one of them "
-                "differently"
-            )
-
-
-refuse_keeping_corrections_never_written()
-
-
-# Composites made from `bands` get their defaults (stretch, size) from the schema
-# too; only when there are any (validation costs every job's parse ~75 ms).
-if COLORS:
-    validate_config({"colors": COLORS})
 
 # The shell jobs' command: this interpreter (the one running Snakemake, so the
 # same environment on every node of a shared-filesystem pool), or the conda
@@ -125,7 +66,7 @@ localrules:
 
 wildcard_constraints:
     mosaic=r"[A-Za-z0-9][A-Za-z0-9_.-]*",
-    # Image ids are "<sanitised name>-<8 hex digits>" (mosaicflow.inputs.image_id),
+    # Image ids are "<sanitised name>-<8 hex digits>" (mosaicflow.sources.inputs.image_id),
     # which also keeps "<id>_area.fits" from matching "<id>.fits".
     image=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     plus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
@@ -134,7 +75,7 @@ wildcard_constraints:
     batch=r"[0-9]{1,6}",
 
 
-# Where things are: every path of results/NAME/ is named in mosaicflow.layout.
+# Where things are: every path of results/NAME/ is named in mosaicflow.files.layout.
 result = (
     layout.pattern
 )  # a rule's pattern, e.g. result("projected") -> results/{mosaic}/projected/{image}.fits

@@ -14,7 +14,7 @@ def source_folder(wildcards):
 def existing(path, wildcards, key):
     """``path`` from the config, or stop naming the mosaic and the key (asked only
     of mosaics being made; Snakemake's missing-input error names neither)."""
-    problem = config_check.path_problem(wildcards.mosaic, key, path)
+    problem = validation.path_problem(wildcards.mosaic, key, path)
     if problem:
         raise WorkflowError(f"configuration: {problem}")
     return path
@@ -32,7 +32,7 @@ def is_auto_region(wildcards):
 
 def archive_images(wildcards):
     """Cache paths of a mosaic's archive images (after the archive-query checkpoint)."""
-    from mosaicflow.archive import cache_path
+    from mosaicflow.sources.archive import cache_path
 
     listing = checkpoints.archive_query.get(mosaic=wildcards.mosaic).output[0]
     source = setting(wildcards, "source")
@@ -45,12 +45,12 @@ def archive_images(wildcards):
 def source_state(wildcards):
     """A digest of a local source folder's files (names, sizes, mtimes, ctimes,
     inodes): a file overwritten in place reruns the image table, which the
-    folder's own mtime would not (see mosaicflow.manifest)."""
+    folder's own mtime would not (see mosaicflow.sources.manifest)."""
     source = setting(wildcards, "source")
     if source["type"] != "local" or not os.path.isdir(source["path"]):
         return ""
-    from mosaicflow.inputs import scan_folder
-    from mosaicflow.manifest import state
+    from mosaicflow.sources.inputs import scan_folder
+    from mosaicflow.sources.manifest import state
 
     # every file: the ones not used are listed in skipped.tsv
     fits_named, others = scan_folder(source["path"], source["recursive"])
@@ -146,7 +146,7 @@ def image_record(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _read_pairs(path, mtime):
-    from mosaicflow.stages import overlap_pairs
+    from mosaicflow.montage.stages import overlap_pairs
 
     return overlap_pairs(path)
 
@@ -159,13 +159,13 @@ def overlap_pairs(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _retry_tokens(folder, mtime):
-    from mosaicflow.steps import retry_tokens
+    from mosaicflow.montage.steps import retry_tokens
 
     return retry_tokens(folder)
 
 
 def current_retry_tokens(mosaic):
-    """{image id: token of its last failed projection} (mosaicflow.steps.retry_tokens)."""
+    """{image id: token of its last failed projection} (mosaicflow.montage.steps.retry_tokens)."""
     folder = result_path(mosaic, "projected_dir")
     try:
         mtime = os.stat(folder).st_mtime_ns
@@ -208,7 +208,7 @@ def projection_layout(wildcards):
 
 
 def projection_batches_option(wildcards):
-    """projection.batches under projection.jobs: batch, else 0 (mosaicflow.layout.projected_name)."""
+    """projection.batches under projection.jobs: batch, else 0 (mosaicflow.files.layout.projected_name)."""
     jobs, batches = projection_layout(wildcards)
     return batches if jobs == "batch" else 0
 
@@ -222,8 +222,8 @@ def projected_path(wildcards, image):
 
 @functools.lru_cache(maxsize=None)
 def _projection_batches(images, batches):
-    """({batch: its images}, {image: its batch}) of mosaicflow.stages.images_by_batch."""
-    from mosaicflow.stages import images_by_batch
+    """({batch: its images}, {image: its batch}) of mosaicflow.montage.stages.images_by_batch."""
+    from mosaicflow.montage.stages import images_by_batch
 
     by_batch = images_by_batch(images, batches)
     return by_batch, {i: b for b, members in by_batch.items() for i in members}
@@ -299,7 +299,7 @@ def image_projection(wildcards):
 
 
 def fit_layout(wildcards):
-    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.stages.fit_items)."""
+    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.montage.stages.fit_items)."""
     return (
         setting(wildcards, "background", "fit_jobs"),
         setting(wildcards, "background", "fit_batches"),
@@ -317,7 +317,7 @@ def fit_options(wildcards):
 
 
 def median_option(wildcards):
-    """The fit jobs read a difference's median only for a sliver (mosaicflow.fitscreen)."""
+    """The fit jobs read a difference's median only for a sliver (mosaicflow.montage.fitscreen)."""
     width = setting(wildcards, "background", "fit_screen")["min_width"]
     return f"--median-below {width}"
 
@@ -340,7 +340,7 @@ def _overlaps_table(mosaic):
 # batches from the batch jobs' own cut (_batch_pairs), not cut a second time.
 @functools.lru_cache(maxsize=None)
 def _fit_items(overlaps, mtime, fit_jobs, batches):
-    from mosaicflow.stages import batch_items, fit_items
+    from mosaicflow.montage.stages import batch_items, fit_items
 
     if fit_jobs == "batch":
         return batch_items(_batch_pairs(overlaps, mtime, batches))
@@ -349,7 +349,7 @@ def _fit_items(overlaps, mtime, fit_jobs, batches):
 
 @functools.lru_cache(maxsize=None)
 def _batch_pairs(overlaps, mtime, batches):
-    from mosaicflow.stages import pairs_by_batch
+    from mosaicflow.montage.stages import pairs_by_batch
 
     return pairs_by_batch(_read_pairs(overlaps, mtime), batches)
 
@@ -567,8 +567,8 @@ def coadd_tile_size(wildcards):
 @functools.lru_cache(maxsize=None)
 def _tile_layout(table, header, mtimes, size):
     """(region header, {tile: projected rows}) of the tiles some image touches."""
-    from mosaicflow.frames import read_header_file
-    from mosaicflow.tiles import tiles_touched
+    from mosaicflow.sky.frames import read_header_file
+    from mosaicflow.montage.tiles import tiles_touched
 
     region = read_header_file(header)
     return region, tiles_touched(tables.read_ipac(table), region, size)

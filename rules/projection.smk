@@ -38,20 +38,20 @@ rule project:
         # sees every change to the file; the raw file is not an input, so a
         # touch or a copy of the same bytes does not reproject); and the token
         # of its last failed projection (on_image_error: skip left a new one:
-        # the next run tries it again, see mosaicflow.steps.retry_tokens).
+        # the next run tries it again, see mosaicflow.montage.steps.retry_tokens).
         image=projection_parameters,
     shell:
         "{params.job} project --raw {params.link:q} --hdu {params.image[hdu]:q}"
         " --method {params.image[method]:q} --header {input.header:q} --out {output.image:q}"
         " --on-error {resources.on_image_error} --attempt {resources.attempt_number}"
         " --retries {resources.image_retries} --content {params.image[content]}"
-        " --key {output.key:q}"
+        " --key {output.key:q} --token {params.image[retry]:q}"
         " > {log:q} 2>&1"
 
 
 rule project_batch:
     # One folder per batch, all of it the job's output; an image's batch is a
-    # hash of its id (mosaicflow.layout.batch_of), so a changed, added or
+    # hash of its id (mosaicflow.files.layout.batch_of), so a changed, added or
     # removed image re-projects its own batch only.
     input:
         header=result("region"),

@@ -27,7 +27,7 @@ def coadd_memory_mb(wildcards, input, attempt):
     """
     from snakemake.exceptions import IncompleteCheckpointException
 
-    from mosaicflow.frames import read_header_file
+    from mosaicflow.sky.frames import read_header_file
 
     try:
         naxis1 = int(read_header_file(input.header).get("NAXIS1", 0))
@@ -52,8 +52,8 @@ def coadd_memory_mb(wildcards, input, attempt):
 
 def quality_memory_mb(wildcards, input, attempt):
     """The coadd's estimate (the report reads every image's rows too), plus the
-    pixels of recently read images the report keeps (mosaicflow.quality)."""
-    from mosaicflow.quality import PIXEL_CACHE_BYTES
+    pixels of recently read images the report keeps (mosaicflow.reports.quality)."""
+    from mosaicflow.reports.quality import PIXEL_CACHE_BYTES
 
     return coadd_memory_mb(wildcards, input, attempt) + PIXEL_CACHE_BYTES // 2**20
 

@@ -10,7 +10,7 @@ RUN = {"started": 0.0}
 def job_states():
     """{(kind, name): JobState} from the DAG of this run (a public Snakemake API
     since 8: DAG.jobs, needrun, finished)."""
-    from mosaicflow.summary import JobState
+    from mosaicflow.reports.summary import JobState
 
     dag = workflow.dag
     states = {}
@@ -34,8 +34,8 @@ REPORT_DESCRIPTION = os.path.join(workflow.basedir, "report", "workflow.rst")
 
 
 def write_run_summary(running=False):
-    from mosaicflow import runpage
-    from mosaicflow.summary import write_summary
+    from mosaicflow.reports import runpage
+    from mosaicflow.reports.summary import write_summary
 
     states = job_states()
     rows = write_summary(
@@ -52,7 +52,7 @@ def write_run_summary(running=False):
 
 def landing_page():
     """The report's first page: the description, with the last run's summary once written."""
-    from mosaicflow import runpage
+    from mosaicflow.reports import runpage
 
     return runpage.landing_page(REPORT_DESCRIPTION)
 
@@ -80,7 +80,7 @@ def refuse_a_pool_run_without_a_schedd():
     # off: let the executor try (with --verbose it logs each job's submit description)
     if os.environ.get("MOSAICFLOW_POOL_CHECK") == "off":
         return
-    from mosaicflow import pool
+    from mosaicflow.operations import pool
 
     problem = pool.schedd_problem()
     if problem:
@@ -90,7 +90,7 @@ def refuse_a_pool_run_without_a_schedd():
 def start_run():
     import time
 
-    from mosaicflow.layout import remove_debris
+    from mosaicflow.files.layout import remove_debris
 
     refuse_a_pool_run_without_a_schedd()
     RUN["started"] = time.time()

@@ -6,7 +6,8 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from mosaicflow import archive, snakejob  # noqa: E402
+from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.sources import archive  # noqa: E402
 
 
 def main(smk):

@@ -5,9 +5,10 @@
 
 Snakemake reports a YAML syntax error in a --configfile as "Config file is
 not valid JSON or YAML", without the file or the line; this names both. The
-keys and values are checked against config/schema.yaml as the workflow does,
-and each mosaic's source folder and header template must exist (relative
-paths are read from the current directory, as the workflow reads them).
+config is loaded as the workflow loads it (mosaicflow.config.loader: the
+schema, the short forms, the combinations refused), and each mosaic's source
+folder and header template must exist (relative paths are read from the
+current directory, as the workflow reads them).
 Exit status 0 when every file is valid, 1 otherwise.
 """
 
@@ -16,9 +17,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from mosaicflow import UserError, config_check  # noqa: E402
-
-SCHEMA = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "schema.yaml")
+from mosaicflow import UserError  # noqa: E402
+from mosaicflow.config import loader, validation  # noqa: E402
 
 
 def problems(path):
@@ -38,12 +38,10 @@ def problems(path):
     if not isinstance(data, dict):
         return f"{path}: expected keys such as 'mosaics:', found {type(data).__name__}"
     try:
-        config_check.validate(data, SCHEMA, path)
+        loaded = loader.load(data, path)
     except UserError as problem:
         return str(problem)
-    if not data.get("mosaics") and not data.get("fields"):
-        return f"{path} defines no mosaics (neither 'mosaics' nor 'fields')"
-    missing = config_check.missing_paths(data.get("mosaics") or {})
+    missing = validation.missing_paths(loaded.mosaics)
     if missing:
         return "\n".join(f"{path}: {problem}" for problem in missing)
     return None

@@ -6,7 +6,8 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from mosaicflow import inputs, snakejob  # noqa: E402
+from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.sources import inputs  # noqa: E402
 
 
 def main(smk):

@@ -10,7 +10,7 @@ import sys
 
 import yaml
 
-from mosaicflow import monitor, tracking
+from mosaicflow.operations import monitor, tracking
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 HTCONDOR_PROFILE = os.path.join(REPO, "profiles", "htcondor", "config.yaml")

@@ -1,7 +1,7 @@
-"""Entry point of the workflow's shell jobs; see mosaicflow/cli.py."""
+"""Entry point of the workflow's shell jobs; see mosaicflow/jobs/cli.py."""
 
 import sys
 
-from mosaicflow.cli import main
+from mosaicflow.jobs.cli import main
 
 sys.exit(main())

@@ -5,7 +5,8 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from mosaicflow import performance, snakejob  # noqa: E402
+from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.reports import performance  # noqa: E402
 
 
 def main(smk):

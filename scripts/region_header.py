@@ -4,7 +4,8 @@ import sys
 
 sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
 
-from mosaicflow import region, snakejob  # noqa: E402
+from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.sky import region  # noqa: E402
 
 
 def main(smk):

@@ -9,11 +9,10 @@ import argparse
 import os
 import sys
 
-from mosaicflow import watch
+from mosaicflow.operations import watch
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEFILE = os.path.join(REPO, "Snakefile")
-SCHEMA = os.path.join(REPO, "config", "schema.yaml")
 DEFAULT_ARGS = ["--profile", os.path.join(REPO, "profiles", "local")]
 
 
@@ -36,7 +35,7 @@ def main(argv=None):
     workdir = os.path.abspath(args.directory)
     configfile = os.path.abspath(args.configfile)
     command = watch.snakemake_command(SNAKEFILE, workdir, configfile, extra)
-    watcher = watch.Watcher(configfile, workdir, command, SCHEMA, settle=args.settle, poll=args.poll)
+    watcher = watch.Watcher(configfile, workdir, command, settle=args.settle, poll=args.poll)
     watch.install_signal_handlers(watcher)
     try:
         return watcher.watch()

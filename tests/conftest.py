@@ -126,7 +126,7 @@ def pool():
 def projected_image(mosaic_dir, ident):
     """Where image ``ident``'s projection is, as the mosaic's projected table names it
     (projected/ID.fits, or projected/batch-N/ID.fits from a projection batch)."""
-    from mosaicflow import tables
+    from mosaicflow.files import tables
 
     for row in tables.read_ipac(os.path.join(mosaic_dir, "projected.tbl")):
         if os.path.basename(row["fname"]) == f"{ident}.fits":
@@ -136,10 +136,10 @@ def projected_image(mosaic_dir, ident):
 
 def schema_defaults(mosaic=None):
     """A mosaic's settings with the schema's defaults filled in, as a run sees them."""
-    from mosaicflow import config_check
+    from mosaicflow.config import validation
 
     config = {"mosaics": {"m": mosaic or {"source": small_field(), "region": small_region()}}}
-    config_check.validate(config, os.path.join(REPO, "config", "schema.yaml"))
+    validation.validate(config, os.path.join(REPO, "config", "schema.yaml"))
     return config["mosaics"]["m"]
 
 

@@ -13,7 +13,9 @@ import pytest
 from astropy.io import fits
 
 from archive_server import LIST_PATH, ArchiveServer, closed_port
-from mosaicflow import UserError, archive, synth
+from mosaicflow import UserError
+from mosaicflow.sky import synth
+from mosaicflow.sources import archive
 
 # Short timeouts and backoff keep every test well under a second or two.
 FAST = {"timeout": (1.0, 0.3), "backoff_factor": 0.01}
@@ -350,7 +352,7 @@ def test_unreachable_download_names_url(tmp_path):
 
 def test_module_import_is_light():
     code = (
-        "import sys; import mosaicflow.archive; "
+        "import sys; import mosaicflow.sources.archive; "
         "heavy = [m for m in ('requests', 'urllib3', 'astropy', 'numpy') if m in sys.modules]; "
         "assert not heavy, heavy"
     )

@@ -11,7 +11,8 @@ from astropy.io import fits
 
 from archive_server import LIST_PATH, ArchiveServer
 from conftest import small_region
-from mosaicflow import synth, tables
+from mosaicflow.files import tables
+from mosaicflow.sky import synth
 
 
 def serve_field(server):

@@ -8,7 +8,9 @@ import pytest
 from astropy.io import fits
 
 from conftest import PER_ITEM_JOBS, projected_image, small_region
-from mosaicflow import stages, synth, tables
+from mosaicflow.files import tables
+from mosaicflow.montage import stages
+from mosaicflow.sky import synth
 
 
 def write_tiles(folder, settings, keep):

@@ -11,7 +11,8 @@ import pytest
 from astropy.io import fits
 
 from conftest import small_region
-from mosaicflow import synth, tables
+from mosaicflow.files import tables
+from mosaicflow.sky import synth
 
 
 def good_tiles():

@@ -10,8 +10,10 @@ from astropy.io import fits as pyfits
 from astropy.wcs import WCS
 
 import truth
-from mosaicflow import bgsolve, region, steps, synth, tables
-from mosaicflow.steps import load_montage
+from mosaicflow.files import tables
+from mosaicflow.montage import bgsolve, steps
+from mosaicflow.montage.steps import load_montage
+from mosaicflow.sky import region, synth
 
 
 def as_text(rows):

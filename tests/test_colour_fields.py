@@ -8,7 +8,9 @@ import pytest
 from PIL import Image
 
 from conftest import small_field, small_region
-from mosaicflow import UserError, fields, tables
+from mosaicflow import UserError
+from mosaicflow.config import fields
+from mosaicflow.files import tables
 
 # ---- expansion of the short forms -------------------------------------------
 
@@ -134,7 +136,7 @@ def write_fields(workflow, rows):
 def test_fields_table_isolates_a_bad_field_and_grows_by_one(workflow):
     from astropy.io import fits
 
-    from mosaicflow import synth
+    from mosaicflow.sky import synth
 
     good = workflow.path("good")
     os.makedirs(good)

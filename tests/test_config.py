@@ -139,12 +139,12 @@ def test_a_config_file_without_mosaics_does_not_fall_back_to_the_demo(workflow):
 
 @pytest.mark.parametrize("center", ["05:35:17 -05:23:28", "5h35m17s -5d23m28s", "05 35 17 -05 23 28"])
 def test_sexagesimal_centres_give_the_same_region_as_degrees(workflow, center):
-    from mosaicflow import inputs, region
+    from mosaicflow.sky import region
 
     assert region.parse_center(center) == pytest.approx((83.8208333, -5.3911111))
     mosaic = {"source": {"type": "synthetic"}, "region": {"center": center, "width": 0.1, "height": 0.1}}
     workflow.run("--until", "region_header", config={"mosaics": {"m": mosaic}})
-    header = inputs.read_header_template(workflow.path("results", "m", "region.hdr"))
+    header = region.read_header_template(workflow.path("results", "m", "region.hdr"))
     assert header["CRVAL1"] == pytest.approx(83.8208333)
     assert header["CRVAL2"] == pytest.approx(-5.3911111)
 
@@ -185,6 +185,17 @@ def test_config_checker_names_unknown_keys_and_passes_a_valid_config(tmp_path):
     assert result.stdout.strip().endswith("valid")
 
 
+def test_config_checker_refuses_what_a_run_refuses(tmp_path):
+    # rules of the config beyond the schema, from the one loader the workflow uses too
+    keep = "keep_intermediates: {corrected: true}\n"
+    mosaic = "mosaics:\n  m:\n    source: {type: synthetic}\n    region: {center: '83 -5', width: %s, height: 0.1}\n"
+    result = _check_config(tmp_path, keep + mosaic % 0.1)
+    assert result.returncode == 1
+    assert "mosaics.m.background.correct_jobs: coadd writes no corrected images" in result.stderr
+    result = _check_config(tmp_path, mosaic % 90)
+    assert result.returncode == 1 and "mosaics.m.region" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_config_checker_names_a_missing_source_folder_and_header(tmp_path):
     text = "mosaics:\n  m:\n    source: {type: local, path: images/m}\n    region: {header: r.hdr}\n"
     result = _check_config(tmp_path, text)
@@ -195,11 +206,12 @@ def test_config_checker_names_a_missing_source_folder_and_header(tmp_path):
 
 def test_long_lists_of_problems_are_cut_to_a_few_lines():
     from conftest import REPO
-    from mosaicflow import UserError, config_check
+    from mosaicflow import UserError
+    from mosaicflow.config import validation
 
     mosaics = {f"m{i}": {"source": {"type": "synthetic"}, "region": {"auto": True}, f"bad{i}": 1} for i in range(9)}
     with pytest.raises(UserError) as raised:
-        config_check.validate({"mosaics": mosaics}, os.path.join(REPO, "config", "schema.yaml"))
+        validation.validate({"mosaics": mosaics}, os.path.join(REPO, "config", "schema.yaml"))
     lines = str(raised.value).splitlines()
-    assert len(lines) == 1 + config_check.MAX_PROBLEMS + 1
-    assert lines[-1].strip() == f"(and {9 - config_check.MAX_PROBLEMS} more)"
+    assert len(lines) == 1 + validation.MAX_PROBLEMS + 1
+    assert lines[-1].strip() == f"(and {9 - validation.MAX_PROBLEMS} more)"

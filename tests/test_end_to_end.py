@@ -11,7 +11,8 @@ from astropy.io import fits
 
 import truth
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, schema_defaults, small_field, small_region
-from mosaicflow import stages, tables
+from mosaicflow.files import tables
+from mosaicflow.montage import stages
 
 
 def png_size(path):
@@ -227,7 +228,7 @@ def test_html_report_is_self_contained(matched_and_unmatched):
 
 
 def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched):
-    from mosaicflow import tables
+    from mosaicflow.files import tables
 
     wf = matched_and_unmatched
     wf.run("performance")
@@ -238,7 +239,8 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
     assert int(rows["coadd"]["jobs"]) == 1 and float(rows["project"]["wall_total_s"]) > 0
     assert png_size(wf.path("results", "matched", "performance.png"))[0] > 100
     # every job measured itself (shell steps and script jobs alike), and the CPU summed is theirs
-    from mosaicflow import layout, usage
+    from mosaicflow.files import layout
+    from mosaicflow.reports import usage
 
     benchmarks = wf.path("results", "matched", "benchmarks")
     logs = layout.log_dir_of_benchmarks(benchmarks)
@@ -288,7 +290,7 @@ def test_the_quality_reports_seam_figures_follow_the_truth(matched_and_unmatched
     # corrections leave (tests/truth.py); and the verdict that follows from them.
     import json
 
-    from mosaicflow import tables
+    from mosaicflow.files import tables
 
     wf = matched_and_unmatched
     folder = wf.path("results", name)

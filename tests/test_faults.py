@@ -10,7 +10,7 @@ import numpy as np
 from astropy.io import fits
 
 from conftest import Workflow, small_field, small_region
-from mosaicflow import layout
+from mosaicflow.files import layout
 
 CONFIG = {"mosaics": {"killed": {"source": small_field(seed=12), "region": small_region()}}}
 
@@ -70,7 +70,7 @@ def break_one_image_after_validation(wf, config):
     """Build the image table, then replace the link through which Montage reads
     one raw file with a truncated copy (the raw file itself stays as it is, so
     the image table stays valid): Montage's projection of it fails for real."""
-    from mosaicflow import tables
+    from mosaicflow.files import tables
 
     wf.run("--until", "image_table", config=config)
     (mosaic,) = config["mosaics"]
@@ -85,7 +85,7 @@ def break_one_image_after_validation(wf, config):
 
 
 def field_folder(wf):
-    from mosaicflow import synth
+    from mosaicflow.sky import synth
 
     truth = synth.make_truth({"columns": 2, "rows": 2, "seed": 13, "stars": 300, "nebulae": 2})
     os.makedirs(wf.path("raw"))
@@ -95,7 +95,7 @@ def field_folder(wf):
 
 
 def test_failed_projection_is_retried_then_skipped_and_reported(workflow):
-    from mosaicflow import tables
+    from mosaicflow.files import tables
 
     field_folder(workflow)
     config = {

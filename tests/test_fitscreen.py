@@ -1,4 +1,4 @@
-"""Screening the difference fits before the background model (mosaicflow.fitscreen),
+"""Screening the difference fits before the background model (mosaicflow.montage.fitscreen),
 and the check of the model's corrections, against known backgrounds."""
 
 import json
@@ -8,8 +8,11 @@ import numpy as np
 import pytest
 
 import truth
-from mosaicflow import StepError, bgsolve, fitscreen, stages, synth, tables
-from mosaicflow.steps import check_status, load_montage
+from mosaicflow import StepError
+from mosaicflow.files import tables
+from mosaicflow.montage import bgsolve, fitscreen, stages
+from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.sky import synth
 
 RULE = fitscreen.Rule(min_width=10, min_pixels=100, outlier_sigma=10)  # the schema's defaults
 OFF = fitscreen.Rule(min_width=0, min_pixels=0, outlier_sigma=0)

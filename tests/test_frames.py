@@ -19,7 +19,10 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from mosaicflow import frames, inputs, steps
+from mosaicflow.montage import steps
+from mosaicflow.sky import frames
+from mosaicflow.sky.region import read_header_template
+from mosaicflow.sources import inputs
 from truth import _windowed_centroid
 
 ARCSEC = 1.0 / 3600.0
@@ -362,7 +365,7 @@ def test_rotated_projection_of_other_projections(tmp_path, capsys):
         star_image(raw, header, stars)
         region = region_header(str(folder / "region.hdr"), centre.l.deg, centre.b.deg, 300, projection)
         expected = "mProjectPP-rotated" if name == "sip" else "mProject"  # see projection_method
-        template = inputs.read_header_template(region)
+        template = read_header_template(region)
         assert inputs.projection_method("auto", header, template) == expected
         assert inputs.projection_method("mProjectPP", header, template) == "mProjectPP-rotated"
         out, _ = project_both(folder, raw, region)
@@ -483,7 +486,7 @@ def test_frames_for_montage_systems():
 def test_projection_jobs_stay_light():
     """steps and frames import only the standard library and MontagePy."""
     code = (
-        "import sys; sys.path.insert(0, 'scripts'); import mosaicflow.steps, mosaicflow.frames; "
+        "import sys; sys.path.insert(0, 'scripts'); import mosaicflow.montage.steps, mosaicflow.sky.frames; "
         "import MontagePy.main; "
         "print([m for m in ('astropy', 'numpy', 'yaml') if m in sys.modules])"
     )

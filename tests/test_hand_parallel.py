@@ -9,8 +9,9 @@ from astropy.io import fits
 
 from hand_parallel import run_hand_parallel, split_table
 from montage_chain import run_chain
-from mosaicflow import synth, tables
-from mosaicflow.steps import check_status, load_montage
+from mosaicflow.files import tables
+from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.sky import synth
 
 
 @pytest.fixture(scope="module")
@@ -55,15 +56,16 @@ def test_make_header_makes_the_workflows_automatic_region(field, tmp_path):
     """speed.py has the scripts make their header (--make-header) as the workflow's
     ``region: {auto: true}`` does, with the defaults of config/schema.yaml."""
     from conftest import REPO
-    from mosaicflow import config_check, region
-    from mosaicflow.stages import image_table
+    from mosaicflow.config import validation
+    from mosaicflow.montage.stages import image_table
+    from mosaicflow.sky import region
 
     inputs, names, _ = field
     made = tmp_path / "made.hdr"
     times = run_chain(inputs, names, str(made), str(tmp_path / "chain"), iterations=10, make_header=True)
     assert times["region_header"] > 0
     config = {"mosaics": {"m": {"source": {"type": "synthetic"}, "region": {"auto": True}}}}
-    settings = config_check.validate(config, os.path.join(REPO, "config", "schema.yaml"))["mosaics"]["m"]["region"]
+    settings = validation.validate(config, os.path.join(REPO, "config", "schema.yaml"))["mosaics"]["m"]["region"]
     # the workflow's raw table of the same files (image table job), and its region header job
     image_table(inputs, names, str(tmp_path / "raw.tbl"), 1, showCorners=True, haveCubes=False)
     region.write_region_header(settings, str(tmp_path / "region.hdr"), 10**9, raw_table=str(tmp_path / "raw.tbl"))

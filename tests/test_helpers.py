@@ -8,7 +8,11 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from mosaicflow import UserError, atomic, inputs, region, stages, tables
+from mosaicflow import UserError
+from mosaicflow.files import atomic, tables
+from mosaicflow.montage import stages
+from mosaicflow.sky import region
+from mosaicflow.sources import inputs
 
 
 def header(ra=83.8, dec=-5.4, nx=100, ny=200, projection="TAN", frame=("RA", "DEC")):
@@ -105,7 +109,7 @@ def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path, method):
     the area itself; the files must be exactly Montage's."""
     import MontagePy.main as montage
 
-    from mosaicflow import steps
+    from mosaicflow.montage import steps
 
     rng = np.random.default_rng(3)
     raw = str(tmp_path / "raw.fits")
@@ -357,7 +361,7 @@ def test_box_header_has_the_requested_geometry(tmp_path):
     cfg = {"center": "83.82, -5.39", "width": 0.5, "height": 0.25, "pixel_scale": 2.0, "frame": "galactic"}
     cfg.update(projection="TAN", rotation=0.0)
     region.write_region_header(cfg, out, max_pixels=400_000_000)
-    h = inputs.read_header_template(out)
+    h = region.read_header_template(out)
     assert (h["NAXIS1"], h["NAXIS2"]) == (900, 450)
     assert h["CTYPE1"] == "GLON-TAN" and h["CDELT2"] == pytest.approx(2 / 3600)
     assert h["CRPIX1"] == 450.5
@@ -380,7 +384,7 @@ def test_header_template_without_wcs_is_a_user_error(tmp_path):
     path = tmp_path / "bad.hdr"
     path.write_text("SIMPLE  = T\nNAXIS   = 2\nEND\n")
     with pytest.raises(UserError, match="lacks the keyword NAXIS1"):
-        inputs.read_header_template(str(path))
+        region.read_header_template(str(path))
 
 
 def test_disk_estimate_counts_projected_corrected_and_mosaic():
@@ -400,7 +404,7 @@ def test_warns_when_the_disk_is_too_small(tmp_path, caplog):
 
 
 def test_scratch_goes_to_local_scratch_and_killed_jobs_scratch_is_found(tmp_path, monkeypatch):
-    from mosaicflow import atomic
+    from mosaicflow.files import atomic
 
     local = tmp_path / "local"
     local.mkdir()
@@ -427,7 +431,7 @@ def test_scratch_goes_to_local_scratch_and_killed_jobs_scratch_is_found(tmp_path
 
 
 def test_job_command_formats_as_quoted_words_and_is_not_a_tracked_type():
-    from mosaicflow.command import JobCommand
+    from mosaicflow.jobs.command import JobCommand
 
     command = JobCommand("/opt/my env/bin/python", "/work/scripts/montage_job.py")
     assert f"{command} project" == "'/opt/my env/bin/python' /work/scripts/montage_job.py project"
@@ -439,7 +443,7 @@ def test_rendering_only_the_stars_near_a_tile_gives_the_same_pixels(monkeypatch)
     """The RA/Dec box cut before the WCS test drops no star that reaches the tile."""
     import numpy as np
 
-    from mosaicflow import synth
+    from mosaicflow.sky import synth
 
     truth = synth.make_truth(
         {"columns": 12, "rows": 10, "stars": 3000, "tile_width": 96, "tile_height": 64, "overlap": 0.1, "seed": 3}
@@ -457,7 +461,7 @@ def _tile_sky(tile, truth):
     import numpy as np
     from astropy.wcs import WCS
 
-    from mosaicflow import synth
+    from mosaicflow.sky import synth
 
     settings = truth["settings"]
     wcs = WCS(synth.tile_header(tile, settings))
@@ -466,7 +470,7 @@ def _tile_sky(tile, truth):
 
 
 def _small_tiles(folder, count):
-    from mosaicflow import synth
+    from mosaicflow.sky import synth
 
     truth = synth.make_truth({"columns": count, "rows": 1, "stars": 50, "tile_width": 40, "tile_height": 30})
     names = []
@@ -491,7 +495,7 @@ def test_image_table_in_parts_writes_the_bytes_of_one_mimgtbl(tmp_path, options)
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_image_table_names_the_files_mimgtbl_could_not_read(tmp_path, processes):
-    from mosaicflow.steps import StepError
+    from mosaicflow.montage.steps import StepError
 
     names = _small_tiles(tmp_path, 4)
     (tmp_path / "broken.fits").write_text("<html>not found</html>")
@@ -512,17 +516,21 @@ def test_image_table_in_parts_takes_more_names_than_a_command_line_holds(tmp_pat
 
 
 def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_error(tmp_path, monkeypatch):
-    from mosaicflow.fresh import Call
-    from mosaicflow.steps import StepError
+    from mosaicflow.montage.fresh import Call
+    from mosaicflow.montage.steps import StepError
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     near = str(tmp_path / "out.tbl")
-    result = Call("mosaicflow.steps", "check_status", {"status": "0", "count": 3}, "mImgtbl", near=near).result()
+    result = Call(
+        "mosaicflow.montage.steps", "check_status", {"status": "0", "count": 3}, "mImgtbl", near=near
+    ).result()
     assert result == {"status": "0", "count": 3}
     with pytest.raises(StepError, match="^mAdd: no pixels$"):
-        Call("mosaicflow.steps", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd", near=near).result()
+        Call(
+            "mosaicflow.montage.steps", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd", near=near
+        ).result()
     with pytest.raises(StepError, match="AttributeError"):
-        Call("mosaicflow.steps", "no_such_function", near=near).result()
+        Call("mosaicflow.montage.steps", "no_such_function", near=near).result()
     assert os.listdir(tmp_path) == []  # the scratch folders are gone
 
 
@@ -532,18 +540,19 @@ def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_err
 def test_schema_loader_reads_what_pyyaml_reads():
     import yaml
 
-    from mosaicflow import config_check, fields
+    from mosaicflow.config import fields, validation
 
     config_schema = os.path.join(os.path.dirname(fields.FIELDS_SCHEMA), "schema.yaml")
     for path in (config_schema, fields.FIELDS_SCHEMA):
         with open(path, encoding="utf-8") as handle:
-            assert config_check.load_schema(path) == yaml.safe_load(handle)
+            assert validation.load_schema(path) == yaml.safe_load(handle)
 
 
 SCRIPT_JOB = """
 import gc, sys, types
 sys.path.insert(0, {scripts!r})
-from mosaicflow import UserError, snakejob
+from mosaicflow import UserError
+from mosaicflow.jobs import snakejob
 
 def work(snakemake):
     if snakemake.params == "fail":

@@ -21,7 +21,9 @@ from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
 from htcondor_pool import copy_workflow
-from mosaicflow import stages, tables, tracking
+from mosaicflow.files import tables
+from mosaicflow.montage import stages
+from mosaicflow.operations import tracking
 
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
 
@@ -229,7 +231,7 @@ def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
 
 def write_tiles(folder, settings):
     """A synthetic field's raw tiles as a local source folder; returns the truth."""
-    from mosaicflow import synth
+    from mosaicflow.sky import synth
 
     os.makedirs(folder)
     truth = synth.make_truth(settings)

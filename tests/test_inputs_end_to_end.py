@@ -8,7 +8,8 @@ import numpy as np
 from astropy.io import fits
 
 from conftest import small_region
-from mosaicflow import synth, tables
+from mosaicflow.files import tables
+from mosaicflow.sky import synth
 
 ODD_NAMES = [
     "tile with spaces.fits",

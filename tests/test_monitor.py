@@ -15,8 +15,9 @@ import yaml
 from astropy.io import fits
 
 from conftest import REPO, Workflow, small_region
-from mosaicflow import synth, tracking
-from mosaicflow.steps import FAULT_VARIABLE
+from mosaicflow.montage.steps import FAULT_VARIABLE
+from mosaicflow.operations import tracking
+from mosaicflow.sky import synth
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 MONITOR = os.path.join(REPO, "scripts", "monitor.py")

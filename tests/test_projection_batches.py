@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from mosaicflow import stages, steps
+from mosaicflow.montage import stages, steps
 
 
 def _header(ra, dec, nx, ny):

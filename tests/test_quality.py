@@ -1,4 +1,4 @@
-"""The per-mosaic quality report (mosaicflow.quality), on real and hand-made mosaic folders."""
+"""The per-mosaic quality report (mosaicflow.reports.quality), on real and hand-made mosaic folders."""
 
 import os
 import struct
@@ -7,10 +7,12 @@ import numpy as np
 import pytest
 
 from conftest import PER_ITEM_JOBS, projected_image
-from mosaicflow import quality, stages, tables
+from mosaicflow.files import tables
+from mosaicflow.montage import stages
+from mosaicflow.reports import quality
 
 # A small synthetic field: 6 tiles, 3 x 2, with background levels of 20-200,
-# slopes up to 0.02/px and noise sigma 2 (mosaicflow.synth's defaults).
+# slopes up to 0.02/px and noise sigma 2 (mosaicflow.sky.synth's defaults).
 FIELD = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7, "stars": 300, "nebulae": 3}
 REGION = {"center": "83.82 -5.39", "width": 0.34, "height": 0.44}
 
@@ -30,7 +32,7 @@ def depth_png_counts(png, nx, ny):
     """{depth: pixels} of the map in a depth PNG (its top-left nx x ny pixels; the legend is below)."""
     from PIL import Image
 
-    from mosaicflow import depthmap
+    from mosaicflow.reports import depthmap
 
     image = np.asarray(Image.open(png).convert("RGB"))
     assert image.shape[0] > ny and image.shape[1] >= nx, "the map, and the legend underneath"
@@ -162,8 +164,8 @@ def test_coverage_and_depth(field):
     # image), and an independent count of valid pixels placed by CRPIX.
     from astropy.io import fits
 
-    from mosaicflow import stages
-    from mosaicflow.steps import load_montage
+    from mosaicflow.montage import stages
+    from mosaicflow.montage.steps import load_montage
 
     depth = fits.getdata(paths["fits"])
     base = wf.path("results", "q")
@@ -421,7 +423,7 @@ def test_large_depth_map_is_shrunk_for_the_png(tmp_path):
     # 40 x 30 pixels, every third kept (ceil(40 / 16) = 3): 14 x 10, then the legend
     from PIL import Image
 
-    from mosaicflow import depthmap
+    from mosaicflow.reports import depthmap
 
     image = np.asarray(Image.open(paths["png"]).convert("RGB"))
     palette = {depthmap.UNCOVERED, *depthmap.PALETTE}
@@ -464,7 +466,7 @@ def test_image_rows_read_plain_scaled_and_truncated_files(tmp_path):
 
 
 def test_verdict_names_collapsed_coverage_seams_and_worse_overlaps():
-    from mosaicflow.quality import SEAM_LIMIT, Rows, verdict
+    from mosaicflow.reports.quality import SEAM_LIMIT, Rows, verdict
 
     def rows_of(values):
         rows = Rows()
@@ -493,8 +495,8 @@ def test_verdict_names_collapsed_coverage_seams_and_worse_overlaps():
 
 
 def test_the_depth_map_fits_a_screen_whatever_the_mosaic(tmp_path):
-    from mosaicflow import stages
-    from mosaicflow.quality import DEPTH_MAX_SIZE
+    from mosaicflow.montage import stages
+    from mosaicflow.reports.quality import DEPTH_MAX_SIZE
 
     # a 7194 x 7194 mosaic (the real 2-degree field) is drawn every 8th pixel: 900 x 900 at most
     every = stages.shrink_factor(7194, 7194, min(2000, DEPTH_MAX_SIZE))

@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from conftest import REPO, shared_dataset
-from mosaicflow import tables
+from mosaicflow.files import tables
 
 README = os.path.join(REPO, "README.md")
 BLOCK = re.compile(r"^<!-- test: ([a-z-]+) -->\n```(?:bash|sh)\n(.*?)^```", re.M | re.S)

@@ -8,7 +8,7 @@ from astropy.io import fits
 
 from conftest import shared_dataset
 from montage_chain import run_chain
-from mosaicflow import tables
+from mosaicflow.files import tables
 
 
 def stem(name):

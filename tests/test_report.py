@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from conftest import schema_defaults
-from mosaicflow import depthmap, qualitypage, synth
+from mosaicflow.reports import depthmap, qualitypage
+from mosaicflow.sky import synth
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 HOSTILE = "bad <img src=x onerror=\"alert(1)\"> & 'quoted'.fits"
@@ -188,11 +189,11 @@ def test_run_writes_the_landing_page_and_performance(reported):
     with open(wf.path("results", "summary.html"), encoding="utf-8") as handle:
         page = handle.read()
     assert "<img" not in page
-    from mosaicflow import tables
+    from mosaicflow.files import tables
 
     stages = {row["stage"]: row for row in tables.read_tsv(wf.path("results", "performance.tsv"))}
     assert {"project", "difference_fit", "coadd", "quality_report"} <= set(stages)
-    from mosaicflow.stages import images_by_batch
+    from mosaicflow.montage.stages import images_by_batch
 
     # the default projection.jobs: batch: one job per batch holding images
     batches = 0

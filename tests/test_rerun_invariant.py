@@ -11,7 +11,7 @@ import shutil
 import pytest
 
 from conftest import Workflow
-from mosaicflow import layout, tables
+from mosaicflow.files import layout, tables
 from rerun_world import MOSAIC, World, differences, jobs_run, render_pool, summary_rows
 
 

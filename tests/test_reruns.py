@@ -9,7 +9,8 @@ import pytest
 from astropy.io import fits
 
 from conftest import PER_ITEM_JOBS, REPO, Workflow, schema_defaults, small_region
-from mosaicflow import layout, synth
+from mosaicflow.files import layout
+from mosaicflow.sky import synth
 
 
 def projected_mtimes(wf):

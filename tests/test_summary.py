@@ -1,9 +1,10 @@
-"""results/summary.tsv from what a run planned and did (mosaicflow.summary)."""
+"""results/summary.tsv from what a run planned and did (mosaicflow.reports.summary)."""
 
 import os
 import time
 
-from mosaicflow import summary, tables
+from mosaicflow.files import tables
+from mosaicflow.reports import summary
 
 
 def state(outputs, undone=0, logs=()):

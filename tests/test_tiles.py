@@ -1,11 +1,11 @@
-"""The tiled coadd's geometry and assembly (mosaicflow.tiles)."""
+"""The tiled coadd's geometry and assembly (mosaicflow.montage.tiles)."""
 
 import numpy as np
 import pytest
 from astropy.io import fits
 
-from mosaicflow import tiles
-from mosaicflow.steps import StepError
+from mosaicflow.montage import tiles
+from mosaicflow.montage.steps import StepError
 
 REGION = """SIMPLE  = T
 BITPIX  = -64

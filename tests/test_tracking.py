@@ -5,7 +5,7 @@ import os
 import re
 import time
 
-from mosaicflow import monitor, tracking, watch
+from mosaicflow.operations import monitor, tracking, watch
 
 
 def jobs_of(*specs):

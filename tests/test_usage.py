@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-from mosaicflow import layout, performance, usage
+from mosaicflow.files import layout
+from mosaicflow.reports import performance, usage
 
 SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "scripts")
 
@@ -16,7 +17,7 @@ CHILD = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0
 JOB = f"""
 import subprocess, sys, time
 sys.path.insert(0, {SCRIPTS!r})
-from mosaicflow import usage
+from mosaicflow.reports import usage
 
 def busy(seconds):
     start = time.process_time()

@@ -14,10 +14,11 @@ import pytest
 from astropy.io import fits
 
 from conftest import REPO, Workflow, schema_defaults
-from mosaicflow import layout, synth
-from mosaicflow.steps import FAULT_VARIABLE
-from mosaicflow.tables import read_tsv
-from mosaicflow.tracking import locked
+from mosaicflow.files import layout
+from mosaicflow.files.tables import read_tsv
+from mosaicflow.montage.steps import FAULT_VARIABLE
+from mosaicflow.operations.tracking import locked
+from mosaicflow.sky import synth
 
 WATCH = os.path.join(REPO, "scripts", "watch.py")
 TILES = {"columns": 3, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "nebulae": 2, "seed": 11}

@@ -1,0 +1,75 @@
+"""The HTML report's landing page: the workflow's description, then the run's
+summary and where its time went.
+
+Written by the main Snakemake process at the end of every run
+(``rules/run_state.smk``), beside ``results/summary.tsv``:
+``results/performance.tsv`` (per stage, summed over every mosaic's benchmark
+records), ``results/summary.html`` (both as tables) and ``results/report.rst``
+(the description in ``report/workflow.rst`` with that page inserted), which the
+Snakefile gives to ``snakemake --report`` when it exists. Nothing here runs as
+a job, so the default target pays nothing for it. Standard library only.
+"""
+
+import os
+
+from ..files import atomic, layout, tables
+from . import performance
+from .qualitypage import escape, table
+
+SUMMARY_COLUMNS = [
+    ("name", "name"),
+    ("kind", "kind"),
+    ("status", "status"),
+    ("images_used", "images used"),
+    ("bad_files", "bad files"),
+    ("images_skipped", "skipped"),
+    ("images_failed", "failed"),
+    ("reason", "reason"),
+]
+PERFORMANCE_COLUMNS = [
+    ("stage", "stage"),
+    ("jobs", "jobs"),
+    ("wall_total_s", "job time (s)"),
+    ("wall_max_s", "longest job (s)"),
+    ("cpu_total_s", "CPU (s)"),
+    ("max_rss_mb", "largest memory (MB)"),
+]
+
+
+def fragment(summary_rows, performance_rows):
+    """The HTML inserted into the landing page."""
+    parts = ['<h3 id="run-summary">This run</h3>', table(SUMMARY_COLUMNS, summary_rows, "summary-table")]
+    parts.append('<h3 id="run-performance">Time per stage</h3>')
+    if performance_rows:
+        parts.append(
+            "<p>Summed over the jobs of every mosaic, from Snakemake's benchmark record of each job "
+            f"(its last run); also in {escape(layout.run_path('performance'))}. Jobs shorter than "
+            "Snakemake's sampling interval show no CPU or memory.</p>"
+        )
+        parts.append(table(PERFORMANCE_COLUMNS, performance_rows, "performance-table"))
+    else:
+        parts.append("<p>No job has been measured yet.</p>")
+    return "\n".join(parts) + "\n"
+
+
+def write(summary_rows, mosaics, description):
+    """Write performance.tsv, summary.html and report.rst for ``mosaics``; returns the performance rows.
+
+    ``description`` is the path of the workflow's report description (``report/workflow.rst``).
+    """
+    rows = performance.summarise(*[layout.path(name, "benchmarks") for name in mosaics])
+    tables.write_tsv(layout.run_path("performance"), performance.COLUMNS, rows)
+    page = layout.run_path("run_page")
+    atomic.write_text(page, fragment(summary_rows, rows))
+    with open(description, encoding="utf-8") as handle:
+        text = handle.read().rstrip("\n")
+    # docutils reads the page itself (after Snakemake's template step, so file names stay text).
+    directive = f"\n\n.. raw:: html\n   :file: {page}\n"
+    atomic.write_text(layout.run_path("landing_page"), text + directive)
+    return rows
+
+
+def landing_page(description):
+    """What ``snakemake --report`` should show first: the run's page once a run wrote it."""
+    page, inserted = layout.run_path("landing_page"), layout.run_path("run_page")
+    return os.path.abspath(page) if os.path.exists(page) and os.path.exists(inserted) else description
