@@ -16,8 +16,8 @@ from mosaicflow.files import layout, tables  # noqa: E402  (standard library onl
 from mosaicflow.config import loader as config_loader  # noqa: E402
 from mosaicflow.config import validation  # noqa: E402
 from mosaicflow.sources.archive import archive_url  # noqa: E402
-from mosaicflow.files.atomic import area_name  # noqa: E402
 from mosaicflow.jobs.command import JobCommand  # noqa: E402
+from mosaicflow.planning import jobs as plan  # noqa: E402
 
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))
 # Validated (defaults from config/schema.yaml filled in), short forms expanded

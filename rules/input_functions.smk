@@ -195,8 +195,7 @@ def retry_digest(wildcards):
     on_image_error: fail) is planned again by the next run. Without it
     Snakemake would find the table newer than every image still there and
     plan nothing, however the failed image's projection ended."""
-    tokens = current_retry_tokens(wildcards.mosaic)
-    return ",".join(f"{image}={tokens[image]}" for image in sorted(tokens))
+    return plan.all_tokens(current_retry_tokens(wildcards.mosaic))
 
 
 def projection_layout(wildcards):
@@ -208,9 +207,7 @@ def projection_layout(wildcards):
 
 
 def projection_batches_option(wildcards):
-    """projection.batches under projection.jobs: batch, else 0 (mosaicflow.files.layout.projected_name)."""
-    jobs, batches = projection_layout(wildcards)
-    return batches if jobs == "batch" else 0
+    return plan.projection_batches_option(*projection_layout(wildcards))
 
 
 def projected_path(wildcards, image):
@@ -220,13 +217,8 @@ def projected_path(wildcards, image):
     )
 
 
-@functools.lru_cache(maxsize=None)
-def _projection_batches(images, batches):
-    """({batch: its images}, {image: its batch}) of mosaicflow.montage.stages.images_by_batch."""
-    from mosaicflow.montage.stages import images_by_batch
-
-    by_batch = images_by_batch(images, batches)
-    return by_batch, {i: b for b, members in by_batch.items() for i in members}
+# planned once per image table, not once per job asking
+_projection_batches = functools.lru_cache(maxsize=None)(plan.batch_of_images)
 
 
 def projection_batches(wildcards):
@@ -242,39 +234,23 @@ def projection_batch_images(wildcards):
 def projection_batch_tokens(wildcards):
     """ID=TOKEN,... of the batch's images that failed before (see rule project_batch)."""
     tokens = current_retry_tokens(wildcards.mosaic)
-    return ",".join(
-        f"{i}={tokens[i]}" for i in projection_batch_images(wildcards) if i in tokens
-    )
+    return plan.tokens_option(projection_batch_images(wildcards), tokens)
 
 
 def projection_batch_digest(wildcards):
-    """What the batch's projections depend on besides the header: each of its
-    images' id, HDU, method, content digest and retry token (see rule project)."""
-    import hashlib
-
-    records = image_records(wildcards)
-    tokens = current_retry_tokens(wildcards.mosaic)
-    text = "\n".join(
-        f"{i} {records[i]['hdu']} {records[i]['method']} {records[i]['content']} {tokens.get(i, '')}"
-        for i in projection_batch_images(wildcards)
+    """What the batch's projections depend on besides the header (see rule project)."""
+    return plan.projection_key_text(
+        projection_batch_images(wildcards),
+        image_records(wildcards),
+        current_retry_tokens(wildcards.mosaic),
     )
-    return hashlib.sha1(text.encode()).hexdigest()
 
 
 def projected_files(wildcards, images, areas=True):
-    """What must be made before a job reads the projections of ``images``: each
-    projected image (and its area) and its key, or the folders of the batch
-    jobs that project them (projection.jobs: batch)."""
-    mosaic = wildcards.mosaic
-    if projection_layout(wildcards)[0] == "batch":
-        batch_of_image = projection_batches(wildcards)[1]
-        chosen = sorted({batch_of_image[i] for i in images})
-        return [result_path(mosaic, "projection_batch", batch=b) for b in chosen]
-    projected = [result_path(mosaic, "projected", image=i) for i in images]
-    # the keys too: after a switch from batches, the images are there but not
-    # the per-image jobs' keys, and only a requested file that is missing reruns a job
-    keys = [result_path(mosaic, "projected_key", image=i) for i in images]
-    return (with_areas(projected) if areas else projected) + keys
+    """What must be made before a job reads the projections of ``images``."""
+    return plan.projected_files(
+        wildcards.mosaic, images, *projection_layout(wildcards), areas
+    )
 
 
 def projected_images(wildcards):
@@ -299,7 +275,7 @@ def image_projection(wildcards):
 
 
 def fit_layout(wildcards):
-    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.montage.stages.fit_items)."""
+    """(fit_jobs, fit_batches): which job fits which overlap (mosaicflow.files.layout.fit_items)."""
     return (
         setting(wildcards, "background", "fit_jobs"),
         setting(wildcards, "background", "fit_batches"),
@@ -340,18 +316,14 @@ def _overlaps_table(mosaic):
 # batches from the batch jobs' own cut (_batch_pairs), not cut a second time.
 @functools.lru_cache(maxsize=None)
 def _fit_items(overlaps, mtime, fit_jobs, batches):
-    from mosaicflow.montage.stages import batch_items, fit_items
-
     if fit_jobs == "batch":
-        return batch_items(_batch_pairs(overlaps, mtime, batches))
-    return fit_items(_read_pairs(overlaps, mtime), fit_jobs, batches)
+        return layout.batch_items(_batch_pairs(overlaps, mtime, batches))
+    return layout.fit_items(_read_pairs(overlaps, mtime), fit_jobs, batches)
 
 
 @functools.lru_cache(maxsize=None)
 def _batch_pairs(overlaps, mtime, batches):
-    from mosaicflow.montage.stages import pairs_by_batch
-
-    return pairs_by_batch(_read_pairs(overlaps, mtime), batches)
+    return layout.pairs_by_batch(_read_pairs(overlaps, mtime), batches)
 
 
 def batch_overlaps(wildcards):
@@ -362,13 +334,7 @@ def batch_overlaps(wildcards):
 
 
 def fit_batch_pairs_digest(wildcards):
-    """The batch's overlaps, as a parameter: the job reads them from the overlaps
-    table (too many for a command line), which is not its input (it changes
-    with every image); a change to the batch's own overlaps reruns it."""
-    import hashlib
-
-    text = "\n".join(f"{p} {m}" for p, m in batch_overlaps(wildcards))
-    return hashlib.sha1(text.encode()).hexdigest()
+    return plan.pairs_digest(batch_overlaps(wildcards))
 
 
 def fit_batch_files(wildcards):
@@ -381,10 +347,7 @@ def fit_batch_files(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _later_images(path, mtime):
-    later = {}
-    for plus, minus in _read_pairs(path, mtime):
-        later.setdefault(plus, []).append(minus)
-    return later
+    return plan.later_images(_read_pairs(path, mtime))
 
 
 def overlapping_later_images(wildcards):
@@ -526,12 +489,7 @@ def quality_report_inputs(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _read_projected_ids(path, mtime):
-    return sorted(image_id(row["fname"]) for row in tables.read_ipac(path))
-
-
-def image_id(fname):
-    """The image id of a projected table's file name (ID.fits or batch-N/ID.fits)."""
-    return os.path.basename(fname).removesuffix(".fits")
+    return sorted(plan.image_id(row["fname"]) for row in tables.read_ipac(path))
 
 
 def projected_ids(wildcards):
@@ -541,10 +499,7 @@ def projected_ids(wildcards):
     return _read_projected_ids(path, os.stat(path).st_mtime_ns)
 
 
-def with_areas(images):
-    """Images and their _area companions: mAdd reads both (and temp() areas that
-    no job lists as input would be deleted before it runs)."""
-    return [path for image in images for path in (image, area_name(image))]
+with_areas = plan.with_areas
 
 
 def coadd_images(wildcards):
@@ -587,8 +542,12 @@ def coadd_in_tiles(wildcards):
     """Whether the mosaic is coadded in tiles: above coadd.tiles_above pixels
     and with images on more than one tile (one tile would be one mAdd and a copy)."""
     region, touched = tile_layout(wildcards)
-    pixels = region.get("NAXIS1") * region.get("NAXIS2")
-    return pixels > setting(wildcards, "coadd", "tiles_above") and len(touched) > 1
+    return plan.coadd_in_tiles(
+        region.get("NAXIS1"),
+        region.get("NAXIS2"),
+        setting(wildcards, "coadd", "tiles_above"),
+        len(touched),
+    )
 
 
 def coadd_tiles(wildcards):
@@ -614,4 +573,4 @@ def coadd_inputs(wildcards):
 def tile_images(wildcards):
     """The images (corrected or projected) that touch one coadd tile."""
     members = tile_layout(wildcards)[1].get(wildcards.tile, [])
-    return coadd_inputs_of(wildcards, [image_id(row["fname"]) for row in members])
+    return coadd_inputs_of(wildcards, [plan.image_id(row["fname"]) for row in members])

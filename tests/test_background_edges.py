@@ -8,7 +8,8 @@ import pytest
 from astropy.io import fits
 
 from conftest import PER_ITEM_JOBS, projected_image, small_region
-from mosaicflow.files import tables
+from mosaicflow import UserError
+from mosaicflow.files import layout, tables
 from mosaicflow.montage import stages
 from mosaicflow.sky import synth
 
@@ -140,7 +141,7 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
     # fit_jobs: batch, two batches: each file holds the overlaps hashed to it
     hashed = tmp_path / "hashed"
     hashed.mkdir()
-    items = stages.fit_items(pairs, "batch", 2)
+    items = layout.fit_items(pairs, "batch", 2)
     assert len(set(items.values())) == 2
     for item in set(items.values()):
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items()]
@@ -158,20 +159,20 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
 def test_fit_batches_hold_every_overlap_once_by_a_hash_of_its_name():
     ids = [f"tile_{i:03d}-{i:08x}" for i in range(40)]
     pairs = [(ids[i], ids[j]) for i in range(40) for j in (i + 1, i + 2) if j < 40]
-    by_batch = stages.pairs_by_batch(pairs, 4)
+    by_batch = layout.pairs_by_batch(pairs, 4)
     assert sorted(by_batch) == [0, 1, 2, 3]
     assert sorted(pair for members in by_batch.values() for pair in members) == sorted(pairs)
     # spread over the batches (a hash of the plus image alone put whole corners in one)
     assert max(map(len, by_batch.values())) < len(pairs) / 2
-    assert stages.pairs_by_batch(list(reversed(pairs)), 4) == by_batch  # the table's order does not matter
-    items = stages.fit_items(pairs, "batch", 4)
+    assert layout.pairs_by_batch(list(reversed(pairs)), 4) == by_batch  # the table's order does not matter
+    items = layout.fit_items(pairs, "batch", 4)
     assert all(items[pair] == f"batch-{batch}" for batch, members in by_batch.items() for pair in members)
     # fewer overlaps than batches: no empty batch
-    assert len(stages.pairs_by_batch(pairs[:2], 4)) <= 2
-    assert stages.fit_items(pairs[:1], "image") == {pairs[0]: pairs[0][0]}
-    assert stages.fit_items(pairs[:1], "overlap") == {pairs[0]: f"{pairs[0][0]}+{pairs[0][1]}"}
-    with pytest.raises(stages.StepError, match="fit_jobs is one of"):
-        stages.fit_items(pairs, "tile", 4)
+    assert len(layout.pairs_by_batch(pairs[:2], 4)) <= 2
+    assert layout.fit_items(pairs[:1], "image") == {pairs[0]: pairs[0][0]}
+    assert layout.fit_items(pairs[:1], "overlap") == {pairs[0]: f"{pairs[0][0]}+{pairs[0][1]}"}
+    with pytest.raises(UserError, match="fit_jobs is one of"):
+        layout.fit_items(pairs, "tile", 4)
 
 
 def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):

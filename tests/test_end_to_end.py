@@ -11,7 +11,7 @@ from astropy.io import fits
 
 import truth
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, schema_defaults, small_field, small_region
-from mosaicflow.files import tables
+from mosaicflow.files import layout, tables
 from mosaicflow.montage import stages
 
 
@@ -137,7 +137,7 @@ def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
     pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     files = sorted(os.listdir(os.path.join(batched, "fits")))
     batches = schema_defaults()["background"]["fit_batches"]
-    expected = {f"{item}.tsv" for item in stages.fit_items(pairs, "batch", batches).values()}
+    expected = {f"{item}.tsv" for item in layout.fit_items(pairs, "batch", batches).values()}
     assert files == sorted(expected) and 1 < len(files) <= batches
     for name in ("fits.tbl", "corrections.tbl"):
         with open(os.path.join(per_overlap, name), "rb") as a, open(os.path.join(batched, name), "rb") as b:
@@ -158,7 +158,7 @@ def test_projections_in_batches_are_the_per_image_projections(matched_and_unmatc
     )
     ids = [row["id"] for row in tables.read_tsv(os.path.join(batched, "images.tsv"))]
     batches = schema_defaults()["projection"]["batches"]
-    expected = stages.images_by_batch(ids, batches)
+    expected = layout.images_by_batch(ids, batches)
     folders = sorted(os.listdir(os.path.join(batched, "projected")))
     assert folders == sorted(f"batch-{batch}" for batch in expected)
     for batch, members in expected.items():

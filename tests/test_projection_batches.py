@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from mosaicflow.montage import stages, steps
+from mosaicflow.files import layout
+from mosaicflow.montage import steps
 
 
 def _header(ra, dec, nx, ny):
@@ -110,18 +111,18 @@ def test_failures_are_retried_then_skipped_then_recovered_keeping_the_token(batc
 
 def test_an_items_batch_does_not_move_when_others_come_or_go():
     ids = [f"tile_{n:03d}-{n:08x}" for n in range(40)]
-    grouped = stages.images_by_batch(reversed(ids), 4)
+    grouped = layout.images_by_batch(reversed(ids), 4)
     assert sorted(i for members in grouped.values() for i in members) == ids
     assert all(members == sorted(members) for members in grouped.values())
     # every batch gets some of 40 images (a hash, not runs of the sorted ids)
     assert len(grouped) == 4 and max(map(len, grouped.values())) <= 20
     # an added or removed image changes its own batch only
     for changed in ([*ids, "tile_004a-0000000a"], ids[:13] + ids[14:]):
-        regrouped = stages.images_by_batch(changed, 4)
+        regrouped = layout.images_by_batch(changed, 4)
         moved = {b for b in range(4) if regrouped.get(b) != grouped.get(b)}
         assert len(moved) == 1
     # overlaps likewise, by their PLUS+MINUS name
     pairs = [(a, b) for a, b in zip(ids, ids[1:], strict=False)]
-    by_batch = stages.pairs_by_batch(pairs, 4)
-    fewer = stages.pairs_by_batch(pairs[1:], 4)
+    by_batch = layout.pairs_by_batch(pairs, 4)
+    fewer = layout.pairs_by_batch(pairs[1:], 4)
     assert sum(by_batch[b] != fewer.get(b) for b in by_batch) == 1

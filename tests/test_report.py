@@ -193,7 +193,7 @@ def test_run_writes_the_landing_page_and_performance(reported):
 
     stages = {row["stage"]: row for row in tables.read_tsv(wf.path("results", "performance.tsv"))}
     assert {"project", "difference_fit", "coadd", "quality_report"} <= set(stages)
-    from mosaicflow.montage.stages import images_by_batch
+    from mosaicflow.files.layout import images_by_batch
 
     # the default projection.jobs: batch: one job per batch holding images
     batches = 0

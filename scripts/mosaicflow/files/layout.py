@@ -12,6 +12,7 @@ leaves the same files a fresh run would. Standard library only.
 import hashlib
 import os
 
+from .. import UserError
 from .atomic import TEMPORARY_PREFIX
 
 RESULTS, LOGS = "results", "logs"
@@ -153,6 +154,45 @@ def projected_name(image, batches=0):
     if not batches:
         return f"{image}.fits"
     return f"{BATCH_PREFIX}{batch_of(image, batches)}/{image}.fits"
+
+
+FIT_JOBS = ("overlap", "image", "batch")
+
+
+def images_by_batch(images, batches):
+    """{projection batch: its image ids, sorted} (``batch_of``); empty batches are absent."""
+    grouped = {}
+    for image in sorted(images):
+        grouped.setdefault(batch_of(image, batches), []).append(image)
+    return grouped
+
+
+def fit_items(pairs, fit_jobs="overlap", batches=1):
+    """{(plus, minus): the fit file (fits/ITEM.tsv) holding that overlap's fit}, by
+    ``background.fit_jobs``: its own, its plus image's or its batch's (``pairs_by_batch``)."""
+    if fit_jobs == "overlap":
+        return {(plus, minus): f"{plus}+{minus}" for plus, minus in pairs}
+    if fit_jobs == "image":
+        return {(plus, minus): plus for plus, minus in pairs}
+    if fit_jobs == "batch":
+        return batch_items(pairs_by_batch(pairs, batches))
+    raise UserError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
+
+
+def batch_items(by_batch):
+    """``fit_items`` of fit batches, from their overlaps (``pairs_by_batch``)."""
+    return {pair: f"batch-{batch}" for batch, members in by_batch.items() for pair in members}
+
+
+def pairs_by_batch(pairs, batches):
+    """{fit batch: its overlaps (plus, minus), sorted}: each overlap's batch is
+    ``batch_of`` its name PLUS+MINUS, so an added, removed or changed image
+    refits only the batches that hold its overlaps (not a hash of the plus
+    image alone: that put whole corners of a dense field in one batch)."""
+    grouped = {}
+    for plus, minus in sorted(pairs):
+        grouped.setdefault(batch_of(f"{plus}+{minus}", batches), []).append((plus, minus))
+    return grouped
 
 
 def projected_path(mosaic, image, batches=0):

@@ -226,7 +226,7 @@ def run(step, o):
             print(f"projection failed after {o['attempt']} attempts; image skipped: {reason}")
     elif step == "project-batch":
         from ..files import tables
-        from ..montage.stages import images_by_batch
+        from ..files.layout import images_by_batch
         from ..montage.steps import project_batch
 
         rows = tables.read_tsv(o["images"])
@@ -264,8 +264,8 @@ def run(step, o):
     elif step == "fit-batch":
         import os
 
-        from ..files.layout import projected_name
-        from ..montage.stages import overlap_pairs, pairs_by_batch
+        from ..files.layout import pairs_by_batch, projected_name
+        from ..montage.stages import overlap_pairs
         from ..montage.steps import difference_fits
 
         folder, projection_batches = o["projected_dir"], int(o["projection_batches"])
@@ -304,7 +304,7 @@ def run(step, o):
         current = {row["id"] for row in images}
         batches = set()
         if projection_batches:
-            from ..montage.stages import images_by_batch
+            from ..files.layout import images_by_batch
 
             batches = set(images_by_batch(current, projection_batches))
         # one job per image keeps its files in projected/, batch jobs in their folders
@@ -324,7 +324,8 @@ def run(step, o):
             print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
         from ..files import layout
-        from ..montage.stages import fit_items, gather_fits, overlap_pairs
+        from ..files.layout import fit_items
+        from ..montage.stages import gather_fits, overlap_pairs
 
         pairs = overlap_pairs(o["overlaps"])
         fit_jobs, batches = o["fit_jobs"], int(o["fit_batches"])

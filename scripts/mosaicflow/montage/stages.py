@@ -59,6 +59,11 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
         raise StepError(f"mImgtbl did not read {len(missing)} of {len(names)} files: {missing[:5]}")
 
 
+def equal_runs(items, parts):
+    """``items`` cut into ``parts`` consecutive runs whose lengths differ by one at most."""
+    return [items[part * len(items) // parts : (part + 1) * len(items) // parts] for part in range(parts)]
+
+
 def image_table_part(folder, list_path, output, options):
     """One mImgtbl call over the files named in ``list_path`` (a part of ``image_table``)."""
     result = load_montage().mImgtbl(folder, output, imgListFile=list_path, **options)
@@ -161,59 +166,15 @@ def overlap_pairs(overlaps_tbl):
     return [(_id_of(row["plus"]), _id_of(row["minus"])) for row in tables.read_ipac(overlaps_tbl)]
 
 
-FIT_JOBS = ("overlap", "image", "batch")
-
-
-def images_by_batch(images, batches):
-    """{projection batch: its image ids, sorted} (``layout.batch_of``); empty batches are absent."""
-    grouped = {}
-    for image in sorted(images):
-        grouped.setdefault(layout.batch_of(image, batches), []).append(image)
-    return grouped
-
-
-def equal_runs(items, parts):
-    """``items`` cut into ``parts`` consecutive runs whose lengths differ by one at most."""
-    return [items[part * len(items) // parts : (part + 1) * len(items) // parts] for part in range(parts)]
-
-
-def fit_items(pairs, fit_jobs="overlap", batches=1):
-    """{(plus, minus): the fit file (fits/ITEM.tsv) holding that overlap's fit}, by
-    ``background.fit_jobs``: its own, its plus image's or its batch's (``pairs_by_batch``)."""
-    if fit_jobs == "overlap":
-        return {(plus, minus): f"{plus}+{minus}" for plus, minus in pairs}
-    if fit_jobs == "image":
-        return {(plus, minus): plus for plus, minus in pairs}
-    if fit_jobs == "batch":
-        return batch_items(pairs_by_batch(pairs, batches))
-    raise StepError(f"fit_jobs is one of {', '.join(FIT_JOBS)}, not {fit_jobs!r}")
-
-
-def batch_items(by_batch):
-    """``fit_items`` of fit batches, from their overlaps (``pairs_by_batch``)."""
-    return {pair: f"batch-{batch}" for batch, members in by_batch.items() for pair in members}
-
-
-def pairs_by_batch(pairs, batches):
-    """{fit batch: its overlaps (plus, minus), sorted}: each overlap's batch is
-    ``layout.batch_of`` its name PLUS+MINUS, so an added, removed or changed image
-    refits only the batches that hold its overlaps (not a hash of the plus
-    image alone: that put whole corners of a dense field in one batch)."""
-    grouped = {}
-    for plus, minus in sorted(pairs):
-        grouped.setdefault(layout.batch_of(f"{plus}+{minus}", batches), []).append((plus, minus))
-    return grouped
-
-
 def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True):
     """{(plus, minus): fit row} for ``pairs`` from the fit files in ``fits_dir``
-    (``fit_items``).
+    (``layout.fit_items``).
 
     An empty, cut-off or stale file (e.g. from a crash) is an error with
     ``strict``, never a fit; without it, such overlaps are left out.
     """
     rows, loaded = {}, {}
-    items = fit_items(pairs, fit_jobs, batches)
+    items = layout.fit_items(pairs, fit_jobs, batches)
     for plus, minus in pairs:
         path = os.path.join(fits_dir, items[(plus, minus)] + ".tsv")
         if path not in loaded:
@@ -248,7 +209,7 @@ def _read_fit_file(path, plus, minus, single, strict):
 def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batches=1):
     """Combine the difference fits into the table mBgModel reads.
 
-    Fits are read from ``fits_dir`` (see ``fit_items``). Rows are written in
+    Fits are read from ``fits_dir`` (see ``layout.fit_items``). Rows are written in
     mDiffFitExec's exact format; failed fits are left out, as mDiffFitExec
     does. Returns (fitted, failed) counts.
     """

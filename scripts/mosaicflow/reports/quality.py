@@ -156,7 +156,7 @@ def write_quality_report(
     explicit ``none`` is sure to ignore them.)
 
     ``fit_jobs`` and ``fit_batches`` are the ``background`` settings that say
-    which file holds each fit (``stages.fit_items``); ``correct_jobs`` the
+    which file holds each fit (``layout.fit_items``); ``correct_jobs`` the
     ``background.correct_jobs`` setting (``coadd``: there are no corrected
     images, the report makes its own).
 
