@@ -188,12 +188,12 @@ def test_config_checker_names_unknown_keys_and_passes_a_valid_config(tmp_path):
 def test_config_checker_refuses_what_a_run_refuses(tmp_path):
     # rules of the config beyond the schema, from the one loader the workflow uses too
     keep = "keep_intermediates: {corrected: true}\n"
-    mosaic = "mosaics:\n  m:\n    source: {type: synthetic}\n    region: {center: '83 -5', width: %s, height: 0.1}\n"
-    result = _check_config(tmp_path, keep + mosaic % 0.1)
+    mosaic = "mosaics:\n  m:\n    source: {type: synthetic}\n    region: {center: '83 -5', width: %s, height: %s}\n"
+    result = _check_config(tmp_path, keep + mosaic % (0.1, 0.1))
     assert result.returncode == 1
     assert "mosaics.m.background.correct_jobs: coadd writes no corrected images" in result.stderr
-    result = _check_config(tmp_path, mosaic % 90)
-    assert result.returncode == 1 and "mosaics.m.region" in result.stderr and "Traceback" not in result.stderr
+    result = _check_config(tmp_path, mosaic % (10, 10))  # 36000 x 36000 pixels, more than max_pixels
+    assert result.returncode == 1 and "mosaics.m.region" in result.stderr and "max_pixels" in result.stderr
 
 
 def test_config_checker_names_a_missing_source_folder_and_header(tmp_path):

@@ -202,7 +202,8 @@ def parser():
             elif default is None:
                 step.add_argument(f"--{option}", required=True, metavar="VALUE")
             else:
-                step.add_argument(f"--{option}", default=default, metavar="VALUE")
+                # an empty value may come as no word at all (Snakemake's {x:q} of "")
+                step.add_argument(f"--{option}", default=default, nargs="?", const="", metavar="VALUE")
     return top
 
 
