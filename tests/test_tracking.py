@@ -135,13 +135,12 @@ def test_locked_means_a_lock_file_in_snakemakes_folder(tmp_path):
 
 
 def test_a_config_broken_while_edited_keeps_the_folders_watched(tmp_path):
-    schema = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "config", "schema.yaml")
     config = tmp_path / "config.yaml"
     config.write_text(
         "mosaics:\n  m: {source: {type: local, path: raw}, region: {center: '1 2', width: 0.1, height: 0.1}}\n"
     )
     said = []
-    watcher = watch.Watcher(str(config), str(tmp_path), ["true"], schema, settle=0, poll=0, say=said.append)
+    watcher = watch.Watcher(str(config), str(tmp_path), ["true"], settle=0, poll=0, say=said.append)
     watcher._sources()
     watcher.seen = None
     assert watcher.folders == {str(tmp_path / "raw"): False}
