@@ -489,7 +489,7 @@ def quality_report_inputs(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _read_projected_ids(path, mtime):
-    return sorted(plan.image_id(row["fname"]) for row in tables.read_ipac(path))
+    return sorted(layout.image_id_of(row["fname"]) for row in tables.read_ipac(path))
 
 
 def projected_ids(wildcards):
@@ -573,4 +573,6 @@ def coadd_inputs(wildcards):
 def tile_images(wildcards):
     """The images (corrected or projected) that touch one coadd tile."""
     members = tile_layout(wildcards)[1].get(wildcards.tile, [])
-    return coadd_inputs_of(wildcards, [plan.image_id(row["fname"]) for row in members])
+    return coadd_inputs_of(
+        wildcards, [layout.image_id_of(row["fname"]) for row in members]
+    )

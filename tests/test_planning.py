@@ -38,6 +38,8 @@ def test_small_plans():
     pairs = [(IDS[0], IDS[1]), (IDS[0], IDS[2]), (IDS[1], IDS[2])]
     assert plan.later_images(pairs) == {IDS[0]: [IDS[1], IDS[2]], IDS[1]: [IDS[2]]}
     assert plan.pairs_digest(pairs) != plan.pairs_digest(pairs[1:])
-    assert plan.image_id("batch-3/tile_001-00000001.fits") == plan.image_id("tile_001-00000001.fits") == IDS[1]
+    assert (
+        layout.image_id_of("batch-3/tile_001-00000001.fits") == layout.image_id_of("tile_001-00000001.fits") == IDS[1]
+    )
     assert plan.coadd_in_tiles(5000, 5000, 0, 2) and not plan.coadd_in_tiles(5000, 5000, 0, 1)
     assert not plan.coadd_in_tiles(100, 100, 20000, 4)

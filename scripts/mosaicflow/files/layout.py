@@ -195,6 +195,11 @@ def pairs_by_batch(pairs, batches):
     return grouped
 
 
+def image_id_of(fname):
+    """The image id of a Montage table's file name (ID.fits, or batch-N/ID.fits: ``projected_name``)."""
+    return os.path.basename(fname)[: -len(".fits")]
+
+
 def projected_path(mosaic, image, batches=0):
     """``projected_name`` of one mosaic's image, from the working directory."""
     return os.path.join(path(mosaic, "projected_dir"), projected_name(image, batches))
@@ -271,10 +276,11 @@ def prune_projection_batches(mosaic, current):
         names = os.listdir(folder)
     except FileNotFoundError:
         return 0
+    kept = {str(b) for b in current}
     stale = [
         os.path.join(folder, name)
         for name in names
-        if name.startswith(BATCH_PREFIX) and name.removeprefix(BATCH_PREFIX) not in {str(b) for b in current}
+        if name.startswith(BATCH_PREFIX) and name.removeprefix(BATCH_PREFIX) not in kept
     ]
     _remove(stale)
     return len(stale)

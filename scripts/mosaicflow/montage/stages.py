@@ -9,6 +9,7 @@ import os
 import shutil
 
 from ..files import atomic, layout, tables
+from ..files.layout import image_id_of
 from . import BGMODEL_AREA_LIMIT
 from .steps import StepError, check_status, corrected_folder, load_montage
 
@@ -70,10 +71,6 @@ def image_table_part(folder, list_path, output, options):
     check_status(result, f"mImgtbl of the files listed in {list_path}")
 
 
-def _id_of(fname):
-    return os.path.basename(fname)[: -len(".fits")]
-
-
 def projected_table(images, projected_dir, output, failed_output, processes=1, batches=0):
     """mImgtbl of the projected images, in image-id order; returns the failures.
 
@@ -126,7 +123,13 @@ def overlaps(projected_tbl, output, skipped_output):
         def keep(row):
             area = _box_overlap(images[row["plus"]], images[row["minus"]])
             if area < limit:
-                skipped.append({"plus": _id_of(row["plus"]), "minus": _id_of(row["minus"]), "box_pixels": area})
+                skipped.append(
+                    {
+                        "plus": image_id_of(row["plus"]),
+                        "minus": image_id_of(row["minus"]),
+                        "box_pixels": area,
+                    }
+                )
                 return False
             return True
 
@@ -163,7 +166,7 @@ def _box_overlap(a, b):
 
 def overlap_pairs(overlaps_tbl):
     """[(plus_id, minus_id)] from an mOverlaps table."""
-    return [(_id_of(row["plus"]), _id_of(row["minus"])) for row in tables.read_ipac(overlaps_tbl)]
+    return [(image_id_of(row["plus"]), image_id_of(row["minus"])) for row in tables.read_ipac(overlaps_tbl)]
 
 
 def read_fits(fits_dir, pairs, fit_jobs="overlap", batches=1, strict=True):
@@ -213,7 +216,7 @@ def gather_fits(projected_tbl, pairs, fits_dir, output, fit_jobs="overlap", batc
     mDiffFitExec's exact format; failed fits are left out, as mDiffFitExec
     does. Returns (fitted, failed) counts.
     """
-    cntr = {_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
+    cntr = {image_id_of(row["fname"]): int(row["cntr"]) for row in tables.read_ipac(projected_tbl)}
     fits = read_fits(fits_dir, pairs, fit_jobs, batches)
     lines = [tables.FITS_HEADER_WITH_MEDIAN]
     fitted = failed = 0
@@ -255,7 +258,7 @@ def background_model(
 
     if solver not in ("mbgmodel", "lsq"):
         raise StepError(f"background solver is mbgmodel or lsq, not {solver!r}")
-    ids = {int(row["cntr"]): _id_of(row["fname"]) for row in tables.read_ipac(projected_tbl)}
+    ids = {int(row["cntr"]): image_id_of(row["fname"]) for row in tables.read_ipac(projected_tbl)}
     temp = atomic.temp_path_for(corrections_tbl)
     try:
         with atomic.scratch_dir(corrections_tbl) as scratch:

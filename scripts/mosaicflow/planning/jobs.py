@@ -77,11 +77,6 @@ def later_images(pairs):
     return later
 
 
-def image_id(fname):
-    """The image id of a projected table's file name (ID.fits or batch-N/ID.fits)."""
-    return fname.rsplit("/", 1)[-1].removesuffix(".fits")
-
-
 def coadd_in_tiles(naxis1, naxis2, tiles_above, tiles_touched):
     """Whether a mosaic is coadded in tiles: above ``tiles_above`` pixels and with
     images on more than one tile (one tile would be one mAdd and a copy)."""

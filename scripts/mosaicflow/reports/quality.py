@@ -115,7 +115,7 @@ import os
 
 import numpy as np
 
-from ..files import atomic, tables
+from ..files import atomic, layout, tables
 from ..montage import fitscreen, stages, steps
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
@@ -281,17 +281,12 @@ class _Paths:
         """An image's projection, where the projected table says (ID.fits or batch-N/ID.fits)."""
         if not hasattr(self, "_projected_names"):
             self._projected_names = {
-                _image_id(row["fname"]): row["fname"] for row in tables.read_ipac(self.projected_table)
+                layout.image_id_of(row["fname"]): row["fname"] for row in tables.read_ipac(self.projected_table)
             }
         return os.path.join(self.projected_dir, self._projected_names[ident])
 
     def corrected(self, ident):
         return os.path.join(self.corrected_dir, f"{ident}.fits")
-
-
-def _image_id(fname):
-    """The image id of a projected table's file name (layout.projected_name)."""
-    return os.path.basename(fname).removesuffix(".fits")
 
 
 class Rows:
@@ -656,7 +651,7 @@ def correction_footprints(paths, region):
         return []
     placed = {}
     for row in tables.read_ipac(paths.projected_table):
-        ident = _image_id(row["fname"])
+        ident = layout.image_id_of(row["fname"])
         crpix1, crpix2 = float(row["crpix1"]), float(row["crpix2"])
         placed[ident] = {
             "x0": _whole(region["crpix1"] - crpix1, ident, "CRPIX1"),
