@@ -33,9 +33,12 @@ def default_settings():
         "projection": "SIN",
         "stars": 2500,
         "nebulae": 8,
+        "nebula_amplitude": [15.0, 80.0],
+        "nebula_size": [150.0, 700.0],
         "noise": 2.0,
         "background_level": [20.0, 200.0],
         "background_slope": 0.02,
+        "gain_scatter": 0.0,
         "seed": 42,
     }
 
@@ -83,12 +86,19 @@ def make_truth(settings):
             {
                 "u": float(rng.uniform(-half_w, half_w)),
                 "v": float(rng.uniform(-half_h, half_h)),
-                "sigma": float(rng.uniform(150.0, 700.0)),
-                "amplitude": float(rng.uniform(15.0, 80.0)),
+                "sigma": float(rng.uniform(*s["nebula_size"])),
+                "amplitude": float(rng.uniform(*s["nebula_amplitude"])),
             }
         )
     if s.get("band"):
         _apply_band(s, tiles, fluxes, nebulae)
+    if s["gain_scatter"]:
+        # Scans differ in photometric zero point: each tile sees the sky times
+        # its own gain, so bright structure does not cancel in overlaps.
+        # A stream of its own, so the rest of the field does not change.
+        gains = np.random.default_rng([s["seed"], 1]).normal(1.0, s["gain_scatter"], len(tiles))
+        for tile, gain in zip(tiles, gains, strict=True):
+            tile["gain"] = float(gain)
     return {
         "settings": s,
         "center": [ra0, dec0],
@@ -249,7 +259,7 @@ def _erf(x):
 
 
 def render_tile(tile, truth):
-    """One tile's pixels: true sky + its background plane + its noise."""
+    """One tile's pixels: true sky (times the tile's gain) + its background plane + its noise."""
     from astropy.wcs import WCS
 
     s = truth["settings"]
@@ -260,7 +270,7 @@ def render_tile(tile, truth):
     y, x = np.mgrid[0 : shape[0], 0 : shape[1]]
     background = tile["level"] + tile["slope_x"] * (x - shape[1] / 2) + tile["slope_y"] * (y - shape[0] / 2)
     noise = np.random.default_rng(tile["seed"]).normal(0.0, s["noise"], shape)
-    return header, (sky + background + noise).astype(np.float32)
+    return header, (tile.get("gain", 1.0) * sky + background + noise).astype(np.float32)
 
 
 def write_field(out_dir, settings):
