@@ -141,6 +141,9 @@ def test_three_bursts_give_three_runs_and_the_fresh_mosaic(watcher, tiles, tmp_p
         written.append(watch.projected())
     assert [row["status"] for row in records] == ["ok"] * 3, watch.text()
     assert [row["images"] for row in records] == ["2", "4", "6"]
+    # the first burst may land before the watcher's first look
+    assert records[0]["changed"] in ("images 0 -> 2", "images found when watching began")
+    assert [row["changed"] for row in records[1:]] == ["images 2 -> 4", "images 4 -> 6"]
     # Each run re-projected only the batches that its own burst's images hash
     # to (one job each): the images of every other batch were not rewritten.
     images = [{name for name in run if name.endswith(".fits") and not name.endswith("_area.fits")} for run in written]

@@ -77,6 +77,15 @@ def snapshot(folders, defining):
     return manifest.state(list(defining) + images + others + absent), len(images)
 
 
+def _what_changed(before, now):
+    """The ``changed`` column: what this run builds that the last one did not."""
+    if before is None:
+        return "images found when watching began"
+    if now != before:
+        return f"images {before} -> {now}"
+    return "files changed (same number of images)"
+
+
 class Watcher:
     """Polls, settles, runs; ``stop()`` (or a signal) ends it."""
 
@@ -119,6 +128,7 @@ class Watcher:
         self.say(f"watching {', '.join(sorted(self.folders))} (settle {self.settle:g} s, poll {self.poll:g} s)")
         self.seen, self.images = snapshot(self.folders, self.defining)
         self.changed_at, built, waiting_for_lock = time.monotonic(), None, False
+        built_images = 0 if self.images == 0 else None  # None: what was there is built first
         while not self.stopping.is_set():
             if self.seen != built and time.monotonic() - self.changed_at >= self.settle:
                 if tracking.locked(self.workdir):
@@ -127,13 +137,14 @@ class Watcher:
                     waiting_for_lock = True
                 elif self.images == 0:
                     self.say("no images yet; nothing to build")
-                    built = self.seen
+                    built, built_images = self.seen, 0
                 else:
                     waiting_for_lock = False
-                    changed = "first run" if built is None else "new or changed files"
-                    built = self.seen
+                    changed = _what_changed(built_images, self.images)
+                    previous, built, built_images = built_images, self.seen, self.images
                     if self._run(changed) == "locked":
-                        built = None  # lost the race for the lock: try again once it is free
+                        # lost the race for the lock: try again once it is free
+                        built, built_images = None, previous
             self.stopping.wait(self.poll)
             self._look()
         self.say("stopped")
