@@ -107,12 +107,36 @@ def end_run():
     report_failures(write_run_summary())
 
 
+def report_jobs_done():
+    """The job stats of what this run did, as Snakemake's own run-info event.
+
+    Snakemake sends its job stats once, before checkpoints run; the tracking
+    database's logger plugin (snakemake-logger-plugin-snkmt 0.1.9) never
+    lowers the total it then holds, and stores a successful run whose
+    checkpoint shrank the plan as UNKNOWN (docs/upstream.md). The plugin takes
+    the total of a later run-info event as it comes.
+    """
+    from collections import Counter
+
+    from snakemake.logging import logger
+    from snakemake_interface_logger_plugins.common import LogEvent
+
+    dag = workflow.dag
+    done = Counter(job.rule.name for job in dag.jobs if dag.finished(job))
+    stats = {**done, "total": sum(done.values())}
+    logger.info(
+        f"{stats['total']} jobs done",
+        extra={"event": LogEvent.RUN_INFO, "stats": stats},
+    )
+
+
 onstart:
     start_run()
 
 
 onsuccess:
     end_run()
+    report_jobs_done()
 
 
 onerror:

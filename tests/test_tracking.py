@@ -5,7 +5,11 @@ import os
 import re
 import time
 
+from astropy.io import fits
+
+from conftest import REPO
 from mosaicflow.operations import monitor, tracking, watch
+from mosaicflow.sky import synth
 
 
 def jobs_of(*specs):
@@ -149,3 +153,25 @@ def test_a_config_broken_while_edited_keeps_the_folders_watched(tmp_path):
         watcher._look()
         assert watcher.folders == {str(tmp_path / "raw"): False}
         assert said[-2].startswith("config not usable"), said
+
+
+def test_a_rerun_whose_checkpoint_shrank_the_plan_is_tracked_as_success(workflow, tmp_path):
+    # A touched tile reruns the image table (a checkpoint): Snakemake first plans
+    # every later job, the table comes out the same, and a few jobs run.
+    truth = synth.make_truth({"columns": 3, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200, "seed": 3})
+    os.makedirs(workflow.path("raw"))
+    for tile in truth["tiles"]:
+        header, data = synth.render_tile(tile, truth)
+        fits.PrimaryHDU(data, header).writeto(workflow.path("raw", tile["name"] + ".fits"))
+    config = {"mosaics": {"field": {"source": {"type": "local", "path": "raw"}, "region": {"auto": True}}}}
+    database = str(tmp_path / "tracking.db")
+    tracked = ("--profile", os.path.join(REPO, "profiles", "local"), "--logger-snkmt-db", database)
+    workflow.run(*tracked, config=config)
+    os.utime(workflow.path("raw", truth["tiles"][0]["name"] + ".fits"))
+    result = workflow.run(*tracked)
+    assert re.search(r"\n([1-9]) jobs done\n", result.stdout + result.stderr)
+
+    runs = tracking.runs(tracking.connect(database), tracking.Index(workflow.workdir))
+    assert [run["status"] for run in runs] == ["SUCCESS", "SUCCESS"], runs
+    rerun = runs[0]
+    assert rerun["finished"] == rerun["total"] < runs[1]["total"], runs
