@@ -29,13 +29,6 @@ rule difference_fit:
                 if setting(wildcards, "background", "model") == "level"
                 else []
             )
-            + (
-                [
-                    f"--keep-diff {result_path(wildcards.mosaic, 'diffs_dir')}/{wildcards.plus}+{wildcards.minus}.fits"
-                ]
-                if setting(wildcards, "background", "keep_diffs")
-                else []
-            )
             + [median_option(wildcards)]
         ),
     shell:
@@ -97,6 +90,33 @@ rule difference_fits_by_batch:
         "{params.job} fit-batch --batch {wildcards.batch} --batches {params.batches}"
         " --overlaps {params.overlaps:q} --projected-dir {params.folder:q}"
         " --header {input.header:q} --out {output:q} {params.options} > {log:q} 2>&1"
+
+
+# keep_diffs: every overlap's difference image (mDiff), for inspection; the
+# fits do not need them.
+rule difference_images:
+    input:
+        projected=projected_images,
+        overlaps=result("overlaps"),
+        header=result("region"),
+    output:
+        directory(result("diffs_dir")),
+    log:
+        log_file("difference_images"),
+    benchmark:
+        benchmark_file("difference_images")
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
+    params:
+        job=MONTAGE_JOB,
+        folder=result("projected_dir"),
+        batches=projection_batches_option,
+    shell:
+        "{params.job} diffs --overlaps {input.overlaps:q} --projected-dir {params.folder:q}"
+        " --projection-batches {params.batches} --header {input.header:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule gather_fits:

@@ -86,6 +86,11 @@ benchmark_file = layout.benchmark_pattern
 
 def final_outputs():
     outputs = [path for name in MOSAICS for path in layout.products(name)]
+    outputs += [
+        layout.path(name, "diffs_dir")
+        for name, mosaic in MOSAICS.items()
+        if mosaic["background"]["keep_diffs"]
+    ]
     outputs += [layout.colour_png(name) for name in COLORS]
     return outputs
 

@@ -287,8 +287,6 @@ def fit_options(wildcards):
     options = [f"--projection-batches {projection_batches_option(wildcards)}"]
     if setting(wildcards, "background", "model") == "level":
         options.append("--level-only")
-    if setting(wildcards, "background", "keep_diffs"):
-        options.append(f"--keep-diffs-dir {result_path(wildcards.mosaic, 'diffs_dir')}")
     return " ".join(options + [median_option(wildcards)])
 
 

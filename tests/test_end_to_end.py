@@ -303,3 +303,24 @@ def test_the_quality_reports_seam_figures_follow_the_truth(matched_and_unmatched
     assert max(abs(measured[item] - steps[item]) for item in measured) < 0.15
     summary = {(r["section"], r["metric"]): r["value"] for r in rows if not r["item"]}
     assert float(summary[("seams", "max")]) < 0.5 and summary[("verdict", "status")] == "ok"
+
+
+def test_kept_difference_images_are_a_declared_folder(workflow):
+    # keep_diffs: every overlap's plus - minus, made by one job into results/NAME/diffs/,
+    # which Snakemake lists and deletes like any output.
+    source = {"type": "synthetic", "columns": 3, "rows": 2, "tile_width": 128, "tile_height": 256, "stars": 200}
+    config = {"mosaics": {"kd": {"source": source, "region": {"auto": True}, "background": {"keep_diffs": True}}}}
+    workflow.run(config=config)
+    folder = workflow.path("results", "kd", "diffs")
+    pairs = stages.overlap_pairs(workflow.path("results", "kd", "overlaps.tbl"))
+    assert len(pairs) >= 5
+    names = sorted(name for name in os.listdir(folder) if name.endswith(".fits") and not name.endswith("_area.fits"))
+    assert names == sorted(f"{plus}+{minus}.fits" for plus, minus in pairs)
+    for name in names:  # two tiles' backgrounds (20-200 data units) apart, sky cancelled
+        data = fits.getdata(os.path.join(folder, name))
+        assert np.isfinite(data).sum() > 100 and abs(np.nanmedian(data)) < 300, name
+
+    summary = workflow.run("--summary").stdout
+    assert "results/kd/diffs\t" in summary
+    workflow.run("--delete-all-output")
+    assert not os.path.exists(folder)

@@ -229,7 +229,7 @@ def item_folders(mosaic, kind):
         "projection_job": [(None, (), "project")],
         "corrected": [(FILES["corrected_dir"], (".fits", "_area.fits"), "background_correct")],
         # ITEM is "PLUS+MINUS" (a fit per overlap), "PLUS" (per image) or "batch-N"
-        "fit": [(FILES["fits_dir"], (".tsv",), "difference_fit"), (FILES["diffs_dir"], (".fits", "_area.fits"), None)],
+        "fit": [(FILES["fits_dir"], (".tsv",), "difference_fit")],
         "tile": [(FILES["tiles_dir"], (".fits", "_area.fits"), "coadd_tile")],
     }
     if kind not in folders:

@@ -54,7 +54,6 @@ STEPS = {
             "header": None,
             "out": None,
             "level-only": False,
-            "keep-diff": "",
             "median-below": "",
         },
     ),
@@ -68,7 +67,6 @@ STEPS = {
             "header": None,
             "out": None,
             "level-only": False,
-            "keep-diffs-dir": "",
             "median-below": "",
         },
     ),
@@ -83,9 +81,12 @@ STEPS = {
             "header": None,
             "out": None,
             "level-only": False,
-            "keep-diffs-dir": "",
             "median-below": "",
         },
+    ),
+    "diffs": (
+        "every overlap's difference image (mDiff), into the folder --out",
+        {"overlaps": None, "projected-dir": None, "projection-batches": "0", "header": None, "out": None},
     ),
     "correct": (
         "apply one image's background correction (mBackground)",
@@ -243,9 +244,7 @@ def run(step, o):
     elif step == "fit":
         from ..montage.steps import difference_fit
 
-        row = difference_fit(
-            o["plus"], o["minus"], o["header"], o["out"], o["level_only"], o["keep_diff"] or None, _median_below(o)
-        )
+        row = difference_fit(o["plus"], o["minus"], o["header"], o["out"], o["level_only"], _median_below(o))
         if row["status"] != "ok":
             print(f"fit failed (left out of the background model): {row['message']}")
     elif step == "fit-image":
@@ -257,11 +256,7 @@ def run(step, o):
         batches = int(o["projection_batches"])
         minus = [os.path.join(o["projected_dir"], projected_name(m, batches)) for m in o["minus_ids"].split(",") if m]
         pairs = [(o["plus"], path) for path in minus]
-        _report_fits(
-            difference_fits(
-                pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None, _median_below(o)
-            )
-        )
+        _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], _median_below(o)))
     elif step == "fit-batch":
         import os
 
@@ -274,11 +269,20 @@ def run(step, o):
         pairs = [
             tuple(os.path.join(folder, projected_name(image, projection_batches)) for image in pair) for pair in chosen
         ]
-        _report_fits(
-            difference_fits(
-                pairs, o["header"], o["out"], o["level_only"], o["keep_diffs_dir"] or None, _median_below(o)
-            )
-        )
+        _report_fits(difference_fits(pairs, o["header"], o["out"], o["level_only"], _median_below(o)))
+    elif step == "diffs":
+        import os
+
+        from ..files.layout import projected_name
+        from ..montage.stages import overlap_pairs
+        from ..montage.steps import difference_images
+
+        folder, batches = o["projected_dir"], int(o["projection_batches"])
+        pairs = [
+            tuple(os.path.join(folder, projected_name(image, batches)) for image in pair)
+            for pair in overlap_pairs(o["overlaps"])
+        ]
+        print(f"{len(difference_images(pairs, o['header'], o['out']))} difference images")
     elif step == "correct":
         from ..montage.steps import background, read_correction
 

@@ -400,7 +400,7 @@ FIT_STATUS_COLUMNS = ["status", "message", *tables.FIT_FIELDS, "median"]
 BATCH_FIT_COLUMNS = ["plus", "minus", *FIT_STATUS_COLUMNS]
 
 
-def difference_fit(plus_image, minus_image, header, output, level_only=False, keep_diff=None, median_below=None):
+def difference_fit(plus_image, minus_image, header, output, level_only=False, median_below=None):
     """Fit a plane to the difference of two overlapping projected images.
 
     Writes a one-row TSV: the fit (full precision) or the reason it failed.
@@ -409,12 +409,12 @@ def difference_fit(plus_image, minus_image, header, output, level_only=False, ke
     """
     montage = load_montage()
     with atomic.scratch_dir(output) as scratch:
-        row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff, median_below)
+        row = _fit(montage, plus_image, minus_image, header, scratch, level_only, median_below)
     tables.write_tsv(output, FIT_STATUS_COLUMNS, [row])
     return row
 
 
-def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None, median_below=None):
+def difference_fits(pairs, header, output, level_only=False, median_below=None):
     """``difference_fit`` for several overlaps in one job (an image's, or a batch's).
 
     ``pairs`` are (plus, minus) projected files. Writes one row per overlap
@@ -427,28 +427,24 @@ def difference_fits(pairs, header, output, level_only=False, keep_diffs_dir=None
         for plus_image, minus_image in pairs:
             plus = os.path.basename(plus_image)[: -len(".fits")]
             minus = os.path.basename(minus_image)[: -len(".fits")]
-            keep = os.path.join(keep_diffs_dir, f"{plus}+{minus}.fits") if keep_diffs_dir else None
-            row = _fit(montage, plus_image, minus_image, header, scratch, level_only, keep, median_below)
+            row = _fit(montage, plus_image, minus_image, header, scratch, level_only, median_below)
             rows.append({"plus": plus, "minus": minus, **row})
     tables.write_tsv(output, BATCH_FIT_COLUMNS, rows)
     return rows
 
 
-def _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_diff, median_below=None):
+def _fit(montage, plus_image, minus_image, header, scratch, level_only, median_below=None):
     """One mDiffFit, as a row of FIT_STATUS_COLUMNS. The difference's median is read
     (it costs half a fit) only for a box whose shorter side is below ``median_below``
     pixels: a sliver, whose level mosaicflow.montage.fitscreen takes from it; else NaN."""
-    if keep_diff:
-        os.makedirs(os.path.dirname(keep_diff) or ".", exist_ok=True)
-    diff = keep_diff or os.path.join(scratch, "diff.fits")
+    diff = os.path.join(scratch, "diff.fits")
     result = montage.mDiffFit(plus_image, minus_image, diff, header, keep=True, levelOnly=level_only)
     median = float("nan")
     if str(result.get("status")) == "0" and median_below is not None:
         if min(result["boxwidth"], result["boxheight"]) < median_below:
             median = difference_median(diff)
-    if not keep_diff:
-        for path in (diff, diff.removesuffix(".fits") + "_area.fits"):
-            atomic.discard(path)
+    for path in (diff, diff.removesuffix(".fits") + "_area.fits"):
+        atomic.discard(path)
     if str(result.get("status")) == "0":
         fit = {name: repr(result[name]) for name in tables.FIT_FIELDS}
         return {"status": "ok", "message": "", **fit, "median": repr(median)}
@@ -456,6 +452,29 @@ def _fit(montage, plus_image, minus_image, header, scratch, level_only, keep_dif
     if isinstance(message, bytes):
         message = message.decode("utf-8", "replace")
     return {"status": "failed", "message": message or "mDiffFit failed"}
+
+
+def difference_images(pairs, header, out_dir):
+    """mDiff of every (plus, minus) projected pair into ``out_dir`` as PLUS+MINUS.fits
+    (and its _area.fits), made in a temporary folder renamed at the end; returns the names.
+    A pair mDiff cannot difference (no common pixels) is left out."""
+    montage = load_montage()
+    names = []
+    temp = atomic.temp_path_for(out_dir)
+    os.makedirs(temp)
+    try:
+        for plus_image, minus_image in pairs:
+            name = f"{os.path.basename(plus_image)[: -len('.fits')]}+{os.path.basename(minus_image)}"
+            result = montage.mDiff(plus_image, minus_image, os.path.join(temp, name), header)
+            if str(result.get("status")) == "0":
+                names.append(name)
+        if os.path.isdir(out_dir):
+            os.rmdir(out_dir)  # an empty folder made for the job (a non-empty one is an error)
+        os.rename(temp, out_dir)
+    finally:
+        if os.path.isdir(temp):
+            shutil.rmtree(temp)
+    return names
 
 
 def difference_median(path):
