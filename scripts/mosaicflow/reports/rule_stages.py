@@ -7,7 +7,10 @@ STAGES = (
     ("image table", ("region_header", "image_table")),
     ("projection", ("project", "project_batch")),
     ("overlaps", ("projected_table",)),
-    ("difference fits", ("difference_fit", "difference_fits_by_image", "difference_fits_by_batch", "gather_fits")),
+    (
+        "difference fits",
+        ("difference_fit", "difference_fits_by_image", "difference_fits_by_batch", "gather_fits", "difference_images"),
+    ),
     ("background model", ("background_model",)),
     ("corrections", ("background_correct",)),
     ("coadd", ("coadd_tile", "coadd")),
