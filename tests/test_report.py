@@ -243,6 +243,8 @@ def image_loaded(driver, element):
 def test_report_in_a_browser(reported, tmp_path):
     from selenium.webdriver.common.by import By
 
+    from mosaicflow.reports.rule_stages import STAGE_NAMES
+
     driver, profile = chromium()
     # Screenshots to look at: in pytest's temporary folder, or where this variable says.
     shots = os.environ.get("MOSAIC_REPORT_SCREENSHOTS") or str(tmp_path)
@@ -263,6 +265,12 @@ def test_report_in_a_browser(reported, tmp_path):
         assert all("complete" in text for text in rows.values()), rows
         stages = driver.find_element(By.ID, "performance-table").text
         assert "project" in stages and "coadd" in stages
+        # The steps a mosaic goes through, in order, laid out in rows across the page.
+        flow = driver.find_element(By.ID, "stage-flow")
+        boxes = flow.find_elements(By.CLASS_NAME, "stage")
+        assert [box.text.split("\n")[0] for box in boxes] == STAGE_NAMES
+        assert flow.size["width"] > flow.size["height"], flow.size
+        assert "project_batch" in boxes[STAGE_NAMES.index("projection")].text
         screenshot("landing.png")
 
         # A mosaic's preview and depth map: pictures that load.

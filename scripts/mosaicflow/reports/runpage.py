@@ -15,6 +15,7 @@ import os
 from ..files import atomic, layout, tables
 from . import performance
 from .qualitypage import escape, table
+from .rule_stages import STAGES
 
 SUMMARY_COLUMNS = [
     ("name", "name"),
@@ -36,9 +37,34 @@ PERFORMANCE_COLUMNS = [
 ]
 
 
+FLOW_STYLE = (
+    "display:flex;flex-wrap:wrap;align-items:center;gap:4px 0;margin:0.5em 0 1em 0;font-size:90%",
+    "border:1px solid #8aa;border-radius:4px;padding:4px 8px;background:#f4f8f8;min-width:7em",
+    "padding:0 6px;color:#577",
+)
+
+
+def stage_flow():
+    """The steps a mosaic goes through, left to right, each with the rules doing it.
+
+    Snakemake's own rule graph in the report draws a rule once per DAG depth
+    (docs/upstream.md); this is the workflow's plan at a glance.
+    """
+    row, box, arrow = FLOW_STYLE
+    parts = []
+    for index, (stage, rules) in enumerate(STAGES):
+        if index:
+            parts.append(f'<span style="{arrow}">&rarr;</span>')
+        # not <code>: the report's style puts backticks around it
+        names = "<br>".join(f'<span style="font-family:monospace">{escape(rule)}</span>' for rule in rules)
+        parts.append(f'<div class="stage" style="{box}"><b>{escape(stage)}</b><br>{names}</div>')
+    return f'<div id="stage-flow" style="{row}">' + "".join(parts) + "</div>"
+
+
 def fragment(summary_rows, performance_rows):
     """The HTML inserted into the landing page."""
     parts = ['<h3 id="run-summary">This run</h3>', table(SUMMARY_COLUMNS, summary_rows, "summary-table")]
+    parts += ['<h3 id="stages">How a mosaic is made</h3>', stage_flow()]
     parts.append('<h3 id="run-performance">Time per stage</h3>')
     if performance_rows:
         parts.append(
