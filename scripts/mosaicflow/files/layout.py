@@ -68,6 +68,11 @@ FILES = {
     "depth_png": "depth.png",
     "performance": "performance.tsv",
     "performance_png": "performance.png",
+    # the HiPS (hips: true): the folder, its plan and the jobs' own folders of tiles
+    "hips": "hips",
+    "hips_plan": "hips_parts/plan.json",
+    "hips_batch": "hips_parts/batch-{batch}",
+    "hips_order": "hips_parts/order-{order}",
     "benchmarks": "benchmarks",
 }
 
