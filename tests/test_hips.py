@@ -5,6 +5,11 @@ tiles read back the mosaic's pixels within the interpolation's bounds."""
 import glob
 import json
 import os
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
 
 import numpy as np
 import pytest
@@ -15,6 +20,7 @@ from astropy.wcs import WCS
 from PIL import Image
 
 from conftest import small_field, small_region
+from mosaicflow.files import layout
 from mosaicflow.hips import geometry, orders, pyramid, render
 
 # ---- orders, batches, tile layout ------------------------------------------------------
@@ -266,3 +272,131 @@ def test_only_mosaics_that_ask_have_a_hips(hips_run):
     benchmarks = hips_run.path("results", "equatorial", "benchmarks")
     assert len(os.listdir(os.path.join(benchmarks, "hips_tiles"))) == 3
     assert sorted(os.listdir(os.path.join(benchmarks, "hips_order"))) == [f"{o}.tsv" for o in range(3, 8)]
+
+
+# ---- the page, in a browser that cannot reach the network -------------------------------
+
+VIEWER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), layout.VIEWER)
+
+
+def offline_chromium():
+    """Headless Chromium whose every request off this machine goes to a proxy that
+    refuses it (127.0.0.1 itself is never proxied), logging every request it makes."""
+    from test_report import CHROMEDRIVER, CHROMIUM
+
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip(f"no headless browser: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt install chromium)")
+    if not os.path.exists(VIEWER):
+        pytest.skip(f"the optional viewer is not installed ({VIEWER}): npm install --prefix .viewer aladin-lite@3.8.2")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # WebGL2 (Aladin Lite needs it) in software; port 9 of this machine refuses connections
+    flags = (
+        "--headless --no-sandbox --use-angle=swiftshader --enable-unsafe-swiftshader --proxy-server=127.0.0.1:9"
+        " --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"
+        " --window-size=1200,900"
+    )
+    for flag in flags.split():
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options), profile
+
+
+def network_log(driver):
+    """(url, status) of every request the page made since the last call (status None: no answer)."""
+    sent, status = {}, {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            sent[message["params"]["requestId"]] = message["params"]["request"]["url"]
+        elif message["method"] == "Network.responseReceived":
+            status[message["params"]["requestId"]] = message["params"]["response"]["status"]
+    return [(url, status.get(key)) for key, url in sent.items() if not url.startswith("chrome")]
+
+
+def drawn_fraction(driver, element):
+    """The share of the pixels of ``element``'s middle (half its width and height, clear of
+    the viewer's buttons) that are not Aladin Lite's empty background."""
+    import io
+
+    shot = np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
+    height, width = shot.shape[:2]
+    shot = shot[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+    background = np.array([60, 60, 60])
+    return float((np.abs(shot - background).sum(axis=2) > 12).mean())
+
+
+def test_page_browses_the_hips_offline(hips_run, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mosaicflow.operations import monitor
+
+    httpd = monitor.server(str(tmp_path / "no-tracking.db"), hips_run.workdir, port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    shots = os.environ.get("MOSAIC_REPORT_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+    # linked from the monitor (its state names each page) and from the report's landing page
+    with urllib.request.urlopen(origin + "/api/state") as answer:
+        pages = {m["name"]: m["hips"] for m in json.load(answer)["mosaics"]}
+    assert pages == {"equatorial": "/sky/equatorial/", "galactic": "/sky/galactic/", "without": None}
+    with open(hips_run.path("results", "summary.html"), encoding="utf-8") as handle:
+        assert 'href="http://127.0.0.1:8800/sky/equatorial/"' in handle.read()
+
+    driver, profile = offline_chromium()
+    requests = []
+    try:
+        driver.get(origin + "/sky/equatorial/")
+        wait = WebDriverWait(driver, 30, poll_frequency=0.5)
+        wait.until(lambda d: d.find_element(By.ID, "state").text == "ready")
+        sky = driver.find_element(By.ID, "sky")
+
+        def tiles_served(order):
+            requests.extend(network_log(driver))
+            return [url for url, status in requests if f"/Norder{order}/" in url and status == 200]
+
+        wait.until(lambda d: tiles_served(8) and drawn_fraction(d, sky) > 0.3)
+        driver.save_screenshot(os.path.join(shots, "hips_opened.png"))
+
+        # the coordinates under the cursor: the sky's centre is the mosaic's
+        ActionChains(driver).move_to_element(sky).move_by_offset(1, 1).perform()
+        wait.until(lambda d: d.find_element(By.ID, "where").text.startswith("RA"))
+        words = driver.find_element(By.ID, "where").text.split()
+        assert abs(float(words[1]) - 83.82) < 0.05 and abs(float(words[3]) + 5.39) < 0.05, words
+
+        # pan: drag the sky half a field to the left, the view's centre moves east... of the field's centre
+        before = driver.execute_script("return aladin.getRaDec()")
+        ActionChains(driver).move_to_element(sky).click_and_hold().move_by_offset(-300, 0).release().perform()
+        after = driver.execute_script("return aladin.getRaDec()")
+        assert abs(after[0] - before[0]) > 0.05 and abs(after[1] - before[1]) < 0.02, (before, after)
+        driver.save_screenshot(os.path.join(shots, "hips_panned.png"))
+
+        # zoom out: the lower orders are drawn
+        fov = driver.execute_script("return aladin.getFov()[0]")
+        for _ in range(20):
+            if driver.execute_script("return aladin.getFov()[0]") > 4 * fov:
+                break
+            ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(sky), 0, 100).perform()
+            time.sleep(0.3)
+        assert 4 * fov < driver.execute_script("return aladin.getFov()[0]") < 20 * fov
+        wait.until(lambda d: tiles_served(6) or tiles_served(5) or tiles_served(4))
+        # the mosaic, a few times smaller than the view, still drawn in its middle
+        wait.until(lambda d: 0.03 < drawn_fraction(d, sky) < 0.6)
+        driver.save_screenshot(os.path.join(shots, "hips_zoomed_out.png"))
+        requests.extend(network_log(driver))
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        httpd.shutdown()
+    # nothing left this machine: every request went to the monitor, or was data inside the page
+    outside = [url for url, _ in requests if not url.startswith((origin + "/", "data:", "blob:" + origin))]
+    assert not outside, outside
+    assert any(url.endswith("/viewer/aladin.js") for url, _ in requests)

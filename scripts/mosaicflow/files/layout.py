@@ -77,6 +77,13 @@ FILES = {
 }
 
 
+# The HiPS pages' viewer, Aladin Lite: an optional install in the workflow's folder (README
+# "HiPS"), served with the HiPS folders by the monitor at these addresses.
+VIEWER = os.path.join(".viewer", "node_modules", "aladin-lite", "dist", "aladin.js")
+VIEWER_URL = "/viewer/aladin.js"
+HIPS_URL = "/sky/{mosaic}/"
+
+
 # What a mosaic's run makes for people (the default target) and composites' PNGs.
 PRODUCTS = ("mosaic", "mosaic_area", "preview", "skipped", "quality", "depth_png")
 COLOURS = "color"

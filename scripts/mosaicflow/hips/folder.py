@@ -14,7 +14,7 @@ import numpy as np
 from astropy.io import fits
 from PIL import Image
 
-from ..files import atomic
+from ..files import atomic, layout
 from . import orders, pyramid, render
 
 log = logging.getLogger("mosaicflow")
@@ -22,8 +22,6 @@ log = logging.getLogger("mosaicflow")
 ALLSKY_COLUMNS = 27  # tiles per row of the Allsky image (hipsgen's layout: sqrt(768))
 ALLSKY_TILE = 64  # pixels a side of each tile in it
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "viewer.html")
-# Where the page finds Aladin Lite: the monitor serves the optional install there.
-VIEWER_URL = "/viewer/aladin.js"
 
 
 def link_tree(source, target):
@@ -121,7 +119,7 @@ def page(name, plan, colour=None):
         template = handle.read()
     # JSON inside <script>: "</" would end the element
     text = json.dumps(settings).replace("</", "<\\/")
-    return template.replace("VIEWER_URL", VIEWER_URL).replace("{/*SETTINGS*/}", text)
+    return template.replace("VIEWER_URL", layout.VIEWER_URL).replace("{/*SETTINGS*/}", text)
 
 
 def write_hips(name, plan, parts, out_folder, colour=None):
