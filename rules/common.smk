@@ -18,6 +18,7 @@ from mosaicflow.config import validation  # noqa: E402
 from mosaicflow.sources.archive import archive_url  # noqa: E402
 from mosaicflow.jobs.command import JobCommand  # noqa: E402
 from mosaicflow.planning import jobs as plan  # noqa: E402
+from mosaicflow.hips import orders as hips_orders  # noqa: E402  (standard library only)
 
 CONFIG_SOURCE = ", ".join(map(str, workflow.overwrite_configfiles))
 # Validated (defaults from config/schema.yaml filled in), short forms expanded
@@ -73,6 +74,7 @@ wildcard_constraints:
     minus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     tile=r"r[0-9]+c[0-9]+",
     batch=r"[0-9]{1,6}",
+    order=r"[0-9]{1,2}",
 
 
 # Where things are: every path of results/NAME/ is named in mosaicflow.files.layout.
@@ -91,6 +93,7 @@ def final_outputs():
         for name, mosaic in MOSAICS.items()
         if mosaic["background"]["keep_diffs"]
     ]
+    outputs += [result_path(name, "hips") for name in MOSAICS if MOSAICS[name]["hips"]]
     outputs += [layout.colour_png(name) for name in COLORS]
     return outputs
 

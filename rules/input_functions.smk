@@ -574,3 +574,38 @@ def tile_images(wildcards):
     return coadd_inputs_of(
         wildcards, [layout.image_id_of(row["fname"]) for row in members]
     )
+
+
+# The HiPS (rules/hips.smk): its jobs follow from the plan, a checkpoint's output.
+
+
+@functools.lru_cache(maxsize=None)
+def _read_hips_plan(path, mtime):
+    return hips_orders.read_plan(path)
+
+
+def hips_plan(mosaic):
+    path = checkpoint_output(checkpoints.hips_plan, mosaic).plan
+    return _read_hips_plan(path, os.stat(path).st_mtime_ns)
+
+
+def hips_batch_folders(mosaic):
+    batches = range(len(hips_plan(mosaic)["batches"]))
+    return [result_path(mosaic, "hips_batch", batch=batch) for batch in batches]
+
+
+def hips_order_below(wildcards):
+    """What a lower order is made of: the batches of the deepest order, or the order below."""
+    order = int(wildcards.order)
+    if order + 1 == hips_plan(wildcards.mosaic)["order"]:
+        return hips_batch_folders(wildcards.mosaic)
+    return [result_path(wildcards.mosaic, "hips_order", order=order + 1)]
+
+
+def hips_parts(wildcards):
+    """Every folder of tiles of the HiPS: the deepest order's batches and each lower order."""
+    plan = hips_plan(wildcards.mosaic)
+    lower = hips_orders.lower_orders(plan)
+    return hips_batch_folders(wildcards.mosaic) + [
+        result_path(wildcards.mosaic, "hips_order", order=order) for order in lower
+    ]

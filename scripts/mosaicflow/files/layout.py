@@ -68,8 +68,20 @@ FILES = {
     "depth_png": "depth.png",
     "performance": "performance.tsv",
     "performance_png": "performance.png",
+    # the HiPS (hips: true): the folder, its plan and the jobs' own folders of tiles
+    "hips": "hips",
+    "hips_plan": "hips_parts/plan.json",
+    "hips_batch": "hips_parts/batch-{batch}",
+    "hips_order": "hips_parts/order-{order}",
     "benchmarks": "benchmarks",
 }
+
+
+# The HiPS pages' viewer, Aladin Lite: an optional install in the workflow's folder (README
+# "HiPS"), served with the HiPS folders by the monitor at these addresses.
+VIEWER = os.path.join(".viewer", "node_modules", "aladin-lite", "dist", "aladin.js")
+VIEWER_URL = "/viewer/aladin.js"
+HIPS_URL = "/sky/{mosaic}/"
 
 
 # What a mosaic's run makes for people (the default target) and composites' PNGs.

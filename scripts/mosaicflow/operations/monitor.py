@@ -5,7 +5,8 @@ needs of the latest runs in one working directory: per run the jobs done,
 running and failed; per mosaic (field) the same counts, the stage it is in,
 the priority of its running jobs, its row of ``results/summary.tsv`` (the
 file-based truth), the tails of its failed jobs' logs and its preview PNG
-(``/preview/NAME.png``) once made. It only reads: runs do not know it exists,
+(``/preview/NAME.png``) once made, and its HiPS with the page that browses it
+(``/sky/NAME/``, Aladin Lite from ``/viewer/``) once made. It only reads: runs do not know it exists,
 so a run goes on whether or not a monitor is up. Standard library only (the
 database is read with sqlite3, see ``tracking``).
 """
@@ -23,6 +24,15 @@ from ..reports.summary import PATH as SUMMARY_PATH
 from . import tracking
 
 PAGE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "monitor.html")
+# The workflow's folder, where the optional viewer is installed (layout.VIEWER).
+WORKFLOW = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+CONTENT_TYPES = {
+    ".html": "text/html; charset=utf-8",
+    ".png": "image/png",
+    ".fits": "application/fits",
+    ".js": "text/javascript",
+    "": "text/plain; charset=utf-8",
+}
 FAILED_JOBS_SHOWN = 5
 
 
@@ -53,6 +63,11 @@ def _preview(workdir, name):
         return f"/preview/{name}.png?v={os.stat(path).st_mtime_ns}"
     except OSError:
         return None
+
+
+def _hips(workdir, name):
+    page = os.path.join(workdir, layout.path(name, "hips"), "index.html")
+    return layout.HIPS_URL.format(mosaic=name) if os.path.exists(page) else None
 
 
 def state(database, workdir, condor_jobdir=None, index=None):
@@ -117,6 +132,7 @@ def _mosaics(view, run_jobs, summary, workdir, active, condor_jobdir):
                 "priority": entry["priority"],
                 "summary": row,
                 "preview": _preview(workdir, name),
+                "hips": _hips(workdir, name),
                 "failed_jobs": failed_jobs,
             }
         )
@@ -140,6 +156,10 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, "application/json", body.encode())
         elif url.path.startswith("/preview/") and url.path.endswith(".png"):
             self._preview(unquote(url.path[len("/preview/") : -len(".png")]))
+        elif url.path.startswith("/sky/"):
+            self._hips(unquote(url.path[len("/sky/") :]))
+        elif url.path == layout.VIEWER_URL:
+            self._file(os.path.join(self.server.workflow, layout.VIEWER), "the viewer is not installed (README: HiPS)")
         else:
             self._send(404, "text/plain", b"not found")
 
@@ -155,6 +175,32 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(200, "image/png", handle.read(), cache="max-age=86400")
         except OSError:
             self._send(404, "text/plain", b"no preview yet")
+
+    def _hips(self, rest):
+        # Only files inside a mosaic's own HiPS folder: no "..", no hidden files.
+        name, _, inside = rest.partition("/")
+        parts = [part for part in inside.split("/") if part]
+        known = set(_summary(self.server.workdir))
+        if name not in known or any(part.startswith(".") for part in parts):
+            self._send(404, "text/plain", b"no such HiPS")
+            return
+        if not rest.count("/"):
+            self.send_response(301)
+            self.send_header("Location", layout.HIPS_URL.format(mosaic=name))
+            self.end_headers()
+            return
+        folder = os.path.join(self.server.workdir, layout.path(name, "hips"))
+        self._file(os.path.join(folder, *parts) if parts else os.path.join(folder, "index.html"), "not in the HiPS")
+
+    def _file(self, path, missing):
+        try:
+            with open(path, "rb") as handle:
+                body = handle.read()
+        except OSError:
+            self._send(404, "text/plain", missing.encode())
+            return
+        kind = CONTENT_TYPES.get(os.path.splitext(path)[1], CONTENT_TYPES[""])
+        self._send(200, kind, body, cache="max-age=60")
 
     def _send(self, code, kind, body, cache="no-store"):
         self.send_response(code)
@@ -174,6 +220,7 @@ def server(database, workdir, host="127.0.0.1", port=8800, condor_jobdir=None):
     httpd.daemon_threads = True
     httpd.database = os.path.abspath(database)
     httpd.workdir = os.path.realpath(workdir)
+    httpd.workflow = WORKFLOW
     httpd.condor_jobdir = os.path.join(httpd.workdir, condor_jobdir) if condor_jobdir else None
     httpd.index, httpd.index_lock = tracking.Index(httpd.workdir), threading.Lock()
     return httpd

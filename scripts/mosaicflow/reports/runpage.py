@@ -61,10 +61,23 @@ def stage_flow():
     return f'<div id="stage-flow" style="{row}">' + "".join(parts) + "</div>"
 
 
-def fragment(summary_rows, performance_rows):
-    """The HTML inserted into the landing page."""
+# Where the monitor (scripts/monitor.py) answers by default: it serves each HiPS's page.
+MONITOR = "http://127.0.0.1:8800"
+
+
+def fragment(summary_rows, performance_rows, hips=()):
+    """The HTML inserted into the landing page (``hips``: the mosaics that have a HiPS)."""
     parts = ['<h3 id="run-summary">This run</h3>', table(SUMMARY_COLUMNS, summary_rows, "summary-table")]
     parts += ['<h3 id="stages">How a mosaic is made</h3>', stage_flow()]
+    if hips:
+        links = ", ".join(
+            f'<a class="hips" href="{escape(MONITOR + layout.HIPS_URL.format(mosaic=name))}">{escape(name)}</a>'
+            for name in hips
+        )
+        parts.append(
+            f'<p id="hips-links">Browse as HiPS: {links} (served by <code>python scripts/monitor.py</code>,'
+            " started in the run's folder; the page needs nothing from the network).</p>"
+        )
     parts.append('<h3 id="run-performance">Time per stage</h3>')
     if performance_rows:
         parts.append(
@@ -86,7 +99,8 @@ def write(summary_rows, mosaics, description):
     rows = performance.summarise(*[layout.path(name, "benchmarks") for name in mosaics])
     tables.write_tsv(layout.run_path("performance"), performance.COLUMNS, rows)
     page = layout.run_path("run_page")
-    atomic.write_text(page, fragment(summary_rows, rows))
+    hips = [name for name in mosaics if os.path.exists(os.path.join(layout.path(name, "hips"), "index.html"))]
+    atomic.write_text(page, fragment(summary_rows, rows, hips))
     with open(description, encoding="utf-8") as handle:
         text = handle.read().rstrip("\n")
     # docutils reads the page itself (after Snakemake's template step, so file names stay text).

@@ -1,0 +1,51 @@
+"""The HiPS's orders and its tiles' batches. Standard library only: the rules'
+input functions read the plan with it.
+
+A tile of order k is 512 x 512 HiPS pixels, the HEALPix pixels of order k + 9
+(nested) inside the HEALPix pixel k of the tile. The deepest order is the
+deepest whose HiPS pixel is not coarser than the mosaic's pixel: the HiPS
+keeps all the detail the mosaic has and is at most twice as fine.
+"""
+
+import json
+import math
+
+TILE_WIDTH = 512  # pixels a side, the HiPS standard's default
+TILE_DEPTH = 9  # log2(TILE_WIDTH): a tile's pixels are HEALPix pixels 9 orders deeper
+ALLSKY_ORDER = 3  # the Allsky files live here, and the pyramid stops here
+MAX_ORDER = 20  # tile pixels at order 29, the deepest HEALPix order astropy-healpix handles
+
+
+def hips_pixel_deg(order):
+    """The side of a HiPS pixel of a tile of ``order``, degrees (the square root of its area)."""
+    return math.degrees(math.sqrt(math.pi / 3)) / 2 ** (order + TILE_DEPTH)
+
+
+def deepest_order(pixel_scale_deg):
+    """The deepest order whose HiPS pixel is not coarser than ``pixel_scale_deg``
+    (the mosaic's pixel side), within ALLSKY_ORDER .. MAX_ORDER."""
+    order = math.ceil(math.log2(hips_pixel_deg(0) / pixel_scale_deg) - 1e-9)
+    return min(MAX_ORDER, max(ALLSKY_ORDER, order))
+
+
+def orders(deepest):
+    """The HiPS's orders, from the Allsky's order to ``deepest``."""
+    return list(range(min(ALLSKY_ORDER, deepest), deepest + 1))
+
+
+def split(tiles, batches):
+    """``tiles`` (sorted nested indices) cut into at most ``batches`` runs of
+    consecutive indices, as equal in size as can be: consecutive nested indices
+    are neighbours on the sky, so each batch job reads one compact part of the mosaic."""
+    count = min(batches, len(tiles))
+    return [tiles[i * len(tiles) // count : (i + 1) * len(tiles) // count] for i in range(count)]
+
+
+def read_plan(path):
+    with open(path, encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def lower_orders(plan):
+    """The orders the pyramid makes, each from the order below it."""
+    return [order for order in orders(plan["order"]) if order < plan["order"]]

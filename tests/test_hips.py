@@ -1,0 +1,402 @@
+"""The HiPS of a mosaic (hips: true): its order from the pixel scale, its tiles'
+layout against astropy's reproject, the pyramid, and end to end a HiPS whose
+tiles read back the mosaic's pixels within the interpolation's bounds."""
+
+import glob
+import json
+import os
+import shutil
+import tempfile
+import threading
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from astropy import units as u
+from astropy.coordinates import ICRS, SkyCoord
+from astropy.io import fits
+from astropy.wcs import WCS
+from PIL import Image
+
+from conftest import small_field, small_region
+from mosaicflow.files import layout
+from mosaicflow.hips import geometry, orders, pyramid, render
+
+# ---- orders, batches, tile layout ------------------------------------------------------
+
+
+@pytest.mark.parametrize("arcsec", [0.2, 0.5, 0.805, 1.0, 1.61, 2.0, 4.0, 10.0, 30.0])
+def test_deepest_order_is_the_deepest_not_coarser_than_the_mosaic(arcsec):
+    scale = arcsec / 3600
+    order = orders.deepest_order(scale)
+    assert orders.hips_pixel_deg(order) <= scale * (1 + 1e-9)
+    assert orders.hips_pixel_deg(order - 1) > scale
+    assert orders.orders(order) == list(range(3, order + 1))
+
+
+def test_coarse_mosaics_still_reach_the_allsky_order():
+    assert orders.deepest_order(120 / 3600) == orders.ALLSKY_ORDER
+    assert orders.deepest_order(1.0 / 3600) == 9 and orders.deepest_order(2.0 / 3600) == 8
+
+
+def test_batches_are_runs_of_consecutive_tiles_covering_all():
+    tiles = list(range(100, 137))
+    parts = orders.split(tiles, 8)
+    assert len(parts) == 8 and sum(parts, []) == tiles
+    assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    assert orders.split([5, 9], 8) == [[5], [9]]
+
+
+@pytest.mark.parametrize(("order", "index"), [(6, 20000), (3, 0), (8, 786431), (5, 5000)])
+def test_tile_pixels_are_where_reproject_puts_them(order, index):
+    # astropy's reproject describes each tile by an HPX WCS; its pixel centres are ours
+    from reproject.hips._utils import tile_header
+
+    header = tile_header(level=order, index=index, frame=ICRS(), tile_dims=orders.TILE_WIDTH)
+    header = header[0] if isinstance(header, tuple) else header
+    lon, lat = geometry.tile_lonlat(order, index)
+    rows, columns = np.meshgrid([0, 1, 100, 300, 511], [0, 7, 256, 511], indexing="ij")
+    theirs = WCS(header).pixel_to_world(columns, rows)
+    ours = SkyCoord(lon[rows, columns] * u.rad, lat[rows, columns] * u.rad, frame=ICRS())
+    assert ours.separation(theirs).arcsec.max() < 1e-3
+    # and reading back finds each pixel in its place
+    found = geometry.tile_position(order, np.degrees(lon[rows, columns]), np.degrees(lat[rows, columns]))
+    assert (found[0] == index).all() and (found[1] == rows).all() and (found[2] == columns).all()
+
+
+def test_a_parent_tile_is_its_children_halved_in_place():
+    # children whose values are their pixels' own right ascension: the parent must hold its own
+    order, index = 7, 123456
+    children = {}
+    for child in range(4 * index, 4 * index + 4):
+        lon, _ = geometry.tile_lonlat(order + 1, child)
+        children[child] = np.degrees(lon)
+    del children[4 * index + 2]  # a missing child leaves NaN
+    parent = pyramid.parent(children, index)
+    lon, _ = geometry.tile_lonlat(order, index)
+    rows, columns = pyramid.child_place(2)
+    assert np.isnan(parent[rows, columns]).all()
+    finite = np.isfinite(parent)
+    assert finite.sum() == 3 * 256 * 256
+    assert np.abs(parent[finite] - np.degrees(lon)[finite]).max() < 1e-9 + 0.01 * orders.hips_pixel_deg(order)
+
+
+def test_bilinear_is_exact_on_planes_and_nan_off_the_mosaic():
+    y, x = np.mgrid[0:20, 0:30].astype(float)
+    data = 3 * x - 2 * y + 5
+    px, py = np.array([0.25, 12.5, 28.6, -0.4, 30.0, 3.0]), np.array([0.75, 7.2, 18.4, 3.0, 3.0, -0.6])
+    values = render.bilinear(data, px, py)
+    inside = slice(0, 3)
+    assert np.allclose(values[inside], 3 * px[inside] - 2 * py[inside] + 5)
+    assert values[3] == data[3, 0]  # within half a pixel of the edge: the edge's value
+    assert np.isnan(values[4:]).all()
+
+
+# ---- end to end --------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def hips_run(tmp_path_factory):
+    from conftest import Workflow
+
+    wf = Workflow(tmp_path_factory.mktemp("hips"))
+    config = {
+        "mosaics": {
+            # 612 x 792 px of 2": order 8
+            "equatorial": {
+                "source": small_field(stars=300, nebulae=3),
+                "region": small_region(pixel_scale=2.0),
+                "hips": True,
+                "hips_batches": 3,
+            },
+            # the same sky in a Galactic mosaic: the HiPS is still ICRS
+            "galactic": {
+                "source": small_field(stars=300, nebulae=3),
+                "region": {
+                    "center": "209.01 -19.38",
+                    "width": 0.2,
+                    "height": 0.2,
+                    "pixel_scale": 1.5,
+                    "frame": "galactic",
+                },
+                "hips": True,
+                "hips_batches": 2,
+            },
+            "without": {"source": small_field(columns=1, rows=1), "region": small_region(width=0.1, height=0.1)},
+        }
+    }
+    wf.run(config=config)
+    return wf
+
+
+def read_tiles(folder, order):
+    return {index: fits.getdata(path) for index, path in pyramid.tiles_in([folder], order).items()}
+
+
+def read_back(hips, order, lon, lat):
+    """The HiPS's values at ICRS points (degrees), from its FITS tiles of ``order``."""
+    tiles = read_tiles(hips, order)
+    tile, row, column = geometry.tile_position(order, lon, lat)
+    values = np.full(len(lon), np.nan)
+    for index in np.unique(tile):
+        mine = tile == index
+        if int(index) in tiles:
+            values[mine] = tiles[int(index)][row[mine], column[mine]]
+    return values
+
+
+@pytest.mark.parametrize("name", ["equatorial", "galactic"])
+def test_hips_reads_back_the_mosaic(hips_run, name):
+    hips = hips_run.path("results", name, "hips")
+    with fits.open(hips_run.path("results", name, "mosaic.fits")) as hdus:
+        data, header = hdus[0].data.astype(np.float64), hdus[0].header
+    wcs = WCS(header)
+    order = orders.deepest_order(float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))))
+    ny, nx = data.shape
+    y, x = np.mgrid[1 : ny - 1, 1 : nx - 1]
+    x, y = x.ravel(), y.ravel()
+    keep = np.isfinite(data[y, x])
+    x, y = x[keep], y[keep]
+    # astropy's own frame transformation, not the workflow's rotation
+    centres = wcs.pixel_to_world(x, y).icrs
+    values = read_back(hips, order, centres.ra.deg, centres.dec.deg)
+    assert np.isfinite(values).mean() > 0.999
+
+    # 1. Exactly the bilinear interpolation at the HiPS pixel's centre (astropy-healpix's
+    # centre, astropy's transformation, the interpolation written out here), within the
+    # float32 rounding of the tiles: 1e-6 of the values' size.
+    tile, row, column = geometry.tile_position(order, centres.ra.deg, centres.dec.deg)
+    sub = tile.astype(np.int64) * 4**orders.TILE_DEPTH + interleave(511 - row, column)
+    healpix = geometry.healpix_of(order + orders.TILE_DEPTH)
+    lon, lat = healpix.healpix_to_lonlat(sub)
+    px, py = wcs.world_to_pixel(SkyCoord(lon, lat, frame=ICRS()))
+    x0, y0 = np.floor(px).astype(int), np.floor(py).astype(int)
+    fx, fy = px - x0, py - y0
+    expected = (
+        data[y0, x0] * (1 - fx) * (1 - fy)
+        + data[y0, x0 + 1] * fx * (1 - fy)
+        + data[y0 + 1, x0] * (1 - fx) * fy
+        + data[y0 + 1, x0 + 1] * fx * fy
+    )
+    both = np.isfinite(values) & np.isfinite(expected)
+    scale = np.nanmax(np.abs(data))
+    exact_error = np.abs(values[both] - expected[both]).max() / scale
+    assert exact_error < 1e-6, exact_error
+
+    # 2. At the mosaic's pixel centres: a HiPS pixel is smaller than the mosaic's and its
+    # centre within one mosaic pixel of theirs, so its value lies between the lowest and
+    # highest of the mosaic pixel's 3 x 3 neighbourhood (float32 rounding allowed).
+    neighbourhood = np.stack([data[y + dy, x + dx] for dy in (-1, 0, 1) for dx in (-1, 0, 1)])
+    low, high = np.nanmin(neighbourhood, axis=0), np.nanmax(neighbourhood, axis=0)
+    slack = 1e-6 * scale
+    fine = np.isfinite(values)
+    assert ((values[fine] >= low[fine] - slack) & (values[fine] <= high[fine] + slack)).all()
+    difference = np.abs(values[fine] - data[y, x][fine])
+    noise = 2.0  # the synthetic field's noise sigma
+    print(
+        f"\n{name}: order {order}, {fine.sum()} pixels: |HiPS - mosaic| median {np.median(difference):.3f},"
+        f" 99th percentile {np.percentile(difference, 99):.3f}, exact-bilinear error {exact_error:.2e} of the range"
+    )
+    assert np.median(difference) < noise / 4
+
+
+def interleave(row_bits, column_bits):
+    """The nested sub-index of a tile pixel: dx's bits (``row_bits``) even, dy's odd."""
+    out = np.zeros(np.shape(row_bits), dtype=np.int64)
+    for bit in range(orders.TILE_DEPTH):
+        out |= ((np.asarray(row_bits) >> bit) & 1) << (2 * bit)
+        out |= ((np.asarray(column_bits) >> bit) & 1) << (2 * bit + 1)
+    return out
+
+
+@pytest.mark.parametrize("name", ["equatorial", "galactic"])
+def test_orders_and_tile_counts_follow_the_mosaic(hips_run, name):
+    hips = hips_run.path("results", name, "hips")
+    with fits.open(hips_run.path("results", name, "mosaic.fits")) as hdus:
+        data, wcs = hdus[0].data, WCS(hdus[0].header)
+    scale = float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix))))
+    order = orders.deepest_order(scale)
+    assert order == {"equatorial": 8, "galactic": 9}[name]  # 2" and 1.5" pixels
+    properties = dict(
+        line.split("=", 1) for line in open(os.path.join(hips, "properties"), encoding="utf-8").read().splitlines()
+    )
+    properties = {key.strip(): value.strip() for key, value in properties.items()}
+    assert properties["hips_order"] == str(order) and properties["hips_frame"] == "equatorial"
+    assert properties["hips_tile_format"] == "png fits" and properties["hips_tile_width"] == "512"
+    # every tile a finite mosaic pixel falls in, and no tile without data
+    y, x = np.nonzero(np.isfinite(data))
+    centres = wcs.pixel_to_world(x, y).icrs
+    expected = set(np.unique(geometry.tile_position(order, centres.ra.deg, centres.dec.deg)[0]).tolist())
+    tiles = read_tiles(hips, order)
+    assert expected <= set(tiles)
+    assert all(np.isfinite(values).any() for values in tiles.values())
+    # at most the tiles the mosaic's half-pixel edge reaches beyond those
+    assert len(tiles) - len(expected) <= 2
+    # each lower order: the parents of the order below, down to order 3
+    below = set(tiles)
+    for lower in range(order - 1, 2, -1):
+        here = set(pyramid.tiles_in([hips], lower))
+        assert here == {index // 4 for index in below}, lower
+        below = here
+    assert not pyramid.tiles_in([hips], 2)
+    for path in glob.glob(os.path.join(hips, "Norder*", "Dir*", "*.fits")):
+        assert os.path.exists(path[: -len("fits")] + "png"), path
+    assert os.path.getsize(os.path.join(hips, "Norder3", "Allsky.fits")) > 0
+    assert Image.open(os.path.join(hips, "Norder3", "Allsky.png")).size == (27 * 64, 29 * 64)
+    from mocpy import MOC
+
+    moc = MOC.from_fits(os.path.join(hips, "Moc.fits"))
+    assert moc.max_order == order and set(moc.flatten().tolist()) == set(tiles)
+    # the jobs' own folders are gone once the HiPS holds their tiles
+    parts = os.listdir(hips_run.path("results", name, "hips_parts"))
+    assert parts == ["plan.json"]
+
+
+def test_png_tiles_show_the_fits_tiles(hips_run):
+    hips = hips_run.path("results", "equatorial", "hips")
+    with open(hips_run.path("results", "equatorial", "hips_parts", "plan.json"), encoding="utf-8") as handle:
+        plan = json.load(handle)
+    for path in sorted(glob.glob(os.path.join(hips, "Norder8", "Dir*", "*.fits")))[:3]:
+        values = fits.getdata(path)
+        image = np.asarray(Image.open(path[: -len("fits")] + "png"))
+        level, alpha = render.grey(values.astype(np.float64), plan["cut"])
+        assert (image[..., 0] == level[::-1]).all() and (image[..., 3] == alpha[::-1]).all()
+        assert (alpha > 0).any() and (level[alpha > 0] > 0).any()
+
+
+def test_only_mosaics_that_ask_have_a_hips(hips_run):
+    assert not os.path.exists(hips_run.path("results", "without", "hips"))
+    assert not os.path.exists(hips_run.path("results", "without", "hips_parts"))
+    # the jobs: a plan, the batches, one per lower order, the folder
+    benchmarks = hips_run.path("results", "equatorial", "benchmarks")
+    assert len(os.listdir(os.path.join(benchmarks, "hips_tiles"))) == 3
+    assert sorted(os.listdir(os.path.join(benchmarks, "hips_order"))) == [f"{o}.tsv" for o in range(3, 8)]
+
+
+# ---- the page, in a browser that cannot reach the network -------------------------------
+
+VIEWER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), layout.VIEWER)
+
+
+def offline_chromium():
+    """Headless Chromium whose every request off this machine goes to a proxy that
+    refuses it (127.0.0.1 itself is never proxied), logging every request it makes."""
+    from test_report import CHROMEDRIVER, CHROMIUM
+
+    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
+        pytest.skip(f"no headless browser: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt install chromium)")
+    if not os.path.exists(VIEWER):
+        pytest.skip(f"the optional viewer is not installed ({VIEWER}): npm install --prefix .viewer aladin-lite@3.8.2")
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    # WebGL2 (Aladin Lite needs it) in software; port 9 of this machine refuses connections
+    flags = (
+        "--headless --no-sandbox --use-angle=swiftshader --enable-unsafe-swiftshader --proxy-server=127.0.0.1:9"
+        " --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"
+        " --window-size=1200,900"
+    )
+    for flag in flags.split():
+        options.add_argument(flag)
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options.add_argument(f"--user-data-dir={profile}")
+    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
+    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options), profile
+
+
+def network_log(driver):
+    """(url, status) of every request the page made since the last call (status None: no answer)."""
+    sent, status = {}, {}
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] == "Network.requestWillBeSent":
+            sent[message["params"]["requestId"]] = message["params"]["request"]["url"]
+        elif message["method"] == "Network.responseReceived":
+            status[message["params"]["requestId"]] = message["params"]["response"]["status"]
+    return [(url, status.get(key)) for key, url in sent.items() if not url.startswith("chrome")]
+
+
+def drawn_fraction(driver, element):
+    """The share of the pixels of ``element``'s middle (half its width and height, clear of
+    the viewer's buttons) that are not Aladin Lite's empty background."""
+    import io
+
+    shot = np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
+    height, width = shot.shape[:2]
+    shot = shot[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+    background = np.array([60, 60, 60])
+    return float((np.abs(shot - background).sum(axis=2) > 12).mean())
+
+
+def test_page_browses_the_hips_offline(hips_run, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from mosaicflow.operations import monitor
+
+    httpd = monitor.server(str(tmp_path / "no-tracking.db"), hips_run.workdir, port=0)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    origin = f"http://127.0.0.1:{httpd.server_address[1]}"
+    shots = os.environ.get("MOSAIC_REPORT_SCREENSHOTS") or str(tmp_path)
+    os.makedirs(shots, exist_ok=True)
+    # linked from the monitor (its state names each page) and from the report's landing page
+    with urllib.request.urlopen(origin + "/api/state") as answer:
+        pages = {m["name"]: m["hips"] for m in json.load(answer)["mosaics"]}
+    assert pages == {"equatorial": "/sky/equatorial/", "galactic": "/sky/galactic/", "without": None}
+    with open(hips_run.path("results", "summary.html"), encoding="utf-8") as handle:
+        assert 'href="http://127.0.0.1:8800/sky/equatorial/"' in handle.read()
+
+    driver, profile = offline_chromium()
+    requests = []
+    try:
+        driver.get(origin + "/sky/equatorial/")
+        wait = WebDriverWait(driver, 30, poll_frequency=0.5)
+        wait.until(lambda d: d.find_element(By.ID, "state").text == "ready")
+        sky = driver.find_element(By.ID, "sky")
+
+        def tiles_served(order):
+            requests.extend(network_log(driver))
+            return [url for url, status in requests if f"/Norder{order}/" in url and status == 200]
+
+        wait.until(lambda d: tiles_served(8) and drawn_fraction(d, sky) > 0.3)
+        driver.save_screenshot(os.path.join(shots, "hips_opened.png"))
+
+        # the coordinates under the cursor: the sky's centre is the mosaic's
+        ActionChains(driver).move_to_element(sky).move_by_offset(1, 1).perform()
+        wait.until(lambda d: d.find_element(By.ID, "where").text.startswith("RA"))
+        words = driver.find_element(By.ID, "where").text.split()
+        assert abs(float(words[1]) - 83.82) < 0.05 and abs(float(words[3]) + 5.39) < 0.05, words
+
+        # pan: drag the sky half a field to the left, the view's centre moves east... of the field's centre
+        before = driver.execute_script("return aladin.getRaDec()")
+        ActionChains(driver).move_to_element(sky).click_and_hold().move_by_offset(-300, 0).release().perform()
+        after = driver.execute_script("return aladin.getRaDec()")
+        assert abs(after[0] - before[0]) > 0.05 and abs(after[1] - before[1]) < 0.02, (before, after)
+        driver.save_screenshot(os.path.join(shots, "hips_panned.png"))
+
+        # zoom out: the lower orders are drawn
+        fov = driver.execute_script("return aladin.getFov()[0]")
+        for _ in range(20):
+            if driver.execute_script("return aladin.getFov()[0]") > 4 * fov:
+                break
+            ActionChains(driver).scroll_from_origin(ScrollOrigin.from_element(sky), 0, 100).perform()
+            time.sleep(0.3)
+        assert 4 * fov < driver.execute_script("return aladin.getFov()[0]") < 20 * fov
+        wait.until(lambda d: tiles_served(6) or tiles_served(5) or tiles_served(4))
+        # the mosaic, a few times smaller than the view, still drawn in its middle
+        wait.until(lambda d: 0.03 < drawn_fraction(d, sky) < 0.6)
+        driver.save_screenshot(os.path.join(shots, "hips_zoomed_out.png"))
+        requests.extend(network_log(driver))
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+        httpd.shutdown()
+    # nothing left this machine: every request went to the monitor, or was data inside the page
+    outside = [url for url, _ in requests if not url.startswith((origin + "/", "data:", "blob:" + origin))]
+    assert not outside, outside
+    assert any(url.endswith("/viewer/aladin.js") for url, _ in requests)
