@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 from astropy.io import fits  # noqa: E402
 
-from htcondor_pool import PersonalPool, copy_workflow, find_condor_master  # noqa: E402
+from htcondor_pool import PersonalPool, find_condor_master  # noqa: E402
 
 EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) (\S+) (\S+)")
 LAYOUTS = {
@@ -84,7 +84,7 @@ def breakdown(event_log, wall):
 
 
 def run_once(pool, name, config, profile, status_interval):
-    snakefile = copy_workflow(os.path.join(pool.root, name, "workflow"))
+    snakefile = pool.workflow_copy(os.path.join(pool.root, name, "workflow"))
     work = os.path.join(pool.root, name, "work")
     os.makedirs(work)
     with open(os.path.join(work, "config.yaml"), "w") as handle:
