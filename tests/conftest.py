@@ -8,8 +8,7 @@ import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))  # montage_chain: Montage's own chain, the reference
+sys.path.insert(0, os.path.join(REPO, "benchmarks"))  # speed: the speed report
 SNAKEFILE = os.path.join(REPO, "Snakefile")
 # The test environment has the HTCondor bindings (envs/requirements-htcondor.txt),
 # which warn on every Snakemake command of a machine without a pool; the pool

@@ -1,4 +1,3 @@
-#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Montage's own single-process chain, the reference the workflow is checked
 against (tests) and raced against (benchmarks).
 
@@ -12,20 +11,17 @@ settings the workflow uses by default (area-weighted mean coadd).
 import argparse
 import json
 import os
-import sys
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-
-from mosaicflow.files import tables  # noqa: E402
-from mosaicflow.montage.steps import check_status, load_montage  # noqa: E402
+from ..config.loader import SCHEMA
+from ..files import tables
+from ..montage.steps import check_status, load_montage
 
 
 def _schema():
     import yaml
 
-    with open(os.path.join(REPO, "config", "schema.yaml"), encoding="utf-8") as handle:
+    with open(SCHEMA, encoding="utf-8") as handle:
         return yaml.safe_load(handle)
 
 
@@ -36,7 +32,7 @@ def default_iterations():
 
 def auto_region_options():
     """mMakeHdr's options for the workflow's automatic region with its defaults (config/schema.yaml)."""
-    from mosaicflow.sky.region import MONTAGE_CSYS
+    from ..sky.region import MONTAGE_CSYS
 
     settings = _schema()["$defs"]["auto_region"]["properties"]
     return {
@@ -176,7 +172,3 @@ def command_line(run, description, **options):
     if args.times:
         with open(args.times, "w", encoding="utf-8") as handle:
             json.dump(times, handle)
-
-
-if __name__ == "__main__":
-    command_line(run_chain, "Montage's single-process chain on a folder of images.")

@@ -1,4 +1,3 @@
-#!/usr/bin/env -S sh -c 'exec "$(dirname "$0")/../.venv/bin/python" "$0" "$@"'
 """Montage's drivers, hand-parallelised: what a skilled user writes instead of a workflow.
 
     benchmarks/hand_parallel.py INPUTS_DIR REGION_HDR WORK_DIR [--parts 2] [--make-header] [--times times.json]
@@ -15,26 +14,13 @@ mosaic the serial chain's bytes.
 """
 
 import multiprocessing
-import os
-import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-
-from montage_chain import (  # noqa: E402
-    StageTimer,
-    add_corrected,
-    background_model,
-    command_line,
-    image_table,
-    region_header,
-    work_folder,
-)
-from mosaicflow.files import tables  # noqa: E402
-from mosaicflow.files.atomic import write_text  # noqa: E402
-from mosaicflow.montage.steps import check_status, load_montage  # noqa: E402
+from ..files import tables
+from ..files.atomic import write_text
+from ..montage.steps import check_status, load_montage
+from .chain import StageTimer, add_corrected, background_model, image_table, region_header, work_folder
 
 
 def _call(name, args, kwargs):
@@ -166,11 +152,3 @@ def run_hand_parallel(inputs_dir, names, header, work_dir, iterations, parts=2, 
         )
     add_corrected(montage, timer, path, header)
     return timer.times
-
-
-if __name__ == "__main__":
-    command_line(
-        run_hand_parallel,
-        __doc__.splitlines()[0],
-        parts=(int, 2, "table partitions, one process each (2)"),
-    )
