@@ -21,15 +21,14 @@ import re
 import sys
 import time
 
+import numpy as np
+import yaml
+from astropy.io import fits
+
+from mosaicflow.operations.personal_pool import PersonalPool, find_condor_master
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from astropy.io import fits  # noqa: E402
-
-from htcondor_pool import PersonalPool, find_condor_master  # noqa: E402
 
 EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) (\S+) (\S+)")
 LAYOUTS = {

@@ -105,8 +105,8 @@ def workflow(tmp_path):
 
 @pytest.fixture(scope="session")
 def pool():
-    """A personal HTCondor pool on 127.0.0.1 for the whole test session (tests/htcondor_pool.py)."""
-    from htcondor_pool import PersonalPool, find_condor_master
+    """A personal HTCondor pool on 127.0.0.1 for the whole test session (mosaicflow.operations.personal_pool)."""
+    from mosaicflow.operations.personal_pool import PersonalPool, find_condor_master
 
     master = find_condor_master()
     if master is None:

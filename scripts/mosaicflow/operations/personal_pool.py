@@ -1,5 +1,7 @@
-"""A personal HTCondor pool for tests: all daemons on 127.0.0.1, in a temporary
-folder, run as an ordinary user (HTCondor will not run jobs as root).
+"""A personal HTCondor pool for the tests and benchmarks: all daemons on
+127.0.0.1, in a temporary folder, run as an ordinary user (HTCondor will not
+run jobs as root). Needs this package installed from its checkout (editable):
+it copies the workflow around it.
 
 Found through ``condor_master`` on PATH or ``$CONDOR_BIN`` (the folder holding
 it). Jobs run as the pool user, so the workflow, its working folder and its
@@ -22,7 +24,8 @@ import subprocess
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the workflow's folder: this package's checkout (scripts/mosaicflow/operations/ is three below it)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 POOL_USER = "mosaicpool"
 
 CONFIG = """\
