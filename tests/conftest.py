@@ -8,7 +8,6 @@ import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))  # speed: the speed report
 SNAKEFILE = os.path.join(REPO, "Snakefile")
 # The test environment has the HTCondor bindings (envs/requirements-htcondor.txt),
 # which warn on every Snakemake command of a machine without a pool; the pool
