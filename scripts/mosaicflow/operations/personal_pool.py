@@ -207,7 +207,9 @@ class PersonalPool:
     def install(self, folder):
         """``pip install -e FOLDER`` (the package alone: the environment has its requirements)."""
         pip = [self.python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", folder]
-        subprocess.run(pip, check=True, capture_output=True)
+        done = subprocess.run(pip, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"could not install {folder} for {self.python}:\n{done.stdout}{done.stderr[-4000:]}")
         subprocess.run(["chmod", "-R", "a+rX", os.path.dirname(os.path.dirname(self.python))], check=True)
 
     def history(self, attributes=("ClusterId", "JobBatchName", "ExitCode", "ExitBySignal", "RequestCpus")):
