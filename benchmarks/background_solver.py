@@ -4,7 +4,7 @@ on pixel-free fields of known backgrounds.
 For each grid of N x N tiles (128 x 128 px, 20% overlaps, slopes and levels
 drawn at random; synth.overlap_fits), writes the projected and fits tables
 as Montage's, then times each solver in this process on them and measures
-its background error against the known planes (tests/truth.py: RMS of true
+its background error against the known planes (mosaicflow.reference.truth: RMS of true
 background minus correction, one common plane per group removed).
 
     python benchmarks/background_solver.py --tiles 1000 --iterations 10000 100000
@@ -22,17 +22,13 @@ import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-sys.path.insert(0, os.path.join(REPO, "tests"))  # truth: the error measure the tests use
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-import truth  # noqa: E402
-from mosaicflow.files import tables  # noqa: E402
-from mosaicflow.montage import bgsolve  # noqa: E402
-from mosaicflow.montage.steps import check_status, load_montage  # noqa: E402
-from mosaicflow.sky import synth  # noqa: E402
+from mosaicflow.files import tables
+from mosaicflow.montage import bgsolve
+from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.reference import truth
+from mosaicflow.sky import synth
 
 
 def read_planes(path):

@@ -21,15 +21,14 @@ import re
 import sys
 import time
 
+import numpy as np
+import yaml
+from astropy.io import fits
+
+from mosaicflow.operations.personal_pool import PersonalPool, find_condor_master
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "tests"))
-
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from astropy.io import fits  # noqa: E402
-
-from htcondor_pool import PersonalPool, copy_workflow, find_condor_master  # noqa: E402
 
 EVENT = re.compile(r"^(\d{3}) \((\d+)\.(\d+)\.\d+\) (\S+) (\S+)")
 LAYOUTS = {
@@ -84,7 +83,7 @@ def breakdown(event_log, wall):
 
 
 def run_once(pool, name, config, profile, status_interval):
-    snakefile = copy_workflow(os.path.join(pool.root, name, "workflow"))
+    snakefile = pool.workflow_copy(os.path.join(pool.root, name, "workflow"))
     work = os.path.join(pool.root, name, "work")
     os.makedirs(work)
     with open(os.path.join(work, "config.yaml"), "w") as handle:

@@ -102,15 +102,14 @@ import threading
 import time
 from dataclasses import dataclass
 
+from mosaicflow.files import tables
+from mosaicflow.sky import region, synth
+from mosaicflow.sources import inputs
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
 SCRIPTS = os.path.join(REPO, "scripts")
 SNAKEFILE = os.path.join(REPO, "Snakefile")
-sys.path.insert(0, SCRIPTS)
-
-from mosaicflow.files import tables  # noqa: E402
-from mosaicflow.sky import region, synth  # noqa: E402
-from mosaicflow.sources import inputs  # noqa: E402
 
 MOSAIC = "bench"
 DRY_MOSAIC = "dry"
@@ -477,8 +476,7 @@ def write_config(run_dir, mosaic, source_path):
 # give all its memory back.
 CHAIN_CODE = r"""
 import json, resource, sys, time
-sys.path[:0] = [sys.argv[1], sys.argv[3]]
-import montage_chain as chain
+import mosaicflow.reference.chain as chain
 from mosaicflow.montage.steps import load_montage
 
 def status_mb(key):
@@ -515,7 +513,7 @@ class Watched:
                 self.cpu.append(after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime)
         return call
 
-with open(sys.argv[2]) as handle:
+with open(sys.argv[1]) as handle:
     job = json.load(handle)
 watched = Watched(load_montage())
 chain.load_montage = lambda: watched
@@ -547,7 +545,7 @@ def run_chain_measured(run_dir, iterations):
     job_path = os.path.join(run_dir, "chain-job.json")
     with open(job_path, "w") as handle:
         json.dump(job, handle)
-    command = [sys.executable, "-c", CHAIN_CODE, SCRIPTS, job_path, HERE]
+    command = [sys.executable, "-c", CHAIN_CODE, job_path]
     run = run_measured(command, run_dir, os.path.join(run_dir, "chain.log"))
     if run.returncode != 0:
         fail(f"Montage chain failed ({run.returncode})", run.log)

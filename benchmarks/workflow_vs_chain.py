@@ -29,17 +29,16 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+import yaml
+from astropy.io import fits
+
+from mosaicflow.files import tables
+from mosaicflow.reference.chain import default_iterations, run_chain
+from mosaicflow.sky import synth
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-
-import numpy as np  # noqa: E402
-import yaml  # noqa: E402
-from astropy.io import fits  # noqa: E402
-
-from montage_chain import default_iterations, run_chain  # noqa: E402
-from mosaicflow.files import tables  # noqa: E402
-from mosaicflow.sky import synth  # noqa: E402
 
 
 def make_field(folder, tiles, seed):

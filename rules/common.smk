@@ -9,7 +9,28 @@ import os
 import shlex
 import sys
 
-sys.path.insert(0, os.path.join(workflow.basedir, "scripts"))
+
+# The package the jobs run is this workflow's own scripts/mosaicflow, installed
+# in Snakemake's environment (`pip install -e`): another copy there (an older
+# clone's) would run code this workflow was not written with.
+def own_package():
+    fix = f"pip install -e {workflow.basedir} (in the environment of {sys.executable})"
+    try:
+        import mosaicflow
+    except ImportError:
+        raise WorkflowError(
+            f"the workflow's package mosaicflow is not installed: {fix}"
+        ) from None
+    own = os.path.join(workflow.basedir, "scripts", "mosaicflow")
+    found = os.path.dirname(getattr(mosaicflow, "__file__", None) or "")
+    if not (found and os.path.isdir(own) and os.path.samefile(found, own)):
+        raise WorkflowError(
+            f"Python imports the package mosaicflow from {found or mosaicflow},"
+            f" not this workflow's copy {own}: {fix}"
+        )
+
+
+own_package()
 
 from mosaicflow import UserError  # noqa: E402  (standard library only)
 from mosaicflow.files import layout, tables  # noqa: E402  (standard library only)

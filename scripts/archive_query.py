@@ -2,12 +2,9 @@
 
 import logging
 import os
-import sys
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.jobs import snakejob  # noqa: E402
-from mosaicflow.sources import archive  # noqa: E402
+from mosaicflow.jobs import snakejob
+from mosaicflow.sources import archive
 
 
 def main(smk):

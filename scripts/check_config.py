@@ -12,13 +12,10 @@ current directory, as the workflow reads them).
 Exit status 0 when every file is valid, 1 otherwise.
 """
 
-import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-
-from mosaicflow import UserError  # noqa: E402
-from mosaicflow.config import loader, validation  # noqa: E402
+from mosaicflow import UserError
+from mosaicflow.config import loader, validation
 
 
 def problems(path):

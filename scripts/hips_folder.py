@@ -1,11 +1,7 @@
 """Snakemake script: the HiPS folder (tiles of every order, properties, Allsky, MOC, page)."""
 
-import sys
-
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.hips import folder, orders  # noqa: E402
-from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.hips import folder, orders
+from mosaicflow.jobs import snakejob
 
 
 def main(smk):

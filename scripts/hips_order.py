@@ -1,11 +1,7 @@
 """Snakemake script: one lower order of the HiPS, from the order below it."""
 
-import sys
-
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.hips import orders, pyramid  # noqa: E402
-from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.hips import orders, pyramid
+from mosaicflow.jobs import snakejob
 
 
 def main(smk):

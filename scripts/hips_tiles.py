@@ -1,11 +1,7 @@
 """Snakemake script: one batch of the HiPS's deepest-order tiles."""
 
-import sys
-
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.hips import orders, render  # noqa: E402
-from mosaicflow.jobs import snakejob  # noqa: E402
+from mosaicflow.hips import orders, render
+from mosaicflow.jobs import snakejob
 
 
 def main(smk):

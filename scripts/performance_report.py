@@ -1,12 +1,9 @@
 """Snakemake script: per-stage performance of one mosaic (performance.tsv, .png)."""
 
 import os
-import sys
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.jobs import snakejob  # noqa: E402
-from mosaicflow.reports import performance  # noqa: E402
+from mosaicflow.jobs import snakejob
+from mosaicflow.reports import performance
 
 
 def main(smk):

@@ -1,12 +1,9 @@
 """Snakemake script: the per-mosaic quality report (quality.tsv, quality.html, depth.png)."""
 
 import os
-import sys
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.jobs import snakejob  # noqa: E402
-from mosaicflow.reports import quality  # noqa: E402
+from mosaicflow.jobs import snakejob
+from mosaicflow.reports import quality
 
 
 def main(smk):

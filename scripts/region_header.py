@@ -1,11 +1,7 @@
 """Snakemake script: write the mosaic's header template."""
 
-import sys
-
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.jobs import snakejob  # noqa: E402
-from mosaicflow.sky import region  # noqa: E402
+from mosaicflow.jobs import snakejob
+from mosaicflow.sky import region
 
 
 def main(smk):

@@ -3,10 +3,8 @@
 import os
 import sys
 
-sys.path.insert(0, snakemake.scriptdir)  # noqa: F821
-
-from mosaicflow.jobs import snakejob  # noqa: E402
-from mosaicflow.sky import synth  # noqa: E402
+from mosaicflow.jobs import snakejob
+from mosaicflow.sky import synth
 
 
 def main(smk):

@@ -8,8 +8,6 @@ import pytest
 import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "scripts"))
-sys.path.insert(0, os.path.join(REPO, "benchmarks"))  # montage_chain: Montage's own chain, the reference
 SNAKEFILE = os.path.join(REPO, "Snakefile")
 # The test environment has the HTCondor bindings (envs/requirements-htcondor.txt),
 # which warn on every Snakemake command of a machine without a pool; the pool
@@ -106,8 +104,8 @@ def workflow(tmp_path):
 
 @pytest.fixture(scope="session")
 def pool():
-    """A personal HTCondor pool on 127.0.0.1 for the whole test session (tests/htcondor_pool.py)."""
-    from htcondor_pool import PersonalPool, find_condor_master
+    """A personal HTCondor pool on 127.0.0.1 for the whole test session (mosaicflow.operations.personal_pool)."""
+    from mosaicflow.operations.personal_pool import PersonalPool, find_condor_master
 
     master = find_condor_master()
     if master is None:

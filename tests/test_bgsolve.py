@@ -9,10 +9,10 @@ import pytest
 from astropy.io import fits as pyfits
 from astropy.wcs import WCS
 
-import truth
 from mosaicflow.files import tables
 from mosaicflow.montage import bgsolve, steps
 from mosaicflow.montage.steps import load_montage
+from mosaicflow.reference import truth
 from mosaicflow.sky import region, synth
 
 

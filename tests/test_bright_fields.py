@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-import truth
 from conftest import Workflow
 from mosaicflow.files import tables
+from mosaicflow.reference import truth
 
 # Four nebulae of 1,500-6,000 data units (tile backgrounds 20-200, noise 2)
 # over a 4 x 2 field of 256 x 512 px tiles: half the overlaps lie in nebulosity.

@@ -1,10 +1,11 @@
 """Config validation through the real Snakemake CLI: clear messages, no traceback."""
 
 import os
+import shutil
 
 import pytest
 
-from conftest import small_field, small_region
+from conftest import REPO, small_field, small_region
 
 
 @pytest.mark.parametrize(
@@ -21,6 +22,23 @@ def test_invalid_config_is_reported_by_key(workflow, mosaic, expected):
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert expected in output
+    assert "Traceback" not in output
+
+
+def test_a_copy_of_the_workflow_will_not_run_another_copys_package(workflow, tmp_path):
+    """This environment's package is this checkout's: a copy elsewhere stops before
+    any work, naming both folders and the install that fixes it."""
+    copy = tmp_path / "copy"
+    shutil.copytree(
+        REPO, copy, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "tests", "benchmarks", "docs")
+    )
+    config = {"mosaics": {"m": {"source": small_field(), "region": small_region()}}}
+    result = workflow.run("-n", config=config, check=False, snakefile=str(copy / "Snakefile"))
+    output = result.stdout + result.stderr
+    assert result.returncode != 0
+    assert os.path.join(REPO, "scripts", "mosaicflow") in output
+    assert os.path.join(str(copy), "scripts", "mosaicflow") in output
+    assert f"pip install -e {copy}" in output
     assert "Traceback" not in output
 
 

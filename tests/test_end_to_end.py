@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-import truth
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, schema_defaults, small_field, small_region
 from mosaicflow.files import layout, tables
 from mosaicflow.montage import stages
+from mosaicflow.reference import truth
 
 
 def png_size(path):
@@ -287,7 +287,7 @@ def test_asking_for_the_mosaic_alone_builds_it(workflow, coadd, tiled):
 def test_the_quality_reports_seam_figures_follow_the_truth(matched_and_unmatched, name):
     # Each overlap's step after matching, as the quality report measures it from the
     # pixels (offset_after), against the step the tiles' true planes and the applied
-    # corrections leave (tests/truth.py); and the verdict that follows from them.
+    # corrections leave (mosaicflow.reference.truth); and the verdict that follows from them.
     import json
 
     from mosaicflow.files import tables

@@ -7,11 +7,11 @@ import os
 import numpy as np
 import pytest
 
-import truth
 from mosaicflow import StepError
 from mosaicflow.files import tables
 from mosaicflow.montage import bgsolve, fitscreen, stages
 from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.reference import truth
 from mosaicflow.sky import synth
 
 RULE = fitscreen.Rule(min_width=10, min_pixels=100, outlier_sigma=10)  # the schema's defaults

@@ -1,4 +1,4 @@
-"""Montage's drivers hand-parallelised (benchmarks/hand_parallel.py), the speed
+"""Montage's drivers hand-parallelised (mosaicflow.reference.hand_parallel), the speed
 the workflow is raced against, make the serial chain's mosaic byte for byte."""
 
 import os
@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from astropy.io import fits
 
-from hand_parallel import run_hand_parallel, split_table
-from montage_chain import run_chain
 from mosaicflow.files import tables
 from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.reference.chain import run_chain
+from mosaicflow.reference.hand_parallel import run_hand_parallel, split_table
 from mosaicflow.sky import synth
 
 

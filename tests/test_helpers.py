@@ -550,7 +550,6 @@ def test_schema_loader_reads_what_pyyaml_reads():
 
 SCRIPT_JOB = """
 import gc, sys, types
-sys.path.insert(0, {scripts!r})
 from mosaicflow import UserError
 from mosaicflow.jobs import snakejob
 
@@ -573,9 +572,8 @@ def test_script_job_freezes_its_objects_only_when_done(tmp_path, outcome):
     import subprocess
     import sys
 
-    scripts = os.path.join(os.path.dirname(__file__), "..", "scripts")
     log = str(tmp_path / "job.log")
-    code = SCRIPT_JOB.format(scripts=scripts, log=log, outcome=outcome)
+    code = SCRIPT_JOB.format(log=log, outcome=outcome)
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     frozen = int(re.search(r"frozen (\d+)", done.stderr).group(1))
     if outcome == "succeed":

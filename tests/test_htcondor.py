@@ -20,7 +20,6 @@ import yaml
 from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
-from htcondor_pool import copy_workflow
 from mosaicflow.files import tables
 from mosaicflow.montage import stages
 from mosaicflow.operations import tracking
@@ -100,7 +99,7 @@ class PoolRun:
 
     def __init__(self, pool, name, config):
         self.pool = pool
-        self.snakefile = copy_workflow(os.path.join(pool.root, name, "workflow"))
+        self.snakefile = pool.workflow_copy(os.path.join(pool.root, name, "workflow"))
         self.work = os.path.join(pool.root, name, "work")
         os.makedirs(self.work)
         self.configfile = os.path.join(self.work, "config.yaml")

@@ -48,12 +48,15 @@ def copy_of_repository(destination):
     return str(destination)
 
 
-def activated(home=None):
-    """The environment of a shell where this test run's virtual environment is active."""
+def activated(clone, home=None):
+    """The environment of a shell where this test run's virtual environment is active, with
+    ``clone``'s package in it as ``pip install -e CLONE`` would put it (on the path first:
+    the environment's own install stays this checkout's, which the other tests run)."""
     env = dict(os.environ)
     bin_dir = os.path.dirname(sys.executable)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["VIRTUAL_ENV"] = os.path.dirname(bin_dir)
+    env["PYTHONPATH"] = os.path.join(clone, "scripts")
     if home:
         env["HOME"] = str(home)
     return env
@@ -97,7 +100,7 @@ def test_quick_start_from_a_fresh_clone(tmp_path):
 def test_own_images_with_the_example_config_then_its_report(tmp_path):
     clone = copy_of_repository(tmp_path / "clone")
     link_images(os.path.join(clone, "images", "m42_j"))
-    output = run_block("own-images", clone, activated())
+    output = run_block("own-images", clone, activated(clone))
     assert "my.yaml: valid" in output
     assert os.path.getsize(os.path.join(clone, "results", "m42_j", "mosaic.fits")) > 0
     used = tables.read_tsv(os.path.join(clone, "results", "m42_j", "images.tsv"))
@@ -108,7 +111,7 @@ def test_own_images_with_the_example_config_then_its_report(tmp_path):
     assert skipped["region.hdr"]["kind"] == "ignored"
 
     # then the per-mosaic performance tables and the HTML report of that run
-    run_block("report", clone, activated())
+    run_block("report", clone, activated(clone))
     assert os.path.getsize(os.path.join(clone, "results", "m42_j", "performance.tsv")) > 0
     with open(os.path.join(clone, "report.html"), encoding="utf-8") as handle:
         assert "m42_j" in handle.read()
@@ -116,12 +119,12 @@ def test_own_images_with_the_example_config_then_its_report(tmp_path):
 
 def test_code_and_data_apart_with_the_profile_found_by_its_path(tmp_path):
     home = tmp_path / "home"
-    copy_of_repository(home / "mosaicflow")
+    code = copy_of_repository(home / "mosaicflow")
     link_images(str(home / "orion" / "images" / "m42_j"))
     shutil.copy(home / "mosaicflow" / "config" / "local-example.yaml", home / "orion" / "my.yaml")
     elsewhere = tmp_path / "elsewhere"  # the user's shell is in neither folder
     elsewhere.mkdir()
-    output = run_block("apart", str(elsewhere), activated(home))
+    output = run_block("apart", str(elsewhere), activated(code, home))
     assert os.path.getsize(home / "orion" / "results" / "m42_j" / "mosaic.fits") > 0
     assert "no profile.yaml" not in output
     assert "Nothing to be done" in output  # the dry run with the pool profile: all built
@@ -132,7 +135,7 @@ def test_dry_run_and_graphs(tmp_path):
     if shutil.which("dot") is None:
         pytest.skip("graphviz's dot is not installed (Debian package graphviz)")
     clone = copy_of_repository(tmp_path / "clone")
-    output = run_block("graphs", clone, activated())
+    output = run_block("graphs", clone, activated(clone))
     assert "synthetic_field" in output  # the demo's plan
     for name in ("dag.svg", "rules.svg"):
         with open(os.path.join(clone, name), encoding="utf-8") as handle:
@@ -143,6 +146,7 @@ def test_pool_command(pool):
     # on the personal pool, by its user, in a clone on the pool's (shared) folder, the demo as my.yaml
     clone = copy_of_repository(os.path.join(pool.root, "readme-clone"))
     shutil.copy(os.path.join(clone, "config", "config.yaml"), os.path.join(clone, "my.yaml"))
+    pool.install(clone)  # as the clone's user did (pip install -e .) in the pool's environment
     pool.chown(clone)
     before = len(pool.history())
     result = pool.run(["bash", "-e", "-o", "pipefail", "-c", readme_blocks()["pool"]], cwd=clone, check=False)

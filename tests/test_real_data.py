@@ -7,8 +7,8 @@ import pytest
 from astropy.io import fits
 
 from conftest import shared_dataset
-from montage_chain import run_chain
 from mosaicflow.files import tables
+from mosaicflow.reference.chain import run_chain
 
 
 def stem(name):

@@ -48,7 +48,7 @@ def test_nothing_changed_runs_nothing(field):
     assert projected_mtimes(field) == before
 
 
-def test_another_path_to_the_same_code_runs_nothing(field, tmp_path):
+def test_another_path_to_the_same_code_runs_nothing(field, tmp_path, monkeypatch):
     """The interpreter's and the checkout's paths say where the code is, not what
     a job makes: ``.venv/bin/python3`` instead of ``python``, or the repository
     copied elsewhere, plans no job (both were job parameters once)."""
@@ -62,6 +62,7 @@ def test_another_path_to_the_same_code_runs_nothing(field, tmp_path):
     shutil.copytree(
         REPO, checkout, ignore=shutil.ignore_patterns(".git", ".venv", "__pycache__", "tests", "benchmarks", "docs")
     )
+    monkeypatch.setenv("PYTHONPATH", str(checkout / "scripts"))  # the copy's package, as pip install -e gives it
     assert field.planned_jobs(snakefile=str(checkout / "Snakefile")) == {}
 
 

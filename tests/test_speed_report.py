@@ -1,9 +1,10 @@
-"""benchmarks/speed.py's report: ratios to the hand-parallel script for the systems run."""
+"""benchmarks/speed.py's report (mosaicflow.reference.speed): ratios to the hand-parallel script for the systems run."""
 
 import argparse
 
 import pytest
-import speed
+
+from mosaicflow.reference import speed
 
 
 def _measured(systems, walls):
@@ -44,7 +45,7 @@ def test_all_four_print_the_readme_table(capsys):
 def test_systems_must_include_the_hand_parallel_script(monkeypatch):
     monkeypatch.setattr("sys.argv", ["speed.py", "--systems", "mosaic.fits", "chain"])
     with pytest.raises(SystemExit) as stop:
-        speed.main()
+        speed.arguments("benchmarks/speed.py")
     assert stop.value.code == 2
 
 

@@ -10,13 +10,10 @@ import pytest
 from mosaicflow.files import layout
 from mosaicflow.reports import performance, usage
 
-SCRIPTS = os.path.join(os.path.dirname(__file__), "..", "scripts")
-
 # A job that works 0.6 CPU-s itself, holds 200 MB, and waits for a child that works 0.4 CPU-s.
 CHILD = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
 JOB = f"""
 import subprocess, sys, time
-sys.path.insert(0, {SCRIPTS!r})
 from mosaicflow.reports import usage
 
 def busy(seconds):

@@ -17,21 +17,28 @@ import sys
 from .. import StepError
 from ..files import atomic
 
+# The folder holding this copy of the package: first on the new interpreter's
+# path (PYTHONPATH), so that it runs the same code as this one.
 _PACKAGE_PARENT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 _CODE = """
 import importlib, json, sys
-sys.path.insert(0, sys.argv[1])
 from mosaicflow import StepError
-with open(sys.argv[4], encoding="utf-8") as handle:
+with open(sys.argv[3], encoding="utf-8") as handle:
     arguments = json.load(handle)
 try:
-    result = getattr(importlib.import_module(sys.argv[2]), sys.argv[3])(*arguments)
+    result = getattr(importlib.import_module(sys.argv[1]), sys.argv[2])(*arguments)
 except StepError as error:
     sys.exit(str(error))
-with open(sys.argv[5], "w", encoding="utf-8") as handle:
+with open(sys.argv[4], "w", encoding="utf-8") as handle:
     json.dump(result, handle)
 """
+
+
+def _environment():
+    """This process's environment, with this copy of the package first on PYTHONPATH."""
+    paths = [_PACKAGE_PARENT, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 class Call:
@@ -50,8 +57,10 @@ class Call:
         self.result_path = os.path.join(self.folder, "result.json")
         with open(arguments_path, "w", encoding="utf-8") as handle:
             json.dump(list(arguments), handle)
-        command = [sys.executable, "-c", _CODE, _PACKAGE_PARENT, module, function, arguments_path, self.result_path]
-        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        command = [sys.executable, "-c", _CODE, module, function, arguments_path, self.result_path]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_environment()
+        )
 
     def result(self):
         try:

@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from mosaicflow.sky.synth import render_sky
+from ..sky.synth import render_sky
 
 BLOCK = 32
 
@@ -178,8 +178,8 @@ def overlap_steps(mosaic_dir, truth):
     from astropy.io import fits
     from astropy.wcs import WCS
 
-    from mosaicflow.files import tables
-    from mosaicflow.sky import synth
+    from ..files import tables
+    from ..sky import synth
 
     region = WCS(fits.Header.fromtextfile(os.path.join(mosaic_dir, "region.hdr")))
     tiles = {tile["name"]: tile for tile in truth["tiles"]}
@@ -227,6 +227,6 @@ def overlap_steps(mosaic_dir, truth):
 def stages_pairs(mosaic_dir):
     import os
 
-    from mosaicflow.montage import stages
+    from ..montage import stages
 
     return stages.overlap_pairs(os.path.join(mosaic_dir, "overlaps.tbl"))

@@ -1,12 +1,17 @@
-"""A personal HTCondor pool for tests: all daemons on 127.0.0.1, in a temporary
-folder, run as an ordinary user (HTCondor will not run jobs as root).
+"""A personal HTCondor pool for the tests and benchmarks: all daemons on
+127.0.0.1, in a temporary folder, run as an ordinary user (HTCondor will not
+run jobs as root). Needs this package installed from its checkout (editable):
+it copies the workflow around it.
 
 Found through ``condor_master`` on PATH or ``$CONDOR_BIN`` (the folder holding
 it). Jobs run as the pool user, so the workflow, its working folder and its
 Python environment must be readable by that user: when the tests run as root
-(as CI does) a user is created and, if the test interpreter is not readable by
-it (e.g. under /root), a virtual environment is built for it from the system
-Python and kept in /var/tmp for later runs.
+(as CI does) a user is created. The pool's Python environment is a virtual
+environment of its own, built from the system Python and kept in /var/tmp for
+later runs (keyed by envs/requirements-htcondor.txt): not the test
+interpreter's, whose install of the package is this checkout's, while the pool
+runs copies of the workflow, each installed into the pool's environment
+(``workflow_copy``) before it runs.
 """
 
 import contextlib
@@ -16,11 +21,11 @@ import pwd
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# the workflow's folder: this package's checkout (scripts/mosaicflow/operations/ is three below it)
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
 POOL_USER = "mosaicpool"
 
 CONFIG = """\
@@ -191,6 +196,22 @@ class PersonalPool:
             found.extend(children.get(pid, []))
         return found
 
+    def workflow_copy(self, destination):
+        """The workflow copied to ``destination`` (``copy_workflow``) and installed into the pool's
+        environment, so that the pool's jobs import that copy's package; the copy's Snakefile.
+        Several copies (and checkouts) share the environment: install before each run."""
+        snakefile = copy_workflow(destination)
+        self.install(os.path.dirname(snakefile))
+        return snakefile
+
+    def install(self, folder):
+        """``pip install -e FOLDER`` (the package alone: the environment has its requirements)."""
+        pip = [self.python, "-m", "pip", "install", "--quiet", "--no-deps", "-e", folder]
+        done = subprocess.run(pip, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise RuntimeError(f"could not install {folder} for {self.python}:\n{done.stdout}{done.stderr[-4000:]}")
+        subprocess.run(["chmod", "-R", "a+rX", os.path.dirname(os.path.dirname(self.python))], check=True)
+
     def history(self, attributes=("ClusterId", "JobBatchName", "ExitCode", "ExitBySignal", "RequestCpus")):
         result = self.run(["condor_history", "-af", *attributes], check=False)
         return [line.split() for line in result.stdout.splitlines() if line.strip()]
@@ -198,12 +219,10 @@ class PersonalPool:
     # ---- the Python environment the jobs use --------------------------------
 
     def _python_for_user(self):
-        if not self.as_root or _readable_by(self.user, sys.executable):
-            return sys.executable
         requirements = os.path.join(REPO, "envs", "requirements-htcondor.txt")
         with open(requirements, "rb") as handle:
             digest = hashlib.sha1(handle.read()).hexdigest()[:12]
-        venv = f"/var/tmp/mosaicflow-pool-venv-{digest}"
+        venv = f"/var/tmp/mosaicflow-pool-venv-{digest}" + ("" if self.as_root else f"-{self.user}")
         python = os.path.join(venv, "bin", "python")
         if not os.path.exists(os.path.join(venv, ".complete")):
             shutil.rmtree(venv, ignore_errors=True)
@@ -226,16 +245,13 @@ def _ensure_user(name):
         subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
 
 
-def _readable_by(user, path):
-    test = ["runuser", "-u", user, "--", "test", "-x", path]
-    return subprocess.run(test, capture_output=True).returncode == 0
-
-
 def copy_workflow(destination):
-    """The workflow's own files, as a pipeline engineer would install them."""
+    """The workflow's own files, as a pipeline engineer would install them (with what
+    ``pip install -e`` of the copy reads); the copy's Snakefile."""
     os.makedirs(destination, exist_ok=True)
-    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", ".snakemake", "results", "logs")
-    shutil.copy2(os.path.join(REPO, "Snakefile"), destination)
+    ignore = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", ".snakemake", "results", "logs")
+    for name in ("Snakefile", "pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy2(os.path.join(REPO, name), destination)
     for folder in ("rules", "scripts", "config", "profiles", "envs", "report"):
         shutil.copytree(os.path.join(REPO, folder), os.path.join(destination, folder), ignore=ignore)
     return os.path.join(destination, "Snakefile")
