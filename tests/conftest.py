@@ -9,12 +9,6 @@ import yaml
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEFILE = os.path.join(REPO, "Snakefile")
-# The test environment has the HTCondor bindings (envs/requirements-htcondor.txt),
-# which warn on every Snakemake command of a machine without a pool; the pool
-# tests give their personal pool's own CONDOR_CONFIG.
-if not os.path.exists("/etc/condor/condor_config"):
-    os.environ.setdefault("CONDOR_CONFIG", os.devnull)
-
 # Tests write nothing outside their temp folders, the user's home included: every
 # command they start (Snakemake and its tracking database, snkmt's list of
 # databases, matplotlib's and Chromium's caches) gets a home of the session's

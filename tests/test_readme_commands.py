@@ -5,6 +5,7 @@ user types; each runs in a fresh copy of the repository, the way the README
 says to run it (an activated virtual environment is this test run's own).
 """
 
+import getpass
 import os
 import re
 import shutil
@@ -15,6 +16,7 @@ import pytest
 
 from conftest import REPO, shared_dataset
 from mosaicflow.files import tables
+from mosaicflow.operations import personal_pool
 
 README = os.path.join(REPO, "README.md")
 BLOCK = re.compile(r"^<!-- test: ([a-z-]+) -->\n```(?:bash|sh)\n(.*?)^```", re.M | re.S)
@@ -48,12 +50,12 @@ def copy_of_repository(destination):
     return str(destination)
 
 
-def activated(clone, home=None):
-    """The environment of a shell where this test run's virtual environment is active, with
-    ``clone``'s package in it as ``pip install -e CLONE`` would put it (on the path first:
-    the environment's own install stays this checkout's, which the other tests run)."""
+def activated(clone, home=None, python=sys.executable):
+    """The environment of a shell where ``python``'s virtual environment (this test run's)
+    is active, with ``clone``'s package in it as ``pip install -e CLONE`` would put it (on
+    the path first: the environment's own install stays as it is)."""
     env = dict(os.environ)
-    bin_dir = os.path.dirname(sys.executable)
+    bin_dir = os.path.dirname(python)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     env["VIRTUAL_ENV"] = os.path.dirname(bin_dir)
     env["PYTHONPATH"] = os.path.join(clone, "scripts")
@@ -97,6 +99,16 @@ def test_quick_start_from_a_fresh_clone(tmp_path):
     assert "CONDOR_CONFIG" not in output  # a local install has no HTCondor bindings to warn
 
 
+def test_the_test_environment_runs_snakemake_without_warnings(tmp_path):
+    # The README's test command installs envs/requirements-dev.txt, on top of the run
+    # requirements and not of the pool's: its snakemake warns about nothing.
+    env = {key: value for key, value in os.environ.items() if key != "CONDOR_CONFIG"}
+    command = [sys.executable, "-m", "snakemake", "-s", os.path.join(REPO, "Snakefile"), "-d", str(tmp_path), "-n"]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "Warning" not in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+
+
 def test_own_images_with_the_example_config_then_its_report(tmp_path):
     clone = copy_of_repository(tmp_path / "clone")
     link_images(os.path.join(clone, "images", "m42_j"))
@@ -124,7 +136,9 @@ def test_code_and_data_apart_with_the_profile_found_by_its_path(tmp_path):
     shutil.copy(home / "mosaicflow" / "config" / "local-example.yaml", home / "orion" / "my.yaml")
     elsewhere = tmp_path / "elsewhere"  # the user's shell is in neither folder
     elsewhere.mkdir()
-    output = run_block("apart", str(elsewhere), activated(code, home))
+    # its second line, a dry run for a pool, needs envs/requirements-htcondor.txt
+    pool_python = personal_pool.pool_environment(None if os.geteuid() == 0 else getpass.getuser())
+    output = run_block("apart", str(elsewhere), activated(code, home, pool_python))
     assert os.path.getsize(home / "orion" / "results" / "m42_j" / "mosaic.fits") > 0
     assert "no profile.yaml" not in output
     assert "Nothing to be done" in output  # the dry run with the pool profile: all built
