@@ -7,10 +7,12 @@ run needs no pool.
 """
 
 import ast
+import getpass
 import glob
 import math
 import os
 import re
+import shutil
 import signal
 import subprocess
 import time
@@ -22,7 +24,8 @@ from astropy.io import fits
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
 from mosaicflow.files import tables
 from mosaicflow.montage import stages
-from mosaicflow.operations import tracking
+from mosaicflow.operations import personal_pool, tracking
+from test_readme_commands import copy_of_repository, readme_blocks
 
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
 
@@ -32,14 +35,21 @@ def field_config(columns=3, rows=2):
     return {"mosaics": {"pooled": {"source": source, "region": small_region(width=0.1 * columns + 0.04)}}}
 
 
-def test_profile_dry_run_needs_no_schedd(workflow):
-    result = workflow.run("-n", "--profile", PROFILE, config=field_config())
+def pool_python(monkeypatch):
+    """The python of an environment of envs/requirements-htcondor.txt (the test environment
+    has no executor plugin), importing this checkout's package."""
+    monkeypatch.setenv("PYTHONPATH", os.path.join(REPO, "scripts"))
+    return personal_pool.pool_environment(None if os.geteuid() == 0 else getpass.getuser())
+
+
+def test_profile_dry_run_needs_no_schedd(workflow, monkeypatch):
+    result = workflow.run("-n", "--profile", PROFILE, config=field_config(), python=pool_python(monkeypatch))
     assert "synthetic_field" in result.stdout + result.stderr
 
 
 def test_a_run_without_a_schedd_stops_before_any_job_in_a_few_lines(workflow, monkeypatch):
     monkeypatch.setenv("CONDOR_CONFIG", os.devnull)  # no pool configured
-    result = workflow.run("--profile", PROFILE, config=field_config(), check=False)
+    result = workflow.run("--profile", PROFILE, config=field_config(), check=False, python=pool_python(monkeypatch))
     output = result.stdout + result.stderr
     assert result.returncode != 0
     assert "no HTCondor schedd answers on this machine" in output and "condor_q" in output
@@ -69,7 +79,8 @@ def test_site_settings_of_the_profile_reach_the_submit_description(workflow, mon
     monkeypatch.setenv("CONDOR_CONFIG", os.devnull)
     monkeypatch.setenv("MOSAICFLOW_POOL_CHECK", "off")
     profile = site_profile(str(tmp_path / "site"))
-    result = workflow.run("--profile", profile, "--verbose", config=field_config(), check=False)
+    python = pool_python(monkeypatch)
+    result = workflow.run("--profile", profile, "--verbose", config=field_config(), check=False, python=python)
     output = result.stdout + result.stderr
     found = re.search(r"HTCondor submit subscription: (\{.*\})", output)
     assert found, output[-3000:]
@@ -373,3 +384,17 @@ def test_archive_source_on_the_pool(pool, tmp_path):
     finally:
         server.stop()
     assert_identical(run.mosaic(), fits.getdata(local.path("results", "pooled", "mosaic.fits")))
+
+
+def test_the_readmes_pool_command(pool):
+    # README "On an HTCondor pool", as written: on the personal pool, by its user, in a
+    # clone on the pool's (shared) folder, the demo as my.yaml
+    clone = copy_of_repository(os.path.join(pool.root, "readme-clone"))
+    shutil.copy(os.path.join(clone, "config", "config.yaml"), os.path.join(clone, "my.yaml"))
+    pool.install(clone)  # as the clone's user did (pip install -e .) in the pool's environment
+    pool.chown(clone)
+    before = len(pool.history())
+    result = pool.run(["bash", "-e", "-o", "pipefail", "-c", readme_blocks()["pool"]], cwd=clone, check=False)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
+    assert os.path.getsize(os.path.join(clone, "results", "demo", "mosaic.fits")) > 0
+    assert len(pool.history()) > before  # its jobs ran on the pool

@@ -154,16 +154,3 @@ def test_dry_run_and_graphs(tmp_path):
     for name in ("dag.svg", "rules.svg"):
         with open(os.path.join(clone, name), encoding="utf-8") as handle:
             assert "<svg" in handle.read()
-
-
-def test_pool_command(pool):
-    # on the personal pool, by its user, in a clone on the pool's (shared) folder, the demo as my.yaml
-    clone = copy_of_repository(os.path.join(pool.root, "readme-clone"))
-    shutil.copy(os.path.join(clone, "config", "config.yaml"), os.path.join(clone, "my.yaml"))
-    pool.install(clone)  # as the clone's user did (pip install -e .) in the pool's environment
-    pool.chown(clone)
-    before = len(pool.history())
-    result = pool.run(["bash", "-e", "-o", "pipefail", "-c", readme_blocks()["pool"]], cwd=clone, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    assert os.path.getsize(os.path.join(clone, "results", "demo", "mosaic.fits")) > 0
-    assert len(pool.history()) > before  # its jobs ran on the pool

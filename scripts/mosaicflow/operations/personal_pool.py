@@ -225,23 +225,28 @@ class PersonalPool:
 def pool_environment(user=None):
     """The python of a virtual environment of envs/requirements-htcondor.txt (the
     executor plugin and the HTCondor bindings, which the test environment leaves
-    out), made once per requirements and ``user`` (None: shared, for root's pools)."""
+    out), made once per requirements and ``user`` (None: shared, for root's pools).
+    A lock beside it: parallel test workers may ask at once."""
+    import fcntl
+
     requirements = os.path.join(REPO, "envs", "requirements-htcondor.txt")
     with open(requirements, "rb") as handle:
         digest = hashlib.sha1(handle.read()).hexdigest()[:12]
     venv = f"/var/tmp/mosaicflow-pool-venv-{digest}" + (f"-{user}" if user else "")
     python = os.path.join(venv, "bin", "python")
-    if not os.path.exists(os.path.join(venv, ".complete")):
-        shutil.rmtree(venv, ignore_errors=True)
-        subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
-        subprocess.run(
-            [python, "-m", "pip", "install", "--quiet", "-r", requirements],
-            check=True,
-            capture_output=True,
-            cwd=os.path.dirname(requirements),
-        )
-        subprocess.run(["chmod", "-R", "a+rX", venv], check=True)
-        open(os.path.join(venv, ".complete"), "w").close()
+    with open(venv + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(os.path.join(venv, ".complete")):
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run(["/usr/bin/python3", "-m", "venv", venv], check=True)
+            subprocess.run(
+                [python, "-m", "pip", "install", "--quiet", "-r", requirements],
+                check=True,
+                capture_output=True,
+                cwd=os.path.dirname(requirements),
+            )
+            subprocess.run(["chmod", "-R", "a+rX", venv], check=True)
+            open(os.path.join(venv, ".complete"), "w").close()
     return python
 
 
