@@ -477,7 +477,7 @@ def write_config(run_dir, mosaic, source_path):
 CHAIN_CODE = r"""
 import json, resource, sys, time
 import mosaicflow.reference.chain as chain
-from mosaicflow.montage.steps import load_montage
+from mosaicflow.montage.per_item import load_montage
 
 def status_mb(key):
     try:

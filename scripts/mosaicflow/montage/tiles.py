@@ -7,7 +7,7 @@ tiled mosaic equals the untiled one bit for bit. The tiles run as parallel
 jobs, each reading only the images that touch it, and the assembly copies
 rows of bytes, one row in memory at a time.
 
-Standard library and MontagePy only, like ``steps`` and ``stages``.
+Standard library and MontagePy only, like ``per_item`` and ``per_mosaic``.
 """
 
 import os
@@ -15,8 +15,8 @@ import re
 
 from ..files import atomic, tables
 from ..sky.frames import FITS_BLOCK, format_card, read_header_file
-from .stages import COADD_METHODS, fits_layout
-from .steps import StepError, check_status, corrected_folder, load_montage
+from .per_item import StepError, check_status, corrected_folder, load_montage
+from .per_mosaic import COADD_METHODS, fits_layout
 
 TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
 CARD = 80

@@ -227,6 +227,6 @@ def overlap_steps(mosaic_dir, truth):
 def stages_pairs(mosaic_dir):
     import os
 
-    from ..montage import stages
+    from ..montage import per_mosaic
 
-    return stages.overlap_pairs(os.path.join(mosaic_dir, "overlaps.tbl"))
+    return per_mosaic.overlap_pairs(os.path.join(mosaic_dir, "overlaps.tbl"))

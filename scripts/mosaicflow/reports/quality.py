@@ -116,7 +116,7 @@ import os
 import numpy as np
 
 from ..files import atomic, layout, tables
-from ..montage import fitscreen, stages, steps
+from ..montage import fitscreen, per_item, per_mosaic
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
 NA = "n/a"
@@ -197,7 +197,7 @@ def write_quality_report(
         pairs = _overlap_pairs(paths, matched, scratch)
         # No corrected/ folder with correct_jobs: coadd: subtract mBackground's
         # planes from the overlap's pixels here (no corrected copy of every image).
-        planes = steps.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
+        planes = per_item.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
         cutouts = {}
         overlap_rows = _measure_overlaps(paths, region, pairs, matched, (fit_jobs, fit_batches), planes, cutouts)
         screened = tables.read_tsv(paths.fits_screened) if matched and os.path.exists(paths.fits_screened) else []
@@ -210,7 +210,7 @@ def write_quality_report(
                 rows.add("fit", row["action"], row["reason"], item=f"{row['plus']}+{row['minus']}")
         small = paths.overlaps_skipped
         if matched and os.path.exists(small):
-            # too small for mBgModel, left out before fitting (stages.overlaps)
+            # too small for mBgModel, left out before fitting (per_mosaic.overlaps)
             rows.add("overlaps", "skipped_small", len(tables.read_tsv(small)), "overlaps")
         footprints = correction_footprints(paths, region) if matched else []
         if matched:
@@ -227,7 +227,7 @@ def write_quality_report(
             rows.add("overlap", "seam", entry["seam"], "noise units", item=item)
 
         # every n-th pixel in the PNG, so that it is at most max_size (and DEPTH_MAX_SIZE) pixels a side
-        every = stages.shrink_factor(region["naxis1"], region["naxis2"], min(max_size, DEPTH_MAX_SIZE))
+        every = per_mosaic.shrink_factor(region["naxis1"], region["naxis2"], min(max_size, DEPTH_MAX_SIZE))
         histogram, sampled = depth_map(
             paths.projected_dir, paths.projected_table, paths.region, cutouts, every, output=depth_fits
         )
@@ -338,10 +338,10 @@ def _fits():
 def _overlap_pairs(paths, matched, scratch):
     """(plus, minus) pairs: the workflow's overlaps.tbl, or mOverlaps here without matching."""
     if matched:
-        return stages.overlap_pairs(paths.overlaps)
+        return per_mosaic.overlap_pairs(paths.overlaps)
     table = os.path.join(scratch, "overlaps.tbl")
-    stages.overlaps(paths.projected_table, table, os.path.join(scratch, "overlaps_skipped.tsv"))
-    return stages.overlap_pairs(table)
+    per_mosaic.overlaps(paths.projected_table, table, os.path.join(scratch, "overlaps_skipped.tsv"))
+    return per_mosaic.overlap_pairs(table)
 
 
 class _Cutout:
@@ -473,7 +473,7 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
     cutouts = {} if cutouts is None else cutouts
     fits = {}
     if matched:
-        fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False)
+        fits = per_mosaic.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False)
 
     def cutout(path):
         if path not in cutouts:
