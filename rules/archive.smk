@@ -47,9 +47,9 @@ rule archive_download:
     output:
         os.path.join(ARCHIVE["cache"], "{survey}", "{band}", "{file}"),
     log:
-        "logs/archive/{survey}/{band}/{file}.log",
+        layout.DOWNLOAD_LOG,
     benchmark:
-        "results/archive-benchmarks/{survey}/{band}/{file}.tsv"
+        layout.DOWNLOAD_BENCHMARK
     wildcard_constraints:
         survey=r"[a-z0-9][a-z0-9._-]*",
         band=r"[a-z0-9][a-z0-9._-]*",

@@ -260,9 +260,7 @@ def write_quality_report(
 
 class _Paths:
     def __init__(self, mosaic_dir):
-        from ..files.layout import FILES
-
-        join = lambda what: os.path.join(mosaic_dir, FILES[what])
+        join = lambda what: layout.in_folder(mosaic_dir, what)
         self.images = join("images")
         self.skipped = join("skipped")
         self.failed = join("failed")
@@ -276,6 +274,7 @@ class _Paths:
         self.corrections = join("corrections")
         self.fits_screened = join("fits_screened")
         self.mosaic = join("mosaic")
+        self.mosaic_dir = mosaic_dir
 
     def projected(self, ident):
         """An image's projection, where the projected table says (ID.fits or batch-N/ID.fits)."""
@@ -286,7 +285,7 @@ class _Paths:
         return os.path.join(self.projected_dir, self._projected_names[ident])
 
     def corrected(self, ident):
-        return os.path.join(self.corrected_dir, f"{ident}.fits")
+        return layout.in_folder(self.mosaic_dir, "corrected", image=ident)
 
 
 class Rows:
@@ -339,8 +338,8 @@ def _overlap_pairs(paths, matched, scratch):
     """(plus, minus) pairs: the workflow's overlaps.tbl, or mOverlaps here without matching."""
     if matched:
         return per_mosaic.overlap_pairs(paths.overlaps)
-    table = os.path.join(scratch, "overlaps.tbl")
-    per_mosaic.overlaps(paths.projected_table, table, os.path.join(scratch, "overlaps_skipped.tsv"))
+    table = layout.in_folder(scratch, "overlaps")
+    per_mosaic.overlaps(paths.projected_table, table, layout.in_folder(scratch, "overlaps_skipped"))
     return per_mosaic.overlap_pairs(table)
 
 
