@@ -34,8 +34,10 @@ import yaml
 from astropy.io import fits
 
 from mosaicflow.files import tables
+from mosaicflow.files.layout import FILES
 from mosaicflow.reference.chain import default_iterations, run_chain
 from mosaicflow.sky import synth
+from mosaicflow.sky.region import read_header_template
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -160,7 +162,7 @@ def race(args, workdir):
     rules = per_rule_benchmarks(workdir)
     jobs = sum(count for count, _ in rules.values())
     overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
-    header = fits.Header.fromtextfile(os.path.join(base, "region.hdr"))
+    header = read_header_template(os.path.join(base, FILES["region"]))
     print(
         f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
         f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "
