@@ -105,6 +105,7 @@ from dataclasses import dataclass
 from mosaicflow.files import tables
 from mosaicflow.files.layout import RESULTS, in_folder, mosaic_dir
 from mosaicflow.files.layout import path as result_path
+from mosaicflow.reports.rule_stages import STAGES as RULE_STAGES
 from mosaicflow.sky import region, synth
 from mosaicflow.sources import inputs
 
@@ -124,22 +125,10 @@ OVERLAP = {"grid": 0.12, "dense": 0.6}
 RATIO_TARGET = 0.6
 DRY_RUN_TARGET = (1000, 10.0)  # images, seconds
 NOOP_TARGET = (300, 3.0)
-# Workflow rules and the chain's stages, in pipeline order; the chain's name where it differs.
-STAGES = [
-    "image_table",
-    "region_header",
-    "project",
-    "projected_table",
-    "overlaps",
-    "difference_fit",
-    "gather_fits",
-    "background_model",
-    "background_correct",
-    "corrected_table",
-    "coadd_tile",
-    "coadd",
-    "preview",
-]
+# Workflow rules in pipeline order (mosaicflow.reports.rule_stages), each followed by the
+# chain's own steps that no rule of its own does; the chain's name where it differs.
+CHAIN_AFTER = {"projected_table": ("overlaps",), "background_correct": ("corrected_table",)}
+STAGES = [name for _, rules in RULE_STAGES for rule in rules for name in (rule, *CHAIN_AFTER.get(rule, ()))]
 CHAIN_STAGE = {"background_correct": "background"}
 CSV_COLUMNS = [
     "date",
