@@ -53,7 +53,7 @@ rule archive_download:
     wildcard_constraints:
         survey=r"[a-z0-9][a-z0-9._-]*",
         band=r"[a-z0-9][a-z0-9._-]*",
-        file=r"[A-Za-z0-9][A-Za-z0-9._-]*\.(fits|fit|fts|fz)(\.gz|\.fz)?",
+        file=CACHE_NAME_PATTERN,
     priority: 0
     conda:
         "../envs/montage.yaml"
