@@ -430,15 +430,44 @@ class _ImageRows:
 
 
 def madd_valid(data, area):
-    """Which pixels mAdd uses: finite data whose area is > 0 (arrays of one shape)."""
+    """Which pixels mAdd uses: finite data whose area is > 0.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Pixel values, data units.
+    area : numpy.ndarray
+        Montage's area image of the same shape (> 0 where the pixel is covered).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where mAdd uses the pixel.
+    """
     with np.errstate(invalid="ignore"):
         return np.isfinite(data) & (area > 0)
 
 
 def mbackground_plane(a, b, c, i, j, crpix1, crpix2):
     """What mBackground subtracts at 0-based pixel (i, j) of a projected image
-    with reference pixel (CRPIX1, CRPIX2): a (i - CRPIX1) + b (j - CRPIX2) + c
-    (scalars, or arrays that broadcast)."""
+    with reference pixel (CRPIX1, CRPIX2): a (i - CRPIX1) + b (j - CRPIX2) + c.
+
+    Parameters
+    ----------
+    a, b : float
+        Slopes, data units per pixel.
+    c : float
+        Level at the reference pixel, data units.
+    i, j : float or numpy.ndarray
+        0-based pixel coordinates (arrays broadcast).
+    crpix1, crpix2 : float
+        The image's reference pixel, pixels.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Data units.
+    """
     return a * (i - crpix1) + b * (j - crpix2) + c
 
 
@@ -629,7 +658,18 @@ def _number(text):
 
 
 def finite_pixels(path):
-    """The finite pixels of a mosaic (read in strips of rows)."""
+    """The finite pixels of a mosaic (read in strips of rows).
+
+    Parameters
+    ----------
+    path : str
+        A FITS image (mosaic.fits).
+
+    Returns
+    -------
+    int
+        How many pixels are finite.
+    """
     image = _ImageRows(path)
     step = max(1, STRIP_PIXELS // max(image.nx, 1))
     return sum(int(np.isfinite(image.rows(y, min(y + step, image.ny))).sum()) for y in range(0, image.ny, step))
