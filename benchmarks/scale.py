@@ -103,7 +103,7 @@ import time
 from dataclasses import dataclass
 
 from mosaicflow.files import tables
-from mosaicflow.files.layout import RESULTS, in_folder, mosaic_dir
+from mosaicflow.files.layout import FILES, RESULTS, in_folder, mosaic_dir
 from mosaicflow.files.layout import path as result_path
 from mosaicflow.reports.rule_stages import STAGES as RULE_STAGES
 from mosaicflow.sky import region, synth
@@ -323,7 +323,7 @@ def benchmark_files(run_dir):
     """{path: mtime_ns} of the rules' benchmark records."""
     found = {}
     for root, _, files in os.walk(os.path.join(run_dir, RESULTS)):
-        if f"{os.sep}benchmarks" not in root + os.sep:
+        if f"{os.sep}{FILES['benchmarks']}" not in root + os.sep:
             continue
         for name in files:
             if name.endswith(".tsv"):
@@ -348,7 +348,7 @@ def per_rule(run_dir, before=None):
         if before is not None and before.get(path) == mtime:
             continue
         parts = os.path.relpath(path, base).split(os.sep)  # MOSAIC/benchmarks/RULE[.tsv]/...
-        if len(parts) < 3 or parts[1] != "benchmarks":
+        if len(parts) < 3 or parts[1] != FILES["benchmarks"]:
             continue
         rule = parts[2].removesuffix(".tsv")
         try:
