@@ -26,7 +26,7 @@ import numpy as np
 
 from mosaicflow.files import tables
 from mosaicflow.montage import bgsolve
-from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.montage.per_item import check_status, load_montage
 from mosaicflow.reference import truth
 from mosaicflow.sky import synth
 

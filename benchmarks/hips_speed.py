@@ -26,6 +26,8 @@ import time
 
 import yaml
 
+from mosaicflow.files import layout
+
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPROJECT = """
 import sys
@@ -70,20 +72,20 @@ def main():
     try:
         with open(config_path, "w", encoding="utf-8") as handle:
             yaml.safe_dump({"mosaics": {"big": mosaic}}, handle)
-        snakemake(workdir, "results/big/mosaic.fits", cores=options.cores)
+        snakemake(workdir, layout.path("big", "mosaic"), cores=options.cores)
         mosaic["hips"] = True
         with open(config_path, "w", encoding="utf-8") as handle:
             yaml.safe_dump({"mosaics": {"big": mosaic}}, handle)
-        mosaic_path = os.path.join(workdir, "results", "big", "mosaic.fits")
+        mosaic_path = os.path.join(workdir, layout.path("big", "mosaic"))
         with open(mosaic_path, "rb") as handle:  # into the page cache for both
             while handle.read(1 << 24):
                 pass
         # a kept work folder's earlier HiPS is made again
-        for folder in ("hips", "hips_parts"):
-            shutil.rmtree(os.path.join(workdir, "results", "big", folder), ignore_errors=True)
+        for folder in (layout.path("big", "hips"), os.path.dirname(layout.path("big", "hips_plan"))):
+            shutil.rmtree(os.path.join(workdir, folder), ignore_errors=True)
         shutil.rmtree(os.path.join(workdir, "reproject-hips"), ignore_errors=True)
-        workflow_s = snakemake(workdir, "results/big/hips", cores=options.cores)
-        with open(os.path.join(workdir, "results", "big", "hips_parts", "plan.json"), encoding="utf-8") as handle:
+        workflow_s = snakemake(workdir, layout.path("big", "hips"), cores=options.cores)
+        with open(os.path.join(workdir, layout.path("big", "hips_plan")), encoding="utf-8") as handle:
             plan = json.load(handle)
         reference = os.path.join(workdir, "reproject-hips")
         started = time.monotonic()
@@ -92,7 +94,7 @@ def main():
         from astropy.io import fits
 
         shape = fits.getheader(mosaic_path)["NAXIS1"], fits.getheader(mosaic_path)["NAXIS2"]
-        ours = os.path.join(workdir, "results", "big", "hips")
+        ours = os.path.join(workdir, layout.path("big", "hips"))
         print(
             "| field | mosaic px | order | workflow tiles (deepest) | workflow s"
             " | reproject tiles | reproject s | ratio |"

@@ -25,6 +25,7 @@ import numpy as np
 import yaml
 from astropy.io import fits
 
+from mosaicflow.files import layout
 from mosaicflow.operations.personal_pool import PersonalPool, find_condor_master
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -101,7 +102,7 @@ def run_once(pool, name, config, profile, status_interval):
     row = {"wall": wall}
     if profile == "htcondor":
         row.update(breakdown(os.path.join(work, ".snakemake", "htcondor", "snakemake-rules.log"), wall))
-    mosaic = fits.getdata(glob.glob(os.path.join(work, "results", "*", "mosaic.fits"))[0])
+    mosaic = fits.getdata(glob.glob(os.path.join(work, layout.path("*", "mosaic")))[0])
     return row, mosaic
 
 

@@ -103,6 +103,9 @@ import time
 from dataclasses import dataclass
 
 from mosaicflow.files import tables
+from mosaicflow.files.layout import FILES, RESULTS, in_folder, mosaic_dir
+from mosaicflow.files.layout import path as result_path
+from mosaicflow.reports.rule_stages import STAGES as RULE_STAGES
 from mosaicflow.sky import region, synth
 from mosaicflow.sources import inputs
 
@@ -122,22 +125,10 @@ OVERLAP = {"grid": 0.12, "dense": 0.6}
 RATIO_TARGET = 0.6
 DRY_RUN_TARGET = (1000, 10.0)  # images, seconds
 NOOP_TARGET = (300, 3.0)
-# Workflow rules and the chain's stages, in pipeline order; the chain's name where it differs.
-STAGES = [
-    "image_table",
-    "region_header",
-    "project",
-    "projected_table",
-    "overlaps",
-    "difference_fit",
-    "gather_fits",
-    "background_model",
-    "background_correct",
-    "corrected_table",
-    "coadd_tile",
-    "coadd",
-    "preview",
-]
+# Workflow rules in pipeline order (mosaicflow.reports.rule_stages), each followed by the
+# chain's own steps that no rule of its own does; the chain's name where it differs.
+CHAIN_AFTER = {"projected_table": ("overlaps",), "background_correct": ("corrected_table",)}
+STAGES = [name for _, rules in RULE_STAGES for rule in rules for name in (rule, *CHAIN_AFTER.get(rule, ()))]
 CHAIN_STAGE = {"background_correct": "background"}
 CSV_COLUMNS = [
     "date",
@@ -251,7 +242,7 @@ def snakemake_command(run_dir, cores, *extra, snakemake_args=()):
 
 
 def run_workflow(run_dir, cores, *extra, log_name="snakemake.log", snakemake_args=(), check=True, mosaic=MOSAIC):
-    target = "all" if VARIANT["target"] == "all" else f"results/{mosaic}/mosaic.fits"
+    target = "all" if VARIANT["target"] == "all" else result_path(mosaic, "mosaic")
     # the target first: --quiet takes optional words and would swallow it
     command = snakemake_command(run_dir, cores, target, "--quiet", "all", *extra, snakemake_args=snakemake_args)
     run = run_measured(command, run_dir, os.path.join(run_dir, log_name))
@@ -331,8 +322,8 @@ def disk_mb(folder):
 def benchmark_files(run_dir):
     """{path: mtime_ns} of the rules' benchmark records."""
     found = {}
-    for root, _, files in os.walk(os.path.join(run_dir, "results")):
-        if f"{os.sep}benchmarks" not in root + os.sep:
+    for root, _, files in os.walk(os.path.join(run_dir, RESULTS)):
+        if f"{os.sep}{FILES['benchmarks']}" not in root + os.sep:
             continue
         for name in files:
             if name.endswith(".tsv"):
@@ -352,12 +343,12 @@ def _number(text):
 def per_rule(run_dir, before=None):
     """{rule: {jobs, s, cpu, rss}} from benchmark records written since ``before`` (a benchmark_files())."""
     stages = {}
-    base = os.path.join(run_dir, "results")
+    base = os.path.join(run_dir, RESULTS)
     for path, mtime in benchmark_files(run_dir).items():
         if before is not None and before.get(path) == mtime:
             continue
         parts = os.path.relpath(path, base).split(os.sep)  # MOSAIC/benchmarks/RULE[.tsv]/...
-        if len(parts) < 3 or parts[1] != "benchmarks":
+        if len(parts) < 3 or parts[1] != FILES["benchmarks"]:
             continue
         rule = parts[2].removesuffix(".tsv")
         try:
@@ -477,7 +468,7 @@ def write_config(run_dir, mosaic, source_path):
 CHAIN_CODE = r"""
 import json, resource, sys, time
 import mosaicflow.reference.chain as chain
-from mosaicflow.montage.steps import load_montage
+from mosaicflow.montage.per_item import load_montage
 
 def status_mb(key):
     try:
@@ -530,14 +521,14 @@ with open(job["report"], "w") as handle:
 
 
 def run_chain_measured(run_dir, iterations):
-    base = os.path.join(run_dir, "results", MOSAIC)
-    images = tables.read_tsv(os.path.join(base, "images.tsv"))
+    base = os.path.join(run_dir, mosaic_dir(MOSAIC))
+    images = tables.read_tsv(in_folder(base, "images"))
     work = os.path.join(run_dir, "chain")
     shutil.rmtree(work, ignore_errors=True)
     job = {
-        "inputs": os.path.join(base, "inputs"),
+        "inputs": in_folder(base, "links"),
         "names": [os.path.basename(row["link"]) for row in images],
-        "header": os.path.join(base, "region.hdr"),
+        "header": in_folder(base, "region"),
         "work": work,
         "iterations": iterations,
         "report": os.path.join(run_dir, "chain-report.json"),
@@ -669,14 +660,14 @@ def measure_field(field, args, recorder, summary):
     shutil.rmtree(run_dir, ignore_errors=True)
     os.makedirs(run_dir)
     write_config(run_dir, MOSAIC, field["tiles_dir"])
-    base = os.path.join(run_dir, "results", MOSAIC)
+    base = os.path.join(run_dir, mosaic_dir(MOSAIC))
 
     warm_page_cache(field["tiles_dir"])
     loads = load()
     print(f"\n== {field['name']}: running the workflow ({field['tiles']} tiles), {load_text(loads)}", flush=True)
     workflow = run_workflow(run_dir, args.cores, snakemake_args=args.snakemake_args)
     rules = per_rule(run_dir)
-    workflow_disk = disk_mb(os.path.join(run_dir, "results"))
+    workflow_disk = disk_mb(os.path.join(run_dir, RESULTS))
     if args.no_chain:
         print(f"   workflow {workflow.wall:.1f} s; Montage's chain not run (--no-chain)", flush=True)
         chain_loads = (math.nan,) * 3
@@ -689,9 +680,9 @@ def measure_field(field, args, recorder, summary):
         chain, report, chain_dir = run_chain_measured(run_dir, args.iterations)
         chain_disk = disk_mb(chain_dir)
 
-    images = len(tables.read_tsv(os.path.join(base, "images.tsv")))
-    overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
-    header = _header_values(os.path.join(base, "region.hdr"))
+    images = len(tables.read_tsv(in_folder(base, "images")))
+    overlaps = len(tables.read_ipac(in_folder(base, "overlaps")))
+    header = region.read_header_template(in_folder(base, "region"))
     jobs = sum(entry["jobs"] for entry in rules.values())
     chain_wall = report["wall"]
     ratio = workflow.wall / chain_wall if chain_wall > 0 else math.nan
@@ -817,19 +808,6 @@ def _or_blank(value):
     return "" if value is None else value
 
 
-def _header_values(path):
-    values = {}
-    try:
-        with open(path, encoding="ascii", errors="replace") as handle:
-            for line in handle:
-                if "=" in line:
-                    key, value = line.split("=", 1)
-                    values[key.strip()] = value.split("/")[0].strip()
-    except OSError:
-        pass
-    return values
-
-
 # ---- reruns -----------------------------------------------------------------------------------
 
 
@@ -863,9 +841,9 @@ def restore_tile(path, original, stat):
 
 
 def measure_reruns(field, run_dir, args, recorder, summary):
-    base = os.path.join(run_dir, "results", MOSAIC)
-    images = tables.read_tsv(os.path.join(base, "images.tsv"))
-    overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
+    base = os.path.join(run_dir, mosaic_dir(MOSAIC))
+    images = tables.read_tsv(in_folder(base, "images"))
+    overlaps = len(tables.read_ipac(in_folder(base, "overlaps")))
     common = {
         "field": field["name"],
         "layout": field["layout"],
@@ -969,9 +947,9 @@ def synthesise_tables(folder, images, layout, t0):
     reach = 2 if layout == "dense" else 1  # tiles this many grid steps apart still overlap
     step = 1.0 - OVERLAP[layout]
     raw_dir = os.path.join(folder, "raw")
-    base = os.path.join(folder, "results", DRY_MOSAIC)
-    links = os.path.join(base, "inputs")
-    for sub in (raw_dir, links, os.path.join(base, "projected")):
+    base = os.path.join(folder, mosaic_dir(DRY_MOSAIC))
+    links = in_folder(base, "links")
+    for sub in (raw_dir, links, in_folder(base, "projected_dir")):
         os.makedirs(sub, exist_ok=True)
     write_config(folder, DRY_MOSAIC, "raw")
     stamps = iter(range(1, 20))
@@ -999,7 +977,7 @@ def synthesise_tables(folder, images, layout, t0):
                 "naxis2": TILE_HEIGHT,
                 "frame": "equatorial",
                 "projection": "SIN",
-                "link": f"results/{DRY_MOSAIC}/inputs/{ident}.fits",
+                "link": result_path(DRY_MOSAIC, "link", image=ident),
                 "content": ident,
             }
         )
@@ -1010,8 +988,8 @@ def synthesise_tables(folder, images, layout, t0):
     cntr = {row["id"]: index for index, row in enumerate(records)}
     for row in records:
         os.symlink(os.path.join("..", "..", "..", row["path"]), os.path.join(folder, row["link"]))
-    touch(os.path.join(base, "images.tsv"), level, tables.format_tsv(inputs.IMAGE_COLUMNS, records))
-    touch(os.path.join(base, "skipped.tsv"), level, tables.format_tsv(inputs.SKIPPED_COLUMNS, []))
+    touch(in_folder(base, "images"), level, tables.format_tsv(inputs.IMAGE_COLUMNS, records))
+    touch(in_folder(base, "skipped"), level, tables.format_tsv(inputs.SKIPPED_COLUMNS, []))
     position = {ident: cell for cell, ident in by_cell.items()}
     width = (columns * step + 1 - step) * TILE_WIDTH / 3600
     height = (rows * step + 1 - step) * TILE_HEIGHT / 3600
@@ -1038,23 +1016,23 @@ def synthesise_tables(folder, images, layout, t0):
         columns = ["cntr", "ra", "dec", "naxis1", "naxis2", "crpix1", "crpix2", "hdu", "fname"]
         return tables.format_ipac(columns, result)
 
-    touch(os.path.join(base, "raw.tbl"), level, image_rows())
+    touch(in_folder(base, "raw_table"), level, image_rows())
     os.utime(links, (t0 + level, t0 + level))
 
     level = next(stamps)
     touch(
-        os.path.join(base, "region.hdr"),
+        in_folder(base, "region"),
         level,
         region.header_text("83.82 -5.39", width, height, 1.0, "TAN", "equatorial", 0.0),
     )
 
     level = next(stamps)
     for row in records:
-        for suffix in (".fits", "_area.fits"):
-            touch(os.path.join(base, "projected", row["id"] + suffix), level)
+        for what in ("projected", "projected_area"):
+            touch(in_folder(base, what, image=row["id"]), level)
     level = next(stamps)
-    touch(os.path.join(base, "projected.tbl"), level, image_rows())
-    touch(os.path.join(base, "failed_images.tsv"), level, "id\tpath\treason\n")
+    touch(in_folder(base, "projected_table"), level, image_rows())
+    touch(in_folder(base, "failed"), level, "id\tpath\treason\n")
 
     pairs = []
     for (r, c), ident in by_cell.items():
@@ -1076,11 +1054,11 @@ def synthesise_tables(folder, images, layout, t0):
     ]
     level = next(stamps)
     touch(
-        os.path.join(base, "overlaps.tbl"),
+        in_folder(base, "overlaps"),
         level,
         tables.format_ipac(["cntr1", "cntr2", "plus", "minus", "diff"], overlap_rows),
     )
-    touch(os.path.join(base, "overlaps_skipped.tsv"), level, "plus\tminus\tbox_pixels\n")
+    touch(in_folder(base, "overlaps_skipped"), level, "plus\tminus\tbox_pixels\n")
     return [row["id"] for row in records], pairs
 
 

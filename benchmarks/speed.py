@@ -40,6 +40,8 @@ import time
 from scale import SNAKEFILE, ensure_field, parallel_capacity, per_rule, run_measured, warm_page_cache
 
 from mosaicflow.files import tables
+from mosaicflow.files.layout import in_folder, mosaic_dir
+from mosaicflow.files.layout import path as result_path
 from mosaicflow.reference.speed import WORKFLOWS, arguments, by_stage, report
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -59,7 +61,7 @@ def workflow_run(run_dir, tiles_dir, cores, target):
     command = [sys.executable, os.path.join(HERE, "snakemake_self.py"), own_cpu]
     command += ["-s", SNAKEFILE, "-d", run_dir, "--configfile", config, "--cores", str(cores)]
     if target == "mosaic.fits":
-        command.append(f"results/{MOSAIC}/mosaic.fits")
+        command.append(result_path(MOSAIC, "mosaic"))
     warm_page_cache(tiles_dir)
     run = run_measured(command, run_dir, os.path.join(os.path.dirname(run_dir), "snakemake.log"))
     if run.returncode:
@@ -87,14 +89,14 @@ def script_run(script, inputs_dir, header, work_dir, tiles_dir, *extra):
 def chain_inputs(run_dir, folder):
     """The images the workflow used, linked under the workflow's names; its header's text and
     its overlap count."""
-    base = os.path.join(run_dir, "results", MOSAIC)
+    base = os.path.join(run_dir, mosaic_dir(MOSAIC))
     shutil.rmtree(folder, ignore_errors=True)
     os.makedirs(folder)
-    for row in tables.read_tsv(os.path.join(base, "images.tsv")):
+    for row in tables.read_tsv(in_folder(base, "images")):
         os.symlink(os.path.abspath(row["path"]), os.path.join(folder, os.path.basename(row["link"])))
-    with open(os.path.join(base, "region.hdr"), encoding="ascii") as handle:
+    with open(in_folder(base, "region"), encoding="ascii") as handle:
         header_text = handle.read()
-    overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
+    overlaps = len(tables.read_ipac(in_folder(base, "overlaps")))
     return header_text, overlaps
 
 

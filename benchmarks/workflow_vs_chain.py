@@ -33,9 +33,10 @@ import numpy as np
 import yaml
 from astropy.io import fits
 
-from mosaicflow.files import tables
+from mosaicflow.files import layout, tables
 from mosaicflow.reference.chain import default_iterations, run_chain
 from mosaicflow.sky import synth
+from mosaicflow.sky.region import read_header_template
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -55,8 +56,9 @@ def make_field(folder, tiles, seed):
 def per_rule_benchmarks(workdir):
     """{rule: (jobs, summed seconds)} from the rules' benchmark files."""
     summary = {}
-    for path in glob.glob(os.path.join(workdir, "results", "*", "benchmarks", "**", "*.tsv"), recursive=True):
-        relative = os.path.relpath(path, os.path.join(workdir, "results"))
+    benchmarks = os.path.join(workdir, layout.path("*", "benchmarks"), "**", "*.tsv")
+    for path in glob.glob(benchmarks, recursive=True):
+        relative = os.path.relpath(path, os.path.join(workdir, layout.RESULTS))
         rule = relative.split(os.sep)[2].removesuffix(".tsv")
         seconds = float(tables.read_tsv(path)[0]["s"])
         jobs, total = summary.get(rule, (0, 0.0))
@@ -130,7 +132,7 @@ def race(args, workdir):
         os.path.join(workdir, "config.yaml"),
         "--cores",
         str(args.cores),
-        "all" if args.target == "all" else "results/bench/mosaic.fits",
+        "all" if args.target == "all" else layout.path("bench", "mosaic"),
         "--quiet",
         "all",
         *args.snakemake_args.split(),
@@ -139,28 +141,28 @@ def race(args, workdir):
     subprocess.run(command, check=True, cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     workflow_wall = time.perf_counter() - start
 
-    base = os.path.join(workdir, "results", "bench")
-    images = tables.read_tsv(os.path.join(base, "images.tsv"))
+    base = os.path.join(workdir, layout.mosaic_dir("bench"))
+    images = tables.read_tsv(layout.in_folder(base, "images"))
     names = [os.path.basename(row["link"]) for row in images]
     start = time.perf_counter()
     stage_times = run_chain(
-        os.path.join(base, "inputs"),
+        layout.in_folder(base, "links"),
         names,
-        os.path.join(base, "region.hdr"),
+        layout.in_folder(base, "region"),
         os.path.join(workdir, "chain"),
         iterations=default_iterations(),
     )
     chain_wall = time.perf_counter() - start
 
-    ours = fits.getdata(os.path.join(base, "mosaic.fits")).astype(float)
+    ours = fits.getdata(layout.in_folder(base, "mosaic")).astype(float)
     theirs = fits.getdata(os.path.join(workdir, "chain", "mosaic.fits")).astype(float)
     finite = np.isfinite(ours) & np.isfinite(theirs)
     max_difference = float(np.abs(ours[finite] - theirs[finite]).max())
 
     rules = per_rule_benchmarks(workdir)
     jobs = sum(count for count, _ in rules.values())
-    overlaps = len(tables.read_ipac(os.path.join(base, "overlaps.tbl")))
-    header = fits.Header.fromtextfile(os.path.join(base, "region.hdr"))
+    overlaps = len(tables.read_ipac(layout.in_folder(base, "overlaps")))
+    header = read_header_template(layout.in_folder(base, "region"))
     print(
         f"field: {len(images)} tiles ({columns} x {rows} grid), {overlaps} overlaps, "
         f"mosaic {header['NAXIS1']} x {header['NAXIS2']} px; {platform.node()}, {os.cpu_count()} CPUs, "

@@ -47,13 +47,13 @@ rule archive_download:
     output:
         os.path.join(ARCHIVE["cache"], "{survey}", "{band}", "{file}"),
     log:
-        "logs/archive/{survey}/{band}/{file}.log",
+        layout.DOWNLOAD_LOG,
     benchmark:
-        "results/archive-benchmarks/{survey}/{band}/{file}.tsv"
+        layout.DOWNLOAD_BENCHMARK
     wildcard_constraints:
         survey=r"[a-z0-9][a-z0-9._-]*",
         band=r"[a-z0-9][a-z0-9._-]*",
-        file=r"[A-Za-z0-9][A-Za-z0-9._-]*\.(fits|fit|fts|fz)(\.gz|\.fz)?",
+        file=CACHE_NAME_PATTERN,
     priority: 0
     conda:
         "../envs/montage.yaml"

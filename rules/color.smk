@@ -16,9 +16,9 @@ rule color_composite:
             category="Colour composites",
         ),
     log:
-        "logs/color/{color}.log",
+        layout.COLOUR_LOG,
     benchmark:
-        "results/color/benchmarks/{color}.tsv"
+        layout.COLOUR_BENCHMARK
     priority: 60
     conda:
         "../envs/montage.yaml"

@@ -146,7 +146,7 @@ def image_record(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _read_pairs(path, mtime):
-    from mosaicflow.montage.stages import overlap_pairs
+    from mosaicflow.montage.per_mosaic import overlap_pairs
 
     return overlap_pairs(path)
 
@@ -159,13 +159,13 @@ def overlap_pairs(wildcards):
 
 @functools.lru_cache(maxsize=None)
 def _retry_tokens(folder, mtime):
-    from mosaicflow.montage.steps import retry_tokens
+    from mosaicflow.montage.per_item import retry_tokens
 
     return retry_tokens(folder)
 
 
 def current_retry_tokens(mosaic):
-    """{image id: token of its last failed projection} (mosaicflow.montage.steps.retry_tokens)."""
+    """{image id: token of its last failed projection} (mosaicflow.montage.per_item.retry_tokens)."""
     folder = result_path(mosaic, "projected_dir")
     try:
         mtime = os.stat(folder).st_mtime_ns

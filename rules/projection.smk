@@ -38,7 +38,7 @@ rule project:
         # sees every change to the file; the raw file is not an input, so a
         # touch or a copy of the same bytes does not reproject); and the token
         # of its last failed projection (on_image_error: skip left a new one:
-        # the next run tries it again, see mosaicflow.montage.steps.retry_tokens).
+        # the next run tries it again, see mosaicflow.montage.per_item.retry_tokens).
         image=projection_parameters,
     shell:
         "{params.job} project --raw {params.link:q} --hdu {params.image[hdu]:q}"

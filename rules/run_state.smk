@@ -65,7 +65,7 @@ def report_failures(rows):
     ]
     if failed:
         print(
-            "Not built (see results/summary.tsv):\n  " + "\n  ".join(failed),
+            f"Not built (see {layout.run_path('summary')}):\n  " + "\n  ".join(failed),
             file=sys.stderr,
         )
 
@@ -94,7 +94,7 @@ def start_run():
 
     refuse_a_pool_run_without_a_schedd()
     RUN["started"] = time.time()
-    removed = remove_debris("results")
+    removed = remove_debris()
     if removed:
         print(
             f"Removed {len(removed)} temporary files of interrupted jobs",

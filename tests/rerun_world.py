@@ -18,7 +18,7 @@ from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, Workflow
 from mosaicflow.files import layout, tables
-from mosaicflow.montage.steps import FAULT_VARIABLE
+from mosaicflow.montage.per_item import FAULT_VARIABLE
 from mosaicflow.sky import synth
 
 # background and projection settings of each job layout the random sequences switch between
@@ -293,7 +293,7 @@ def mosaic_files(workflow):
     """Every file below results/MOSAIC and logs/MOSAIC, relative, that a run
     leaves (Snakemake's own .snakemake folder is not the mosaic's). A
     ``.recovered`` note is history, not a leftover: it records that an image
-    failed once and keeps that failure's token (mosaicflow.montage.steps.retry_tokens)."""
+    failed once and keeps that failure's token (mosaicflow.montage.per_item.retry_tokens)."""
     found = set()
     for top in (layout.mosaic_dir(MOSAIC), layout.log_dir(MOSAIC)):
         root = workflow.path(top)

@@ -10,7 +10,7 @@ from astropy.io import fits
 from conftest import PER_ITEM_JOBS, projected_image, small_region
 from mosaicflow import UserError
 from mosaicflow.files import layout, tables
-from mosaicflow.montage import stages
+from mosaicflow.montage import per_mosaic
 from mosaicflow.sky import synth
 
 
@@ -81,7 +81,7 @@ def test_disconnected_groups_are_matched_within_each_group(workflow):
         },
     }
     workflow.run(config=config)
-    pairs = stages.overlap_pairs(workflow.path("results", "groups", "overlaps.tbl"))
+    pairs = per_mosaic.overlap_pairs(workflow.path("results", "groups", "overlaps.tbl"))
     assert len(pairs) == 2  # one overlap per group, none between the groups
     for plus, minus in pairs:
         before = overlap_offset(workflow, "groups", "projected", plus, minus)
@@ -103,7 +103,7 @@ def test_failed_fits_are_left_out_and_counted(tmp_path):
         path = tmp_path / f"{pair[0]}+{pair[1]}.tsv"
         tables.write_tsv(str(path), ["status", "message", *tables.FIT_FIELDS], [row])
         files[pair] = str(path)
-    fitted, failed = stages.gather_fits(str(projected), list(files), str(tmp_path), str(tmp_path / "fits.tbl"))
+    fitted, failed = per_mosaic.gather_fits(str(projected), list(files), str(tmp_path), str(tmp_path / "fits.tbl"))
     assert (fitted, failed) == (1, 1)
     lines = (tmp_path / "fits.tbl").read_text().splitlines()
     assert len(lines) == 2 and lines[1].split()[:2] == ["0", "1"]
@@ -147,13 +147,15 @@ def test_per_image_fit_batches_give_the_same_table_as_per_overlap_files(tmp_path
         batch = [{"plus": p, "minus": m, "status": "ok", **fit} for (p, m), fit in rows.items()]
         batch = [row for row in batch if items[(row["plus"], row["minus"])] == item]
         tables.write_tsv(str(hashed / f"{item}.tsv"), ["plus", "minus", "status", *tables.FIT_FIELDS], batch)
-    assert stages.gather_fits(str(projected), pairs, str(single), str(tmp_path / "a.tbl")) == (3, 0)
-    assert stages.gather_fits(str(projected), pairs, str(batched), str(tmp_path / "b.tbl"), "image") == (3, 0)
-    assert stages.gather_fits(str(projected), pairs, str(hashed), str(tmp_path / "h.tbl"), "batch", 2) == (3, 0)
+    assert per_mosaic.gather_fits(str(projected), pairs, str(single), str(tmp_path / "a.tbl")) == (3, 0)
+    assert per_mosaic.gather_fits(str(projected), pairs, str(batched), str(tmp_path / "b.tbl"), "image") == (3, 0)
+    assert per_mosaic.gather_fits(str(projected), pairs, str(hashed), str(tmp_path / "h.tbl"), "batch", 2) == (3, 0)
     assert (tmp_path / "a.tbl").read_text() == (tmp_path / "b.tbl").read_text() == (tmp_path / "h.tbl").read_text()
     # A batch that lacks one of its image's overlaps (stale) is an error, not a silent gap.
-    with pytest.raises(stages.StepError, match="no fit of"):
-        stages.gather_fits(str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), "image")
+    with pytest.raises(per_mosaic.StepError, match="no fit of"):
+        per_mosaic.gather_fits(
+            str(projected), [*pairs, (ids[1], ids[0])], str(batched), str(tmp_path / "c.tbl"), "image"
+        )
 
 
 def test_fit_batches_hold_every_overlap_once_by_a_hash_of_its_name():
@@ -184,8 +186,10 @@ def test_an_incomplete_fit_file_is_never_taken_as_a_fit(tmp_path):
     )
     empty = tmp_path / "a-0000000a+b-0000000b.tsv"
     empty.write_text("")
-    with pytest.raises(stages.StepError, match="incomplete"):
-        stages.gather_fits(str(projected), [("a-0000000a", "b-0000000b")], str(tmp_path), str(tmp_path / "fits.tbl"))
+    with pytest.raises(per_mosaic.StepError, match="incomplete"):
+        per_mosaic.gather_fits(
+            str(projected), [("a-0000000a", "b-0000000b")], str(tmp_path), str(tmp_path / "fits.tbl")
+        )
 
 
 def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):
@@ -196,7 +200,7 @@ def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):
     corners = {"source": {"type": "local", "path": "corners"}, "region": small_region(), "background": PER_ITEM_JOBS}
     workflow.run(config={"mosaics": {"corners": corners}})
     skipped = tables.read_tsv(workflow.path("results", "corners", "overlaps_skipped.tsv"))
-    kept = stages.overlap_pairs(workflow.path("results", "corners", "overlaps.tbl"))
+    kept = per_mosaic.overlap_pairs(workflow.path("results", "corners", "overlaps.tbl"))
     assert len(skipped) >= 1 and all(float(row["box_pixels"]) < 524.3 for row in skipped)
     # among what is left out: diagonal neighbours (row and column both differ)
     diagonal = [r for r in skipped if r["plus"][5:8] != r["minus"][5:8] and r["plus"][9:12] != r["minus"][9:12]]
@@ -210,6 +214,6 @@ def test_overlaps_too_small_for_the_model_get_no_fit_job(workflow):
 def test_box_overlap_of_cutouts_on_the_mosaic_grid():
     a = {"crpix1": "0", "crpix2": "0", "naxis1": "100", "naxis2": "50"}
     b = {"crpix1": "-90", "crpix2": "-40", "naxis1": "100", "naxis2": "100"}  # starts at (90, 40)
-    assert stages._box_overlap(a, b) == 10 * 10
+    assert per_mosaic._box_overlap(a, b) == 10 * 10
     c = {"crpix1": "-200", "crpix2": "0", "naxis1": "10", "naxis2": "10"}
-    assert stages._box_overlap(a, c) == 0.0
+    assert per_mosaic._box_overlap(a, c) == 0.0

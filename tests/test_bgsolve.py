@@ -10,8 +10,8 @@ from astropy.io import fits as pyfits
 from astropy.wcs import WCS
 
 from mosaicflow.files import tables
-from mosaicflow.montage import bgsolve, steps
-from mosaicflow.montage.steps import load_montage
+from mosaicflow.montage import bgsolve, per_item
+from mosaicflow.montage.per_item import load_montage
 from mosaicflow.reference import truth
 from mosaicflow.sky import region, synth
 
@@ -135,7 +135,7 @@ def test_the_corrections_table_gives_mbgmodels_planes_on_exact_fits(tmp_path):
     projected, fits_tbl = synth.write_overlap_fits(str(tmp_path), images, fits)
     ours, theirs = str(tmp_path / "lsq.tbl"), str(tmp_path / "mbgmodel.tbl")
     bgsolve.solve_tables(projected, fits_tbl, ours)
-    steps.check_status(load_montage().mBgModel(projected, fits_tbl, theirs, niteration=100000), "mBgModel")
+    per_item.check_status(load_montage().mBgModel(projected, fits_tbl, theirs, niteration=100000), "mBgModel")
     with open(ours, encoding="ascii") as mine, open(theirs, encoding="ascii") as montage:
         assert mine.readline() == montage.readline()  # the header line
     ours, theirs = read_planes(ours), read_planes(theirs)
@@ -157,7 +157,7 @@ def test_mbackground_subtracts_the_plane_in_the_frame_the_solver_uses(tmp_path):
     pyfits.PrimaryHDU(data, header).writeto(image)
     pyfits.PrimaryHDU(np.ones_like(data), header).writeto(str(tmp_path / "image_area.fits"))
     a, b, c = 0.3, -0.2, 5.0
-    steps.background(image, str(tmp_path / "corrected.fits"), a, b, c)
+    per_item.background(image, str(tmp_path / "corrected.fits"), a, b, c)
     corrected = pyfits.getdata(str(tmp_path / "corrected.fits"))
     j, i = np.mgrid[0:30, 0:40]
     expected = data - (a * (i - header["CRPIX1"]) + b * (j - header["CRPIX2"]) + c)
@@ -190,11 +190,11 @@ def sky_field(folder, settings, size):
     with open(hdr, "w", encoding="ascii") as handle:
         handle.write(region.header_text("83.82 -5.39", *size, 1.0, "TAN", "equatorial", 0.0))
     path = lambda name: os.path.join(folder, name)  # noqa: E731
-    steps.check_status(montage.mImgtbl(raw, path("raw.tbl")), "mImgtbl")
-    steps.check_status(montage.mProjExec(raw, path("raw.tbl"), hdr, projdir=projected), "mProjExec")
-    steps.check_status(montage.mImgtbl(projected, path("projected.tbl")), "mImgtbl")
-    steps.check_status(montage.mOverlaps(path("projected.tbl"), path("diffs.tbl")), "mOverlaps")
-    steps.check_status(
+    per_item.check_status(montage.mImgtbl(raw, path("raw.tbl")), "mImgtbl")
+    per_item.check_status(montage.mProjExec(raw, path("raw.tbl"), hdr, projdir=projected), "mProjExec")
+    per_item.check_status(montage.mImgtbl(projected, path("projected.tbl")), "mImgtbl")
+    per_item.check_status(montage.mOverlaps(path("projected.tbl"), path("diffs.tbl")), "mOverlaps")
+    per_item.check_status(
         montage.mDiffFitExec(projected, path("diffs.tbl"), hdr, path("diffs"), path("fits.tbl")), "mDiffFitExec"
     )
     return path("projected.tbl"), path("fits.tbl"), true_backgrounds(path("projected.tbl"), hdr, truth_field)
@@ -231,7 +231,7 @@ def sky_errors(tmp_path_factory):
         groups = groups_of(images, fits)
         ours, theirs = os.path.join(folder, "lsq.tbl"), os.path.join(folder, "mbgmodel.tbl")
         bgsolve.solve_tables(projected, fits_tbl, ours)
-        steps.check_status(montage.mBgModel(projected, fits_tbl, theirs, niteration=100000), "mBgModel")
+        per_item.check_status(montage.mBgModel(projected, fits_tbl, theirs, niteration=100000), "mBgModel")
         errors[name] = tuple(truth.background_error(samples, read_planes(t), groups) for t in (ours, theirs))
     return errors
 

@@ -11,7 +11,7 @@ from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, schema_defaults, small_field, small_region
 from mosaicflow.files import layout, tables
-from mosaicflow.montage import stages
+from mosaicflow.montage import per_mosaic
 from mosaicflow.reference import truth
 
 
@@ -110,7 +110,7 @@ def test_fits_per_image_and_a_tiled_coadd_give_the_same_mosaic(matched_and_unmat
     # the same pixels as one mAdd.
     wf = matched_and_unmatched
     per_overlap, batched = wf.path("results", "matched"), wf.path("results", "batched")
-    pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
+    pairs = per_mosaic.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     assert sorted(os.listdir(os.path.join(per_overlap, "fits"))) == sorted(f"{p}+{m}.tsv" for p, m in pairs)
     batches = sorted(os.listdir(os.path.join(batched, "fits")))
     assert batches == sorted({f"{p}.tsv" for p, _ in pairs}) and len(batches) < len(pairs) / 2
@@ -134,7 +134,7 @@ def test_fits_in_batches_give_the_same_tables(matched_and_unmatched):
     # overlaps hashed to it; the same fits table as one per overlap
     wf = matched_and_unmatched
     per_overlap, batched = wf.path("results", "matched"), wf.path("results", "default_jobs")
-    pairs = stages.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
+    pairs = per_mosaic.overlap_pairs(os.path.join(batched, "overlaps.tbl"))
     files = sorted(os.listdir(os.path.join(batched, "fits")))
     batches = schema_defaults()["background"]["fit_batches"]
     expected = {f"{item}.tsv" for item in layout.fit_items(pairs, "batch", batches).values()}
@@ -240,7 +240,7 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
     assert png_size(wf.path("results", "matched", "performance.png"))[0] > 100
     # every job measured itself (shell steps and script jobs alike), and the CPU summed is theirs
     from mosaicflow.files import layout
-    from mosaicflow.reports import usage
+    from mosaicflow.reports import job_usage
 
     benchmarks = wf.path("results", "matched", "benchmarks")
     logs = layout.log_dir_of_benchmarks(benchmarks)
@@ -248,7 +248,7 @@ def test_performance_target_sums_the_benchmarks_per_stage(matched_and_unmatched)
         records = glob.glob(os.path.join(benchmarks, stage, "**", "*.tsv"), recursive=True)
         records += glob.glob(os.path.join(benchmarks, f"{stage}.tsv"))
         jobs = [os.path.relpath(record, benchmarks).removesuffix(".tsv") for record in records]
-        measured = [usage.read(os.path.join(logs, job + ".log")) for job in jobs]
+        measured = [job_usage.read(os.path.join(logs, job + ".log")) for job in jobs]
         assert records and None not in measured, stage
         assert float(rows[stage]["cpu_total_s"]) == pytest.approx(sum(m["cpu_s"] for m in measured), abs=0.01)
         assert float(rows[stage]["max_rss_mb"]) >= max(m["max_rss_mb"] for m in measured) > 10
@@ -312,7 +312,7 @@ def test_kept_difference_images_are_a_declared_folder(workflow):
     config = {"mosaics": {"kd": {"source": source, "region": {"auto": True}, "background": {"keep_diffs": True}}}}
     workflow.run(config=config)
     folder = workflow.path("results", "kd", "diffs")
-    pairs = stages.overlap_pairs(workflow.path("results", "kd", "overlaps.tbl"))
+    pairs = per_mosaic.overlap_pairs(workflow.path("results", "kd", "overlaps.tbl"))
     assert len(pairs) >= 5
     names = sorted(name for name in os.listdir(folder) if name.endswith(".fits") and not name.endswith("_area.fits"))
     assert names == sorted(f"{plus}+{minus}.fits" for plus, minus in pairs)

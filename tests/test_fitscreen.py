@@ -9,8 +9,8 @@ import pytest
 
 from mosaicflow import StepError
 from mosaicflow.files import tables
-from mosaicflow.montage import bgsolve, fitscreen, stages
-from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.montage import bgsolve, fitscreen, per_mosaic
+from mosaicflow.montage.per_item import check_status, load_montage
 from mosaicflow.reference import truth
 from mosaicflow.sky import synth
 
@@ -142,7 +142,7 @@ def test_the_model_step_screens_lists_and_refuses_wild_corrections(tmp_path):
     screened_tsv = str(tmp_path / "fits_screened.tsv")
 
     def model(rule, solver="mbgmodel"):
-        return stages.background_model(
+        return per_mosaic.background_model(
             projected, fits_tbl, corrections_tbl, corrections_tsv, screened_tsv, 100000, False, solver, rule
         )
 

@@ -19,7 +19,7 @@ from astropy.coordinates import SkyCoord
 from astropy.io import fits
 from astropy.wcs import WCS
 
-from mosaicflow.montage import steps
+from mosaicflow.montage import per_item
 from mosaicflow.reference.truth import _windowed_centroid
 from mosaicflow.sky import frames
 from mosaicflow.sky.region import read_header_template
@@ -267,7 +267,7 @@ def project_both(tmp_path, raw, region, method="mProjectPP-rotated"):
     for name in (method, "mProject"):
         path = str(tmp_path / f"{name}.fits")
         start = time.perf_counter()
-        steps.project(raw, 0, region, path, name)
+        per_item.project(raw, 0, region, path, name)
         seconds[name] = time.perf_counter() - start
         out[name] = path
     return out, seconds
@@ -484,9 +484,9 @@ def test_frames_for_montage_systems():
 
 
 def test_projection_jobs_stay_light():
-    """steps and frames import only the standard library and MontagePy."""
+    """per_item and frames import only the standard library and MontagePy."""
     code = (
-        "import sys; import mosaicflow.montage.steps, mosaicflow.sky.frames; "
+        "import sys; import mosaicflow.montage.per_item, mosaicflow.sky.frames; "
         "import MontagePy.main; "
         "print([m for m in ('astropy', 'numpy', 'yaml') if m in sys.modules])"
     )

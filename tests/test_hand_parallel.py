@@ -8,7 +8,7 @@ import pytest
 from astropy.io import fits
 
 from mosaicflow.files import tables
-from mosaicflow.montage.steps import check_status, load_montage
+from mosaicflow.montage.per_item import check_status, load_montage
 from mosaicflow.reference.chain import run_chain
 from mosaicflow.reference.hand_parallel import run_hand_parallel, split_table
 from mosaicflow.sky import synth
@@ -57,7 +57,7 @@ def test_make_header_makes_the_workflows_automatic_region(field, tmp_path):
     ``region: {auto: true}`` does, with the defaults of config/schema.yaml."""
     from conftest import REPO
     from mosaicflow.config import validation
-    from mosaicflow.montage.stages import image_table
+    from mosaicflow.montage.per_mosaic import image_table
     from mosaicflow.sky import region
 
     inputs, names, _ = field

@@ -10,7 +10,7 @@ from astropy.io import fits
 
 from mosaicflow import UserError
 from mosaicflow.files import atomic, tables
-from mosaicflow.montage import stages
+from mosaicflow.montage import per_mosaic
 from mosaicflow.sky import region
 from mosaicflow.sources import inputs
 
@@ -72,7 +72,7 @@ def test_overlap_pairs_and_projected_table_ids(tmp_path):
     path = str(tmp_path / "diffs.tbl")
     rows = [{"cntr1": 0, "cntr2": 1, "plus": "a-0000000a.fits", "minus": "b-0000000b.fits", "diff": "d.fits"}]
     tables.write_ipac(path, ["cntr1", "cntr2", "plus", "minus", "diff"], rows)
-    assert stages.overlap_pairs(path) == [("a-0000000a", "b-0000000b")]
+    assert per_mosaic.overlap_pairs(path) == [("a-0000000a", "b-0000000b")]
 
 
 # ---- atomic writes ----------------------------------------------------------
@@ -104,12 +104,12 @@ def test_copy_file_copies_every_byte(tmp_path):
 
 @pytest.mark.parametrize("method", ["mProjectPP", "mProject", "mProjectQL"])
 def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path, method):
-    """steps.background runs mBackground without areas (which keeps pixels whose area is 0
+    """per_item.background runs mBackground without areas (which keeps pixels whose area is 0
     that mBackground with areas would blank: every projector leaves those NaN) and copies
     the area itself; the files must be exactly Montage's."""
     import MontagePy.main as montage
 
-    from mosaicflow.montage import steps
+    from mosaicflow.montage import per_item
 
     rng = np.random.default_rng(3)
     raw = str(tmp_path / "raw.fits")
@@ -121,10 +121,10 @@ def test_correction_equals_mbackground_with_its_own_area_copy(tmp_path, method):
             handle.write(f"{key:<8}= {fits.Card(key, value).image[10:].strip()}\n")
         handle.write("END\n")
     projected = str(tmp_path / "projected" / "p.fits")
-    steps.project(raw, 0, region_header, projected, method)
+    per_item.project(raw, 0, region_header, projected, method)
     plane = (0.01, -0.02, 3.5)
     ours = str(tmp_path / "ours" / "c.fits")
-    steps.background(projected, ours, *plane)
+    per_item.background(projected, ours, *plane)
     reference = str(tmp_path / "montage_c.fits")
     assert montage.mBackground(projected, reference, *plane)["status"] == "0"
     for mine, montages in ((ours, reference), (atomic.area_name(ours), atomic.area_name(reference))):
@@ -303,13 +303,13 @@ def test_image_table_reads_headers_while_pixels_are_checked(tmp_path, good_data,
     def montage_of_used(out_dir, used):
         expected = str(tmp_path / "expected.tbl")
         names = [os.path.basename(row["link"]) for row in used]
-        stages.image_table(str(out_dir / "inputs"), names, expected, showCorners=True, haveCubes=False)
+        per_mosaic.image_table(str(out_dir / "inputs"), names, expected, showCorners=True, haveCubes=False)
         wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in used}
         tables.filter_ipac(expected, expected, lambda row: (row["fname"], int(row["hdu"])) in wanted)
         return open(expected).read()
 
     with monkeypatch.context() as patched:  # no second reading of the headers when nothing was blanked
-        patched.setattr(stages, "image_table", lambda *a, **k: pytest.fail("headers read twice"))
+        patched.setattr(per_mosaic, "image_table", lambda *a, **k: pytest.fail("headers read twice"))
         used, skipped = build(out)
     assert sorted(row["hdu"] for row in used) == [0] * 6 + [1]
     assert {os.path.basename(row["path"]) for row in skipped} >= {"page.fits", "empty.fits", "tile0.fits", "pipe.fits"}
@@ -484,8 +484,8 @@ def _small_tiles(folder, count):
 @pytest.mark.parametrize("options", [{}, {"showCorners": True, "haveCubes": False}])
 def test_image_table_in_parts_writes_the_bytes_of_one_mimgtbl(tmp_path, options):
     names = _small_tiles(tmp_path, 7)[::-1]  # the list's order, not the folder's
-    stages.image_table(str(tmp_path), names, str(tmp_path / "one.tbl"), **options)
-    stages.image_table(str(tmp_path), names, str(tmp_path / "three.tbl"), 3, min_per_process=2, **options)
+    per_mosaic.image_table(str(tmp_path), names, str(tmp_path / "one.tbl"), **options)
+    per_mosaic.image_table(str(tmp_path), names, str(tmp_path / "three.tbl"), 3, min_per_process=2, **options)
     one = (tmp_path / "one.tbl").read_bytes()
     assert (tmp_path / "three.tbl").read_bytes() == one
     assert [row["cntr"] for row in tables.read_ipac(str(tmp_path / "three.tbl"))] == [str(n) for n in range(7)]
@@ -495,12 +495,12 @@ def test_image_table_in_parts_writes_the_bytes_of_one_mimgtbl(tmp_path, options)
 
 @pytest.mark.parametrize("processes", [1, 2])
 def test_image_table_names_the_files_mimgtbl_could_not_read(tmp_path, processes):
-    from mosaicflow.montage.steps import StepError
+    from mosaicflow.montage.per_item import StepError
 
     names = _small_tiles(tmp_path, 4)
     (tmp_path / "broken.fits").write_text("<html>not found</html>")
     with pytest.raises(StepError, match="broken.fits"):
-        stages.image_table(
+        per_mosaic.image_table(
             str(tmp_path), [*names, "broken.fits"], str(tmp_path / "t.tbl"), processes, min_per_process=2
         )
 
@@ -511,26 +511,26 @@ def test_image_table_in_parts_takes_more_names_than_a_command_line_holds(tmp_pat
     names = [f"{n:04d}{'x' * 240}.fits" for n in range(1200)]  # ~150 KB of names per part
     for name in names:
         os.symlink(tmp_path / tile, tmp_path / name)
-    stages.image_table(str(tmp_path), names, str(tmp_path / "t.tbl"), 2)
+    per_mosaic.image_table(str(tmp_path), names, str(tmp_path / "t.tbl"), 2)
     assert [row["fname"] for row in tables.read_ipac(str(tmp_path / "t.tbl"))] == names
 
 
 def test_a_call_in_a_fresh_interpreter_returns_its_result_or_raises_its_step_error(tmp_path, monkeypatch):
-    from mosaicflow.montage.fresh import Call
-    from mosaicflow.montage.steps import StepError
+    from mosaicflow.montage.per_item import StepError
+    from mosaicflow.montage.subprocess_call import Call
 
     monkeypatch.setenv("TMPDIR", str(tmp_path))
     near = str(tmp_path / "out.tbl")
     result = Call(
-        "mosaicflow.montage.steps", "check_status", {"status": "0", "count": 3}, "mImgtbl", near=near
+        "mosaicflow.montage.per_item", "check_status", {"status": "0", "count": 3}, "mImgtbl", near=near
     ).result()
     assert result == {"status": "0", "count": 3}
     with pytest.raises(StepError, match="^mAdd: no pixels$"):
         Call(
-            "mosaicflow.montage.steps", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd", near=near
+            "mosaicflow.montage.per_item", "check_status", {"status": "1", "msg": "no pixels"}, "mAdd", near=near
         ).result()
     with pytest.raises(StepError, match="AttributeError"):
-        Call("mosaicflow.montage.steps", "no_such_function", near=near).result()
+        Call("mosaicflow.montage.per_item", "no_such_function", near=near).result()
     assert os.listdir(tmp_path) == []  # the scratch folders are gone
 
 

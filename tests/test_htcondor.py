@@ -23,7 +23,7 @@ from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
 from mosaicflow.files import tables
-from mosaicflow.montage import stages
+from mosaicflow.montage import per_mosaic
 from mosaicflow.operations import personal_pool, tracking
 from test_readme_commands import copy_of_repository, readme_blocks
 
@@ -289,7 +289,7 @@ def test_pool_rerun_after_one_changed_tile_submits_its_jobs_only(pool, tmp_path)
     result = pool.run(run.argv(), check=False, cwd=run.work)
     assert result.returncode == 0, result.stderr[-5000:]
     assert submitted_members(pool, before, "project") == 1
-    overlaps = [p for p in stages.overlap_pairs(os.path.join(run.work, "results", "pooled", "overlaps.tbl"))]
+    overlaps = [p for p in per_mosaic.overlap_pairs(os.path.join(run.work, "results", "pooled", "overlaps.tbl"))]
     touching = [pair for pair in overlaps if any(i.startswith("tile_r00_c01-") for i in pair)]
     assert 0 < submitted_members(pool, before, "difference_fit") == len(touching) < len(overlaps)
     assert_identical(run.mosaic(), local_mosaic(tmp_path, config))

@@ -15,7 +15,7 @@ import yaml
 from astropy.io import fits
 
 from conftest import REPO, Workflow, small_region
-from mosaicflow.montage.steps import FAULT_VARIABLE
+from mosaicflow.montage.per_item import FAULT_VARIABLE
 from mosaicflow.operations import tracking
 from mosaicflow.sky import synth
 

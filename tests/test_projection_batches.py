@@ -9,7 +9,7 @@ import pytest
 from astropy.io import fits
 
 from mosaicflow.files import layout
-from mosaicflow.montage import steps
+from mosaicflow.montage import per_item
 
 
 def _header(ra, dec, nx, ny):
@@ -42,10 +42,10 @@ def batch(tmp_path):
 
 @pytest.fixture(params=["in this process", "in parts of 2 in fresh interpreters"])
 def project_batch(request):
-    """steps.project_batch, or the same in parts (as a batch of thousands of images runs)."""
+    """per_item.project_batch, or the same in parts (as a batch of thousands of images runs)."""
     if request.param.startswith("in parts"):
-        return functools.partial(steps.project_batch, per_process=2)
-    return steps.project_batch
+        return functools.partial(per_item.project_batch, per_process=2)
+    return per_item.project_batch
 
 
 def file_digest(path):
@@ -69,7 +69,7 @@ def test_batch_projects_as_one_job_per_image_does(batch, project_batch, tmp_path
     assert [r["status"] for r in result] == ["ok"] * 3
     single = str(tmp_path / "single")
     for row in rows:
-        steps.project(row["link"], 0, region, os.path.join(single, row["id"] + ".fits"), "mProjectPP")
+        per_item.project(row["link"], 0, region, os.path.join(single, row["id"] + ".fits"), "mProjectPP")
         for suffix in (".fits", "_area.fits"):
             with open(os.path.join(folder, row["id"] + suffix), "rb") as a:
                 with open(os.path.join(single, row["id"] + suffix), "rb") as b:
@@ -80,9 +80,9 @@ def test_batch_projects_as_one_job_per_image_does(batch, project_batch, tmp_path
 
 def test_failures_are_retried_then_skipped_then_recovered_keeping_the_token(batch, project_batch, monkeypatch):
     rows, region, folder = batch
-    monkeypatch.setenv(steps.FAULT_VARIABLE, os.path.basename(rows[2]["link"]))
+    monkeypatch.setenv(per_item.FAULT_VARIABLE, os.path.basename(rows[2]["link"]))
     # not the last attempt: every image tried, then one error naming the failed one
-    with pytest.raises(steps.StepError, match=f"1 of 3 projections failed: {rows[2]['id']}"):
+    with pytest.raises(per_item.StepError, match=f"1 of 3 projections failed: {rows[2]['id']}"):
         project_batch(rows, region, folder, "skip", last_attempt=False)
     # the last attempt, on_image_error: skip: the two others are projected; the
     # failed one has its note (reason and token) and no projected files
@@ -90,23 +90,23 @@ def test_failures_are_retried_then_skipped_then_recovered_keeping_the_token(batc
     assert [r["status"] for r in result] == ["ok", "ok", "failed"]
     failed = os.path.join(folder, rows[2]["id"] + ".fits")
     assert [name for name in os.listdir(folder) if name.startswith(rows[2]["id"])] == [
-        os.path.basename(steps.failure_note(failed))
+        os.path.basename(per_item.failure_note(failed))
     ]
-    token = steps.retry_tokens(os.path.dirname(folder))[rows[2]["id"]]
+    token = per_item.retry_tokens(os.path.dirname(folder))[rows[2]["id"]]
     assert token
     # on_image_error: fail stops on it
-    with pytest.raises(steps.StepError, match="1 of 3"):
+    with pytest.raises(per_item.StepError, match="1 of 3"):
         project_batch(rows, region, folder, "fail", last_attempt=True)
     # the fault is gone: the next run (Snakemake empties the folder first, the
     # planned token is passed in) projects it and keeps its token as recovered,
     # so the run after that does not retry it again
-    monkeypatch.delenv(steps.FAULT_VARIABLE)
+    monkeypatch.delenv(per_item.FAULT_VARIABLE)
     for name in os.listdir(folder):
         os.remove(os.path.join(folder, name))
     result = project_batch(rows, region, folder, "skip", tokens={rows[2]["id"]: token})
     assert [r["status"] for r in result] == ["ok"] * 3
-    assert os.path.exists(failed + steps.RECOVERED_SUFFIX) and not os.path.exists(steps.failure_note(failed))
-    assert steps.retry_tokens(os.path.dirname(folder)) == {rows[2]["id"]: token}
+    assert os.path.exists(failed + per_item.RECOVERED_SUFFIX) and not os.path.exists(per_item.failure_note(failed))
+    assert per_item.retry_tokens(os.path.dirname(folder)) == {rows[2]["id"]: token}
 
 
 def test_an_items_batch_does_not_move_when_others_come_or_go():

@@ -8,7 +8,7 @@ import pytest
 
 from conftest import PER_ITEM_JOBS, projected_image
 from mosaicflow.files import tables
-from mosaicflow.montage import stages
+from mosaicflow.montage import per_mosaic
 from mosaicflow.reports import quality
 
 # A small synthetic field: 6 tiles, 3 x 2, with background levels of 20-200,
@@ -83,7 +83,7 @@ def test_images_and_overlaps_are_counted(field):
     assert table[("images", "", "used")] == "6"
     assert table[("images", "", "skipped")] == "0"
     assert not [key for key in table if key[0] == "skipped"]
-    pairs = stages.overlap_pairs(wf.path("results", "q", "overlaps.tbl"))
+    pairs = per_mosaic.overlap_pairs(wf.path("results", "q", "overlaps.tbl"))
     assert len(pairs) > 0
     total = int(table[("overlaps", "", "total")])
     fitted = int(table[("overlaps", "", "fitted")])
@@ -164,8 +164,8 @@ def test_coverage_and_depth(field):
     # image), and an independent count of valid pixels placed by CRPIX.
     from astropy.io import fits
 
-    from mosaicflow.montage import stages
-    from mosaicflow.montage.steps import load_montage
+    from mosaicflow.montage import per_mosaic
+    from mosaicflow.montage.per_item import load_montage
 
     depth = fits.getdata(paths["fits"])
     base = wf.path("results", "q")
@@ -176,7 +176,7 @@ def test_coverage_and_depth(field):
         os.path.join(base, "region.hdr"),
         madd,
         haveAreas=True,
-        coadd=stages.COADD_METHODS["count"],
+        coadd=per_mosaic.COADD_METHODS["count"],
     )
     assert result["status"] == "0", result
     assert np.array_equal(depth, fits.getdata(madd), equal_nan=True)
@@ -301,13 +301,13 @@ def make_folder(root, images, skipped=()):
         write_cutout(os.path.join(root, "projected", f"{ident}.fits"), *spec)
     tables.write_tsv(os.path.join(root, "images.tsv"), ["id", "path"], [{"id": i, "path": f"/in/{i}"} for i in images])
     tables.write_tsv(os.path.join(root, "skipped.tsv"), ["path", "kind", "reason"], list(skipped))
-    stages.projected_table(
+    per_mosaic.projected_table(
         [{"id": ident, "path": ident} for ident in images],
         os.path.join(root, "projected"),
         os.path.join(root, "projected.tbl"),
         os.path.join(root, "failed_images.tsv"),
     )
-    stages.coadd(
+    per_mosaic.coadd(
         os.path.join(root, "projected"),
         os.path.join(root, "projected.tbl"),
         os.path.join(root, "region.hdr"),
@@ -334,12 +334,12 @@ def test_hand_made_pair_gives_exact_answers(tmp_path):
         {A: (*A_SPEC[:4], A_SPEC[4], a_area), B: (*B_SPEC[:4], b_values)},
         skipped=[{"path": "/data/bad file.fits", "kind": "bad-input", "reason": "truncated data"}],
     )
-    stages.overlaps(
+    per_mosaic.overlaps(
         os.path.join(root, "projected.tbl"),
         os.path.join(root, "overlaps.tbl"),
         os.path.join(root, "overlaps_skipped.tsv"),
     )
-    pairs = stages.overlap_pairs(os.path.join(root, "overlaps.tbl"))
+    pairs = per_mosaic.overlap_pairs(os.path.join(root, "overlaps.tbl"))
     assert sorted(pairs[0]) == [A, B]
     plus, minus = pairs[0]
     os.makedirs(os.path.join(root, "fits"))
@@ -495,9 +495,9 @@ def test_verdict_names_collapsed_coverage_seams_and_worse_overlaps():
 
 
 def test_the_depth_map_fits_a_screen_whatever_the_mosaic(tmp_path):
-    from mosaicflow.montage import stages
+    from mosaicflow.montage import per_mosaic
     from mosaicflow.reports.quality import DEPTH_MAX_SIZE
 
     # a 7194 x 7194 mosaic (the real 2-degree field) is drawn every 8th pixel: 900 x 900 at most
-    every = stages.shrink_factor(7194, 7194, min(2000, DEPTH_MAX_SIZE))
+    every = per_mosaic.shrink_factor(7194, 7194, min(2000, DEPTH_MAX_SIZE))
     assert -(-7194 // every) <= DEPTH_MAX_SIZE

@@ -5,7 +5,7 @@ import pytest
 from astropy.io import fits
 
 from mosaicflow.montage import tiles
-from mosaicflow.montage.steps import StepError
+from mosaicflow.montage.per_item import StepError
 
 REGION = """SIMPLE  = T
 BITPIX  = -64

@@ -16,7 +16,7 @@ from astropy.io import fits
 from conftest import REPO, Workflow, schema_defaults
 from mosaicflow.files import layout
 from mosaicflow.files.tables import read_tsv
-from mosaicflow.montage.steps import FAULT_VARIABLE
+from mosaicflow.montage.per_item import FAULT_VARIABLE
 from mosaicflow.operations.tracking import locked
 from mosaicflow.sky import synth
 

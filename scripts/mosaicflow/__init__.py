@@ -1,6 +1,6 @@
 """Montage mosaic workflow: the code behind the Snakemake rules.
 
-Modules split by weight. ``tables``, ``atomic`` and ``steps`` import only the
+Modules split by weight. ``tables``, ``atomic`` and ``per_item`` import only the
 standard library and MontagePy, because per-image and per-overlap jobs run
 them hundreds of times; astropy and numpy live in the once-per-mosaic modules
 (``inputs``, ``region``, ``synth``, ``quality``).
@@ -12,4 +12,4 @@ class UserError(Exception):
 
 
 class StepError(RuntimeError):
-    """A Montage function reported an error for one item (``steps`` and the modules after it raise it)."""
+    """A Montage function reported an error for one item (``per_item`` and the modules after it raise it)."""

@@ -44,7 +44,7 @@ def commit(temp_path, final_path):
     projected image, tile and mosaic to a local disk held each job (and the
     run's end) for the disk; like Snakemake's own files, the kernel writes
     them back. What a power loss can still leave is handled where a file is
-    reused (``frames.is_whole_fits``: see steps.projection_is_current, README).
+    reused (``frames.is_whole_fits``: see per_item.projection_is_current, README).
     """
     os.replace(temp_path, final_path)
 

@@ -111,6 +111,14 @@ def colour_png(name):
     return os.path.join(RESULTS, COLOURS, f"{name}.png")
 
 
+# The logs and benchmark records of the jobs that belong to no one mosaic: a colour
+# composite's, and an archive download's (into the cache every mosaic shares).
+COLOUR_LOG = f"{LOGS}/{COLOURS}/{{color}}.log"
+COLOUR_BENCHMARK = f"{RESULTS}/{COLOURS}/{FILES['benchmarks']}/{{color}}.tsv"
+DOWNLOAD_LOG = f"{LOGS}/archive/{{survey}}/{{band}}/{{file}}.log"
+DOWNLOAD_BENCHMARK = f"{RESULTS}/archive-benchmarks/{{survey}}/{{band}}/{{file}}.tsv"
+
+
 def mosaic_dir(mosaic):
     return os.path.join(RESULTS, mosaic)
 
@@ -121,7 +129,13 @@ def log_dir(mosaic):
 
 def path(mosaic, what, **items):
     """The path of ``what`` (a key of FILES) for one mosaic, items filled in."""
-    return os.path.join(mosaic_dir(mosaic), FILES[what].format(**items))
+    return in_folder(mosaic_dir(mosaic), what, **items)
+
+
+def in_folder(folder, what, **items):
+    """The path of ``what`` (a key of FILES) in a mosaic's folder ``folder`` (results/NAME of
+    any working directory, or a scratch folder laid out the same way), items filled in."""
+    return os.path.join(folder, FILES[what].format(**items))
 
 
 def pattern(what, **items):
@@ -330,7 +344,7 @@ def prune_background(mosaic):
     return removed
 
 
-def debris(root="results"):
+def debris(root=RESULTS):
     """Temporary files and scratch folders (``.tmp-*``) below ``root``.
 
     Every job writes under such names and renames into place, so at the start
@@ -345,7 +359,7 @@ def debris(root="results"):
     return found
 
 
-def remove_debris(root="results"):
+def remove_debris(root=RESULTS):
     """Remove what ``debris`` finds, and the scratch folders that killed jobs of
     this host left in the temporary folder; returns the paths removed."""
     import tempfile

@@ -86,6 +86,7 @@ class MosaicSky:
 
 @functools.cache
 def healpix_of(order):
+    """The nested HEALPix grid of ``order`` (nside 2**order) in ICRS, made once."""
     return HEALPix(nside=2**order, order="nested", frame=ICRS())
 
 
@@ -99,15 +100,45 @@ def _offsets(width):
 
 
 def tile_lonlat(order, index, width=TILE_WIDTH):
-    """ICRS (lon, lat) in radians of the centres of tile ``index``'s pixels, arrays [row, column]."""
+    """Where the centres of tile ``index``'s pixels are on the sky.
+
+    Parameters
+    ----------
+    order : int
+        The tile's HEALPix order.
+    index : int
+        The tile's nested index.
+    width : int
+        Pixels a side.
+
+    Returns
+    -------
+    lon, lat : numpy.ndarray
+        ICRS, radians; arrays [row, column] of ``width`` x ``width``.
+    """
     dx, dy = _offsets(width)
     lon, lat = healpix_of(order).healpix_to_lonlat(np.full(dx.shape, index), dx=dx, dy=dy)
     return lon.to_value(u.rad), lat.to_value(u.rad)
 
 
 def tile_position(order, lon_deg, lat_deg, width=TILE_WIDTH):
-    """(tile, row, column) of the HiPS pixels that hold ICRS points (degrees): the
-    inverse of ``tile_lonlat``, for reading a HiPS back."""
+    """The HiPS pixels that hold ICRS points: the inverse of ``tile_lonlat``, for
+    reading a HiPS back.
+
+    Parameters
+    ----------
+    order : int
+        The tiles' HEALPix order.
+    lon_deg, lat_deg : float or numpy.ndarray
+        ICRS, degrees.
+    width : int
+        Pixels a side.
+
+    Returns
+    -------
+    tile, row, column : numpy.ndarray of int
+        The tile's nested index and the pixel's 0-based row and column in it.
+    """
     healpix = healpix_of(order)
     tile, dx, dy = healpix.lonlat_to_healpix(
         np.asarray(lon_deg) * u.deg, np.asarray(lat_deg) * u.deg, return_offsets=True

@@ -17,13 +17,34 @@ MAX_ORDER = 20  # tile pixels at order 29, the deepest HEALPix order astropy-hea
 
 
 def hips_pixel_deg(order):
-    """The side of a HiPS pixel of a tile of ``order``, degrees (the square root of its area)."""
+    """The side of a HiPS pixel of a tile of ``order`` (the square root of its area).
+
+    Parameters
+    ----------
+    order : int
+        The tiles' HEALPix order.
+
+    Returns
+    -------
+    float
+        Degrees.
+    """
     return math.degrees(math.sqrt(math.pi / 3)) / 2 ** (order + TILE_DEPTH)
 
 
 def deepest_order(pixel_scale_deg):
-    """The deepest order whose HiPS pixel is not coarser than ``pixel_scale_deg``
-    (the mosaic's pixel side), within ALLSKY_ORDER .. MAX_ORDER."""
+    """The deepest order whose HiPS pixel is not coarser than the mosaic's pixel.
+
+    Parameters
+    ----------
+    pixel_scale_deg : float
+        The mosaic's pixel side, degrees.
+
+    Returns
+    -------
+    int
+        The order, within ALLSKY_ORDER .. MAX_ORDER.
+    """
     order = math.ceil(math.log2(hips_pixel_deg(0) / pixel_scale_deg) - 1e-9)
     return min(MAX_ORDER, max(ALLSKY_ORDER, order))
 

@@ -27,7 +27,18 @@ def tiles_in(folders, order):
 
 
 def halve(values):
-    """The mean of each 2 x 2 block of finite pixels (NaN where a block has none)."""
+    """The mean of each 2 x 2 block of finite pixels (NaN where a block has none).
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        A tile's pixels (even sides), data units.
+
+    Returns
+    -------
+    numpy.ndarray
+        Half the size each way, data units.
+    """
     blocks = values.reshape(values.shape[0] // 2, 2, values.shape[1] // 2, 2)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # blocks without data: NaN

@@ -22,7 +22,19 @@ CUT_SAMPLES = 2_000_000
 
 
 def cut(data):
-    """(low, middle, high) data values of the PNG stretch, from a regular sample of ``data``."""
+    """The PNG stretch, from a regular sample of ``data``.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The mosaic's pixels (2-D, a memory map is fine), data units.
+
+    Returns
+    -------
+    list of float
+        [low, middle, high]: the 1st, 50th and 99.9th percentiles of the finite
+        pixels, data units ([0, 0.5, 1] if none is finite).
+    """
     step = max(1, int(np.sqrt(data.size / CUT_SAMPLES)))
     sample = np.asarray(data[::step, ::step], dtype=np.float64)
     finite = sample[np.isfinite(sample)]
@@ -35,7 +47,20 @@ def cut(data):
 def grey(values, stretch):
     """8-bit grey levels and alpha of ``values``: an asinh stretch from ``stretch``'s low
     to its high value, softened at the middle (the sky), so faint nebulae and bright
-    stars both show; NaN is transparent."""
+    stars both show; NaN is transparent.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        Data units.
+    stretch : sequence of float
+        (low, middle, high), data units (``cut``).
+
+    Returns
+    -------
+    level, alpha : numpy.ndarray of uint8
+        0-255 each, the shape of ``values``.
+    """
     low, middle, high = stretch
     soft = max(middle - low, (high - low) * 1e-3)
     with np.errstate(invalid="ignore"):
@@ -48,7 +73,20 @@ def grey(values, stretch):
 def bilinear(data, x, y):
     """``data`` interpolated bilinearly at zero-based pixel coordinates (x, y); NaN
     outside the mosaic's pixels and next to NaN pixels. Within half a pixel of the
-    edge the edge pixels' values hold, so the tiles cover the mosaic's whole footprint."""
+    edge the edge pixels' values hold, so the tiles cover the mosaic's whole footprint.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        The mosaic's pixels [y, x], data units (a memory map: only the part needed is read).
+    x, y : numpy.ndarray
+        Zero-based pixel coordinates, pixels.
+
+    Returns
+    -------
+    numpy.ndarray
+        Data units, the shape of ``x``.
+    """
     ny, nx = data.shape
     out = np.full(x.shape, np.nan, dtype=np.float64)
     inside = (x >= -0.5) & (x <= nx - 0.5) & (y >= -0.5) & (y <= ny - 0.5)

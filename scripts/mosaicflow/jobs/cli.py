@@ -217,7 +217,7 @@ def parse(argv):
 
 def run(step, o):
     if step == "project":
-        from ..montage.steps import header_digest, project_or_skip, projection_key
+        from ..montage.per_item import header_digest, project_or_skip, projection_key
 
         last = int(o["attempt"]) > int(o["retries"])
         key = (o["key"], projection_key(o["hdu"], o["method"], o["content"], header_digest(o["header"])))
@@ -229,7 +229,7 @@ def run(step, o):
     elif step == "project-batch":
         from ..files import tables
         from ..files.layout import images_by_batch
-        from ..montage.steps import project_batch
+        from ..montage.per_item import project_batch
 
         rows = tables.read_tsv(o["images"])
         chosen = set(images_by_batch([row["id"] for row in rows], int(o["batches"])).get(int(o["batch"]), []))
@@ -242,7 +242,7 @@ def run(step, o):
         for ident in failed:
             print(f"projection failed after {o['attempt']} attempts; image skipped: {ident}")
     elif step == "fit":
-        from ..montage.steps import difference_fit
+        from ..montage.per_item import difference_fit
 
         row = difference_fit(o["plus"], o["minus"], o["header"], o["out"], o["level_only"], _median_below(o))
         if row["status"] != "ok":
@@ -251,7 +251,7 @@ def run(step, o):
         import os
 
         from ..files.layout import projected_name
-        from ..montage.steps import difference_fits
+        from ..montage.per_item import difference_fits
 
         batches = int(o["projection_batches"])
         minus = [os.path.join(o["projected_dir"], projected_name(m, batches)) for m in o["minus_ids"].split(",") if m]
@@ -261,8 +261,8 @@ def run(step, o):
         import os
 
         from ..files.layout import pairs_by_batch, projected_name
-        from ..montage.stages import overlap_pairs
-        from ..montage.steps import difference_fits
+        from ..montage.per_item import difference_fits
+        from ..montage.per_mosaic import overlap_pairs
 
         folder, projection_batches = o["projected_dir"], int(o["projection_batches"])
         chosen = pairs_by_batch(overlap_pairs(o["overlaps"]), int(o["batches"])).get(int(o["batch"]), [])
@@ -274,8 +274,8 @@ def run(step, o):
         import os
 
         from ..files.layout import projected_name
-        from ..montage.stages import overlap_pairs
-        from ..montage.steps import difference_images
+        from ..montage.per_item import difference_images
+        from ..montage.per_mosaic import overlap_pairs
 
         folder, batches = o["projected_dir"], int(o["projection_batches"])
         pairs = [
@@ -284,7 +284,7 @@ def run(step, o):
         ]
         print(f"{len(difference_images(pairs, o['header'], o['out']))} difference images")
     elif step == "correct":
-        from ..montage.steps import background, read_correction
+        from ..montage.per_item import background, read_correction
 
         background(o["projected"], o["out"], *read_correction(o["corrections"], o["id"]))
     elif step == "download":
@@ -297,7 +297,7 @@ def run(step, o):
         print(f"{result['status']} {url} ({result['bytes']} bytes, {result['retries']} retries)")
     elif step == "projected-table":
         from ..files import layout, tables
-        from ..montage.stages import projected_table
+        from ..montage.per_mosaic import projected_table
 
         images = tables.read_tsv(o["images"])
         projection_batches = int(o["projection_batches"])
@@ -319,18 +319,18 @@ def run(step, o):
         removed += layout.prune(o["mosaic"], "corrected", current - {row["id"] for row in failed})
         print(f"removed {removed} files of images that are no longer inputs (or not projected)")
         if o["no_overlaps"]:
-            from ..montage.stages import no_overlaps
+            from ..montage.per_mosaic import no_overlaps
 
             no_overlaps(o["overlaps"], o["overlaps_skipped"])
         else:
-            from ..montage.stages import overlaps
+            from ..montage.per_mosaic import overlaps
 
             kept, skipped = overlaps(o["out"], o["overlaps"], o["overlaps_skipped"])
             print(f"overlaps: {kept} to fit, {skipped} too small for the background model (left out)")
     elif step == "gather-fits":
         from ..files import layout
         from ..files.layout import fit_items
-        from ..montage.stages import gather_fits, overlap_pairs
+        from ..montage.per_mosaic import gather_fits, overlap_pairs
 
         pairs = overlap_pairs(o["overlaps"])
         fit_jobs, batches = o["fit_jobs"], int(o["fit_batches"])
@@ -341,7 +341,7 @@ def run(step, o):
         print(f"overlaps: {len(pairs)}, fitted: {fitted}, failed fits left out: {failed}")
     elif step == "model":
         from ..montage.fitscreen import Rule
-        from ..montage.stages import background_model
+        from ..montage.per_mosaic import background_model
 
         rule = Rule(float(o["min_width"]), int(o["min_pixels"]), float(o["outlier_sigma"]))
         summary = background_model(
@@ -367,7 +367,7 @@ def run(step, o):
             print(f"mosaic assembled from {count} tiles")
             current = set(tiles_with_images(o["table"], o["header"], size))
         else:
-            from ..montage.stages import coadd
+            from ..montage.per_mosaic import coadd
 
             coadd(o["images_dir"], o["table"], o["header"], o["out"], o["method"], o["corrections"])
             current = set()
@@ -393,14 +393,14 @@ def run(step, o):
         )
         print(f"tile {o['tile']}: {count} images")
     elif step == "color":
-        from ..montage.stages import colour_composite
+        from ..montage.per_mosaic import colour_composite
 
         channels = {c: o[c] for c in ("red", "green", "blue")}
         headers = {c: o[f"{c}_header"] for c in ("red", "green", "blue")}
         factor = colour_composite(channels, headers, o["out"], o["stretch"], int(o["max_size"]))
         print(f"colour composite shrunk by {factor}")
     elif step == "preview":
-        from ..montage.stages import preview
+        from ..montage.per_mosaic import preview
 
         factor = preview(o["mosaic"], o["out"], int(o["max_size"]), o["stretch"], int(o["colour_table"]))
         print(f"preview shrunk by {factor}")
@@ -421,14 +421,14 @@ def _report_fits(rows):
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     step, options = parse(argv)
-    from ..montage.steps import StepError
+    from ..montage.per_item import StepError
 
     try:
         run(step, options)
     except (UserError, StepError) as problem:
         print(f"error: {problem}", file=sys.stderr)
         return 1
-    from ..reports.usage import line
+    from ..reports.job_usage import line
 
     # into the job's log, for the per-job accounting (see the module)
     print(line(), flush=True)

@@ -6,7 +6,7 @@ import logging
 import sys
 
 from .. import UserError
-from ..reports import usage
+from ..reports import job_usage
 
 
 def run(snakemake, function):
@@ -23,7 +23,7 @@ def run(snakemake, function):
     if snakemake.log:
         # into the job's log only (not the terminal), for the per-job accounting
         with open(snakemake.log[0], "a", encoding="utf-8") as log:
-            log.write(usage.line() + "\n")
+            log.write(job_usage.line() + "\n")
     # The job is done: spare the interpreter's exit a collection over every
     # module imported (astropy's alone are many), which it would otherwise walk.
     gc.freeze()

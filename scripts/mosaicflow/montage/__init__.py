@@ -1,5 +1,5 @@
-"""The Montage stages: per image and per overlap (steps), once per mosaic
-(stages), the coadd in tiles, and which difference fits the background model
+"""The Montage stages: per image and per overlap (per_item), once per mosaic
+(per_mosaic), the coadd in tiles, and which difference fits the background model
 uses and how it is solved (fitscreen, bgsolve)."""
 
 # mBgModel leaves out fits over fewer pixels than this fraction of the average

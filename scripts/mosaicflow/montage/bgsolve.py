@@ -99,7 +99,24 @@ class Solution:
 
 
 def solve_tables(projected_tbl, fits_tbl, corrections_tbl, level_only=False):
-    """Read both tables, solve, write ``corrections_tbl`` (atomically); return the Solution."""
+    """Read both tables, solve, write ``corrections_tbl`` (atomically); return the Solution.
+
+    Parameters
+    ----------
+    projected_tbl : str
+        The projected images' Montage table (cntr, naxis1/2, crpix1/2 in pixels).
+    fits_tbl : str
+        mDiffFitExec's fits table.
+    corrections_tbl : str
+        The corrections table to write, as mBgModel writes it.
+    level_only : bool
+        Solve levels only (slopes zero).
+
+    Returns
+    -------
+    Solution
+        The planes and what the solve did.
+    """
     images = tables.read_ipac(projected_tbl)
     fits = tables.read_ipac(fits_tbl)
     solution = solve(images, fits, level_only)
@@ -108,14 +125,41 @@ def solve_tables(projected_tbl, fits_tbl, corrections_tbl, level_only=False):
 
 
 def write_corrections(path, planes):
-    """mBgModel's corrections table: one row per image, in ``cntr`` order."""
+    """mBgModel's corrections table: one row per image, in ``cntr`` order.
+
+    Parameters
+    ----------
+    path : str
+        The table to write (atomically).
+    planes : dict
+        {cntr: (a, b, c)}: a, b in data units per pixel, c in data units.
+    """
     rows = [CORRECTIONS_ROW % (cntr, *planes[cntr]) for cntr in sorted(planes)]
     atomic.write_text(path, CORRECTIONS_HEADER + "".join(rows))
 
 
 def solve(images, fits, level_only=False, robust=True):
-    """Correction planes for ``images`` (projected-table rows) from ``fits``
-    (fits-table rows); values may be strings, as read from the tables."""
+    """Correction planes for ``images`` from ``fits`` (the module's docstring has the method).
+
+    Parameters
+    ----------
+    images : list of dict
+        Projected-table rows: cntr, naxis1, naxis2, crpix1, crpix2 (pixels).
+    fits : list of dict
+        Fits-table rows: plus, minus (cntr), a, b (data units per pixel), c (data
+        units), boxx, boxy, boxwidth, boxheight (pixels), boxang (degrees), npixel,
+        rms (data units). Values may be strings, as read from the tables.
+    level_only : bool
+        Solve levels only (slopes zero).
+    robust : bool
+        Reject outlier fits.
+
+    Returns
+    -------
+    Solution
+        ``planes``: {cntr: (a, b, c)} in Montage's frame (x = i - CRPIX1, y = j - CRPIX2,
+        pixels; a, b in data units per pixel, c in data units), and the counts of the solve.
+    """
     cntr = np.array([int(row["cntr"]) for row in images])
     index = {int(c): i for i, c in enumerate(cntr)}
     size = np.array([[float(row["naxis1"]), float(row["naxis2"])] for row in images]).reshape(-1, 2)
@@ -163,7 +207,22 @@ def _number(text):
 
 
 def image_groups(n_images, plus, minus):
-    """(number of groups with a fit, group label per image; -1: no usable fit)."""
+    """The connected groups of images that the fits link.
+
+    Parameters
+    ----------
+    n_images : int
+        How many images.
+    plus, minus : numpy.ndarray of int
+        Per fit, the indices (0 .. n_images - 1) of its two images.
+
+    Returns
+    -------
+    groups : int
+        Number of groups with a fit.
+    label : numpy.ndarray of int
+        Group label per image; -1 for an image without a usable fit.
+    """
     from scipy.sparse import coo_matrix
     from scipy.sparse.csgraph import connected_components
 

@@ -57,14 +57,41 @@ class Rule:
 
 
 def measures(row):
-    """(level at the box centre, slope magnitude per pixel, rms) of one fits-table row."""
+    """What one fit says about its overlap.
+
+    Parameters
+    ----------
+    row : dict
+        A fits-table row: a, b (data units per pixel), c (data units), boxx, boxy
+        (pixels, Montage's frame); values may be strings.
+
+    Returns
+    -------
+    level : float
+        The plane at the box centre, data units.
+    slope : float
+        hypot(a, b), data units per pixel.
+    rms : float
+        The fit's rms, data units.
+    """
     a, b, c = float(row["a"]), float(row["b"]), float(row["c"])
     level = a * float(row["boxx"]) + b * float(row["boxy"]) + c
     return level, math.hypot(a, b), float(row["rms"])
 
 
 def robust_level(row):
-    """The difference's median where the table has it, else the plane at the box centre."""
+    """The difference's median where the table has it, else the plane at the box centre.
+
+    Parameters
+    ----------
+    row : dict
+        A fits-table row (``median`` optional).
+
+    Returns
+    -------
+    float
+        Data units.
+    """
     median = float(row.get("median") or "nan")
     return median if math.isfinite(median) else measures(row)[0]
 
@@ -72,9 +99,19 @@ def robust_level(row):
 def screen(rows, rule):
     """Screen fits-table rows (values may be strings).
 
-    Returns (used, screened): ``used``, the rows the model gets (a sliver's
-    as a copy with the plane of ``sliver_plane``); ``screened``,
-    (row as fitted, action, reason) for every fit not used as fitted.
+    Parameters
+    ----------
+    rows : list of dict
+        Fits-table rows (box sizes in pixels; levels and rms in data units).
+    rule : Rule
+        The thresholds.
+
+    Returns
+    -------
+    used : list of dict
+        The rows the model gets (a sliver's as a copy with the plane of ``sliver_plane``).
+    screened : list of tuple
+        (row as fitted, action, reason) for every fit not used as fitted.
     """
     actions = [_geometry(row, rule) for row in rows]
     candidates = [i for i, action in enumerate(actions) if action is None or action[0] == SLIVER]
@@ -98,7 +135,20 @@ def screen(rows, rule):
 
 def sliver_plane(row, min_width):
     """{a, b, c} of a sliver's fit: the slope along its box only (none if the box
-    is thin both ways), and at the box centre the difference's median."""
+    is thin both ways), and at the box centre the difference's median.
+
+    Parameters
+    ----------
+    row : dict
+        A fits-table row: a, b, c, boxx, boxy, boxwidth, boxheight (pixels), boxang (degrees).
+    min_width : float
+        Pixels: a box whose longer side is shorter than this keeps no slope.
+
+    Returns
+    -------
+    dict
+        a, b (data units per pixel), c (data units), in Montage's frame.
+    """
     angle = math.radians(float(row["boxang"]))
     width, height = float(row["boxwidth"]), float(row["boxheight"])
     # the box's X axis (its width) points along (cos, sin), its Y axis along (-sin, cos)
@@ -157,8 +207,24 @@ def _outliers(rows, levels, full, sigma):
 def screen_table(fits_tbl, used_tbl, screened_tsv, ids, rule):
     """Screen Montage's fits table ``fits_tbl``: the fits to use to ``used_tbl``
     (the same format), the others with what was done and why to
-    ``screened_tsv`` (image ids from ``ids``: {cntr: id}). Returns
-    (used rows, number of slivers, number rejected)."""
+    ``screened_tsv``.
+
+    Parameters
+    ----------
+    fits_tbl, used_tbl, screened_tsv : str
+        The table read and the two written.
+    ids : dict
+        {cntr: image id}, for ``screened_tsv``.
+    rule : Rule
+        The thresholds.
+
+    Returns
+    -------
+    used : list of dict
+        The rows written to ``used_tbl``.
+    slivers, rejected : int
+        How many fits were used as slivers and how many not at all.
+    """
     used, screened = screen(tables.read_ipac(fits_tbl), rule)
     with_median = all("median" in row for row in used)
     lines = [tables.FITS_HEADER_WITH_MEDIAN if with_median else tables.FITS_HEADER]
@@ -194,8 +260,16 @@ def screen_table(fits_tbl, used_tbl, screened_tsv, ids, rule):
 
 def check_corrections(planes, fits_rows, ids):
     """Raise ValueError naming the images whose correction planes are not
-    finite or beyond what the fits allow; ``planes``: {cntr: (a, b, c)}
-    (mBgModel's table), ``fits_rows``: the fits the model used.
+    finite or beyond what the fits allow.
+
+    Parameters
+    ----------
+    planes : dict
+        {cntr: (a, b, c)} (mBgModel's table): a, b in data units per pixel, c in data units.
+    fits_rows : list of dict
+        The fits the model used.
+    ids : dict
+        {cntr: image id}, for the message.
 
     The bound: a correction is a sum of fitted differences along a chain of
     overlaps, at most one per image. So its slope is at most the number of

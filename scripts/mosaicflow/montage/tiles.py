@@ -7,7 +7,7 @@ tiled mosaic equals the untiled one bit for bit. The tiles run as parallel
 jobs, each reading only the images that touch it, and the assembly copies
 rows of bytes, one row in memory at a time.
 
-Standard library and MontagePy only, like ``steps`` and ``stages``.
+Standard library and MontagePy only, like ``per_item`` and ``per_mosaic``.
 """
 
 import os
@@ -15,8 +15,8 @@ import re
 
 from ..files import atomic, tables
 from ..sky.frames import FITS_BLOCK, format_card, read_header_file
-from .stages import COADD_METHODS, fits_layout
-from .steps import StepError, check_status, corrected_folder, load_montage
+from .per_item import StepError, check_status, corrected_folder, load_montage
+from .per_mosaic import COADD_METHODS, fits_layout
 
 TILE_NAME = re.compile(r"^r(\d+)c(\d+)$")
 CARD = 80
@@ -30,6 +30,18 @@ def tile_steps(naxis1, naxis2, size):
     Each axis is cut into as few equal parts as keep within ``size`` (the last
     part a few pixels shorter where it does not divide), not into ``size``
     and a remainder: tiles that run side by side then take about as long.
+
+    Parameters
+    ----------
+    naxis1, naxis2 : int
+        The mosaic's size, pixels.
+    size : int
+        The longest tile side allowed, pixels.
+
+    Returns
+    -------
+    width, height : int
+        Pixels.
     """
 
     def step(length):
@@ -40,9 +52,19 @@ def tile_steps(naxis1, naxis2, size):
 
 
 def grid(naxis1, naxis2, size):
-    """[(name, x0, y0, width, height)] of the tiles covering naxis1 x naxis2 pixels.
+    """The tiles covering a naxis1 x naxis2 pixel mosaic, row by row.
 
-    ``x0``/``y0`` are 0-based pixel offsets (see ``tile_steps``).
+    Parameters
+    ----------
+    naxis1, naxis2 : int
+        The mosaic's size, pixels.
+    size : int
+        The longest tile side allowed, pixels (see ``tile_steps``).
+
+    Returns
+    -------
+    list of tuple
+        (name ``rRRcCC``, x0, y0, width, height): 0-based offsets and sizes, pixels.
     """
     step_x, step_y = tile_steps(naxis1, naxis2, size)
     tiles = []
@@ -53,7 +75,25 @@ def grid(naxis1, naxis2, size):
 
 
 def tile(naxis1, naxis2, size, name):
-    """(x0, y0, width, height) of tile ``name`` (``rRRcCC``)."""
+    """Where tile ``name`` (``rRRcCC``) is on the mosaic.
+
+    Parameters
+    ----------
+    naxis1, naxis2, size : int
+        As for ``grid``, pixels.
+    name : str
+        The tile's name.
+
+    Returns
+    -------
+    x0, y0, width, height : int
+        0-based offset and size, pixels.
+
+    Raises
+    ------
+    StepError
+        If ``name`` is not a tile name or lies outside the mosaic.
+    """
     match = TILE_NAME.match(name)
     if not match:
         raise StepError(f"{name!r} is not a tile name (rRRcCC)")
@@ -66,7 +106,20 @@ def tile(naxis1, naxis2, size, name):
 
 
 def tile_header_text(region, x0, y0, width, height):
-    """The region header (``frames.Header``) of one tile: same grid, NAXIS of the tile, CRPIX shifted."""
+    """The region header of one tile: same grid, NAXIS of the tile, CRPIX shifted.
+
+    Parameters
+    ----------
+    region : frames.Header
+        The mosaic's header.
+    x0, y0, width, height : int
+        The tile's 0-based offset and size, pixels.
+
+    Returns
+    -------
+    str
+        The tile's header text, one card per line, ending with ``END``.
+    """
     shifted = {
         "NAXIS1": width,
         "NAXIS2": height,
@@ -82,6 +135,20 @@ def images_in_tile(projected_rows, region, x0, y0, width, height):
 
     A projected image shares the mosaic's grid, offset by a whole number of
     pixels: its pixel i is the mosaic's pixel i + CRPIX(mosaic) - CRPIX(image).
+
+    Parameters
+    ----------
+    projected_rows : list of dict
+        Rows of projected.tbl (naxis1/2, crpix1/2 in pixels).
+    region : frames.Header
+        The mosaic's header.
+    x0, y0, width, height : int
+        The tile's 0-based offset and size, pixels.
+
+    Returns
+    -------
+    list of dict
+        The rows of the images that touch the tile (one pixel of slack).
     """
     crpix = float(region.get("CRPIX1")), float(region.get("CRPIX2"))
     return [row for row in projected_rows if _touches(_extent(row, crpix), x0, y0, width, height)]
@@ -106,6 +173,20 @@ def tiles_touched(projected_rows, region, size):
     Each image is checked against the few tiles its extent can reach, not
     against every tile: on a field of 10,000 images the all-pairs check was
     the dry run's slowest step of our own.
+
+    Parameters
+    ----------
+    projected_rows : list of dict
+        Rows of projected.tbl (naxis1/2, crpix1/2 in pixels).
+    region : frames.Header
+        The mosaic's header.
+    size : int
+        The longest tile side allowed, pixels.
+
+    Returns
+    -------
+    dict
+        {tile name: its rows}, in the grid's order.
     """
     naxis1, naxis2 = region.get("NAXIS1"), region.get("NAXIS2")
     boxes = {name: box for name, *box in grid(naxis1, naxis2, size)}
@@ -128,7 +209,20 @@ def tiles_touched(projected_rows, region, size):
 
 
 def tiles_with_images(projected_tbl, region_hdr, size):
-    """Names of the tiles that at least one projected image touches."""
+    """Names of the tiles that at least one projected image touches.
+
+    Parameters
+    ----------
+    projected_tbl, region_hdr : str
+        The projected table and the mosaic's header file.
+    size : int
+        The longest tile side allowed, pixels.
+
+    Returns
+    -------
+    list of str
+        Tile names, in the grid's order.
+    """
     return list(tiles_touched(tables.read_ipac(projected_tbl), read_header_file(region_hdr), size))
 
 
@@ -137,6 +231,26 @@ def coadd_tile(images_dir, projected_tbl, region_hdr, size, name, output, method
 
     With ``corrections`` (corrections.tsv), ``images_dir`` holds the projected
     images and their background corrections are applied here first.
+
+    Parameters
+    ----------
+    images_dir, projected_tbl, region_hdr : str
+        The images' folder, their table and the mosaic's header file.
+    size : int
+        The longest tile side allowed, pixels.
+    name : str
+        The tile (``rRRcCC``).
+    output : str
+        The tile's FITS file (its area file beside it), data units of the images.
+    method : str
+        A key of ``COADD_METHODS`` (mean, median, count).
+    corrections : str, optional
+        corrections.tsv, to correct the projected images here.
+
+    Returns
+    -------
+    int
+        How many images went into the tile.
     """
     region = read_header_file(region_hdr)
     box = tile(region.get("NAXIS1"), region.get("NAXIS2"), size, name)
@@ -195,6 +309,19 @@ def assemble(tile_files, region_hdr, size, output, area=False):
     touches them) are blank (NaN; area 0). Rows are copied as bytes, so the
     result is exactly what one mAdd of the whole region writes, pixel for
     pixel. Header: the first tile's, with the mosaic's size and CRPIX.
+
+    Parameters
+    ----------
+    tile_files : dict
+        {tile name: its FITS file (BITPIX -64)}.
+    region_hdr : str
+        The mosaic's header file.
+    size : int
+        The longest tile side allowed, pixels.
+    output : str
+        The FITS file to write.
+    area : bool
+        Whether these are area files (blank is 0, not NaN).
     """
     region = read_header_file(region_hdr)
     naxis1, naxis2 = region.get("NAXIS1"), region.get("NAXIS2")

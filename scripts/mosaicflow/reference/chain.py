@@ -15,7 +15,7 @@ import time
 
 from ..config.loader import SCHEMA
 from ..files import tables
-from ..montage.steps import check_status, load_montage
+from ..montage.per_item import check_status, load_montage
 
 
 def _schema():

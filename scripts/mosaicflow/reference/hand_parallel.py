@@ -19,7 +19,7 @@ from concurrent.futures import ProcessPoolExecutor
 
 from ..files import tables
 from ..files.atomic import write_text
-from ..montage.steps import check_status, load_montage
+from ..montage.per_item import check_status, load_montage
 from .chain import StageTimer, add_corrected, background_model, image_table, region_header, work_folder
 
 

@@ -175,23 +175,23 @@ def overlap_steps(mosaic_dir, truth):
     estimates from the pixels."""
     import os
 
-    from astropy.io import fits
     from astropy.wcs import WCS
 
-    from ..files import tables
+    from ..files import layout, tables
     from ..sky import synth
+    from ..sky.region import read_header_template
 
-    region = WCS(fits.Header.fromtextfile(os.path.join(mosaic_dir, "region.hdr")))
+    region = WCS(read_header_template(layout.in_folder(mosaic_dir, "region")))
     tiles = {tile["name"]: tile for tile in truth["tiles"]}
     settings = truth["settings"]
-    ids = {row["id"]: row for row in tables.read_tsv(os.path.join(mosaic_dir, "images.tsv"))}
+    ids = {row["id"]: row for row in tables.read_tsv(layout.in_folder(mosaic_dir, "images"))}
     corrections = {
         row["id"]: tuple(float(row[k]) for k in "abc")
-        for row in tables.read_tsv(os.path.join(mosaic_dir, "corrections.tsv"))
+        for row in tables.read_tsv(layout.in_folder(mosaic_dir, "corrections"))
     }
     placed = {}
-    for row in tables.read_ipac(os.path.join(mosaic_dir, "projected.tbl")):
-        ident = os.path.basename(row["fname"]).removesuffix(".fits")
+    for row in tables.read_ipac(layout.in_folder(mosaic_dir, "projected_table")):
+        ident = layout.image_id_of(row["fname"])
         placed[ident] = (float(row["crpix1"]), float(row["crpix2"]), int(row["naxis1"]), int(row["naxis2"]))
     region_crpix = region.wcs.crpix
 
@@ -211,7 +211,7 @@ def overlap_steps(mosaic_dir, truth):
         return plane - (a * (i - crpix1) + b * (j - crpix2) + c)
 
     steps = {}
-    for plus, minus in stages_pairs(mosaic_dir):
+    for plus, minus in _overlap_pairs(mosaic_dir):
         (p1, p2, pn1, pn2), (m1, m2, mn1, mn2) = placed[plus], placed[minus]
         x0 = max(region_crpix[0] - p1, region_crpix[0] - m1)
         x1 = min(region_crpix[0] - p1 + pn1, region_crpix[0] - m1 + mn1) - 1
@@ -224,9 +224,8 @@ def overlap_steps(mosaic_dir, truth):
     return steps
 
 
-def stages_pairs(mosaic_dir):
-    import os
+def _overlap_pairs(mosaic_dir):
+    from ..files import layout
+    from ..montage import per_mosaic
 
-    from ..montage import stages
-
-    return stages.overlap_pairs(os.path.join(mosaic_dir, "overlaps.tbl"))
+    return per_mosaic.overlap_pairs(layout.in_folder(mosaic_dir, "overlaps"))

@@ -3,9 +3,9 @@
 Every rule writes results/MOSAIC/benchmarks/RULE[/ITEM].tsv; this sums them
 per stage (of one mosaic, or of every mosaic of the run): jobs, total and mean
 wall seconds, CPU seconds and the largest resident memory. Wall times are
-exact; Snakemake only samples CPU and memory (see ``usage`` for what that
+exact; Snakemake only samples CPU and memory (see ``job_usage`` for what that
 misses), so the figures the workflow's own jobs write at the end of their
-logs (``usage``) are used instead where present: the CPU as measured, the
+logs (``job_usage``) are used instead where present: the CPU as measured, the
 memory the larger of the two (Snakemake's samples sum processes that ran at
 once).
 """
@@ -15,7 +15,7 @@ import os
 
 from ..files import layout, tables
 from ..files.atomic import commit, temp_path_for
-from . import usage
+from . import job_usage
 
 COLUMNS = ["stage", "jobs", "wall_total_s", "wall_mean_s", "wall_max_s", "cpu_total_s", "max_rss_mb"]
 
@@ -45,7 +45,7 @@ def summarise(*benchmarks_dirs):
         except (OSError, ValueError, IndexError):
             continue  # a record a killed job left unfinished
         # one record per job run (benchmark repeats would share one log)
-        measured = usage.read(log) if len(records) == 1 else None
+        measured = job_usage.read(log) if len(records) == 1 else None
         for row in records:
             entry = stages.setdefault(stage, {"walls": [], "cpu": 0.0, "rss": 0.0})
             entry["walls"].append(_number(row.get("s")))

@@ -116,7 +116,7 @@ import os
 import numpy as np
 
 from ..files import atomic, layout, tables
-from ..montage import fitscreen, stages, steps
+from ..montage import fitscreen, per_item, per_mosaic
 
 COLUMNS = ["section", "item", "metric", "value", "unit"]
 NA = "n/a"
@@ -197,7 +197,7 @@ def write_quality_report(
         pairs = _overlap_pairs(paths, matched, scratch)
         # No corrected/ folder with correct_jobs: coadd: subtract mBackground's
         # planes from the overlap's pixels here (no corrected copy of every image).
-        planes = steps.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
+        planes = per_item.read_corrections(paths.corrections) if matched and correct_jobs == "coadd" else None
         cutouts = {}
         overlap_rows = _measure_overlaps(paths, region, pairs, matched, (fit_jobs, fit_batches), planes, cutouts)
         screened = tables.read_tsv(paths.fits_screened) if matched and os.path.exists(paths.fits_screened) else []
@@ -210,7 +210,7 @@ def write_quality_report(
                 rows.add("fit", row["action"], row["reason"], item=f"{row['plus']}+{row['minus']}")
         small = paths.overlaps_skipped
         if matched and os.path.exists(small):
-            # too small for mBgModel, left out before fitting (stages.overlaps)
+            # too small for mBgModel, left out before fitting (per_mosaic.overlaps)
             rows.add("overlaps", "skipped_small", len(tables.read_tsv(small)), "overlaps")
         footprints = correction_footprints(paths, region) if matched else []
         if matched:
@@ -227,7 +227,7 @@ def write_quality_report(
             rows.add("overlap", "seam", entry["seam"], "noise units", item=item)
 
         # every n-th pixel in the PNG, so that it is at most max_size (and DEPTH_MAX_SIZE) pixels a side
-        every = stages.shrink_factor(region["naxis1"], region["naxis2"], min(max_size, DEPTH_MAX_SIZE))
+        every = per_mosaic.shrink_factor(region["naxis1"], region["naxis2"], min(max_size, DEPTH_MAX_SIZE))
         histogram, sampled = depth_map(
             paths.projected_dir, paths.projected_table, paths.region, cutouts, every, output=depth_fits
         )
@@ -260,9 +260,7 @@ def write_quality_report(
 
 class _Paths:
     def __init__(self, mosaic_dir):
-        from ..files.layout import FILES
-
-        join = lambda what: os.path.join(mosaic_dir, FILES[what])
+        join = lambda what: layout.in_folder(mosaic_dir, what)
         self.images = join("images")
         self.skipped = join("skipped")
         self.failed = join("failed")
@@ -276,6 +274,7 @@ class _Paths:
         self.corrections = join("corrections")
         self.fits_screened = join("fits_screened")
         self.mosaic = join("mosaic")
+        self.mosaic_dir = mosaic_dir
 
     def projected(self, ident):
         """An image's projection, where the projected table says (ID.fits or batch-N/ID.fits)."""
@@ -286,7 +285,7 @@ class _Paths:
         return os.path.join(self.projected_dir, self._projected_names[ident])
 
     def corrected(self, ident):
-        return os.path.join(self.corrected_dir, f"{ident}.fits")
+        return layout.in_folder(self.mosaic_dir, "corrected", image=ident)
 
 
 class Rows:
@@ -338,10 +337,10 @@ def _fits():
 def _overlap_pairs(paths, matched, scratch):
     """(plus, minus) pairs: the workflow's overlaps.tbl, or mOverlaps here without matching."""
     if matched:
-        return stages.overlap_pairs(paths.overlaps)
-    table = os.path.join(scratch, "overlaps.tbl")
-    stages.overlaps(paths.projected_table, table, os.path.join(scratch, "overlaps_skipped.tsv"))
-    return stages.overlap_pairs(table)
+        return per_mosaic.overlap_pairs(paths.overlaps)
+    table = layout.in_folder(scratch, "overlaps")
+    per_mosaic.overlaps(paths.projected_table, table, layout.in_folder(scratch, "overlaps_skipped"))
+    return per_mosaic.overlap_pairs(table)
 
 
 class _Cutout:
@@ -431,15 +430,44 @@ class _ImageRows:
 
 
 def madd_valid(data, area):
-    """Which pixels mAdd uses: finite data whose area is > 0 (arrays of one shape)."""
+    """Which pixels mAdd uses: finite data whose area is > 0.
+
+    Parameters
+    ----------
+    data : numpy.ndarray
+        Pixel values, data units.
+    area : numpy.ndarray
+        Montage's area image of the same shape (> 0 where the pixel is covered).
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True where mAdd uses the pixel.
+    """
     with np.errstate(invalid="ignore"):
         return np.isfinite(data) & (area > 0)
 
 
 def mbackground_plane(a, b, c, i, j, crpix1, crpix2):
     """What mBackground subtracts at 0-based pixel (i, j) of a projected image
-    with reference pixel (CRPIX1, CRPIX2): a (i - CRPIX1) + b (j - CRPIX2) + c
-    (scalars, or arrays that broadcast)."""
+    with reference pixel (CRPIX1, CRPIX2): a (i - CRPIX1) + b (j - CRPIX2) + c.
+
+    Parameters
+    ----------
+    a, b : float
+        Slopes, data units per pixel.
+    c : float
+        Level at the reference pixel, data units.
+    i, j : float or numpy.ndarray
+        0-based pixel coordinates (arrays broadcast).
+    crpix1, crpix2 : float
+        The image's reference pixel, pixels.
+
+    Returns
+    -------
+    float or numpy.ndarray
+        Data units.
+    """
     return a * (i - crpix1) + b * (j - crpix2) + c
 
 
@@ -473,7 +501,7 @@ def _measure_overlaps(paths, region, pairs, matched, fit_layout=("overlap", 1), 
     cutouts = {} if cutouts is None else cutouts
     fits = {}
     if matched:
-        fits = stages.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False)
+        fits = per_mosaic.read_fits(paths.fits_dir, pairs, *fit_layout, strict=False)
 
     def cutout(path):
         if path not in cutouts:
@@ -630,7 +658,18 @@ def _number(text):
 
 
 def finite_pixels(path):
-    """The finite pixels of a mosaic (read in strips of rows)."""
+    """The finite pixels of a mosaic (read in strips of rows).
+
+    Parameters
+    ----------
+    path : str
+        A FITS image (mosaic.fits).
+
+    Returns
+    -------
+    int
+        How many pixels are finite.
+    """
     image = _ImageRows(path)
     step = max(1, STRIP_PIXELS // max(image.nx, 1))
     return sum(int(np.isfinite(image.rows(y, min(y + step, image.ny))).sum()) for y in range(0, image.ny, step))

@@ -29,7 +29,7 @@ from ..files import layout
 from ..files.atomic import write_text
 from ..files.tables import format_tsv, read_tsv
 
-PATH = "results/summary.tsv"  # the file-based truth of what each run left
+PATH = layout.run_path("summary")  # the file-based truth of what each run left
 COLUMNS = [
     "name",
     "kind",

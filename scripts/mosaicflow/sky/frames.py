@@ -325,6 +325,27 @@ def tangent_jacobian(lon, lat, convert, step=1e-3):
     """The frame change at (lon, lat) as (lon', lat') and J, the 2 x 2 derivative
     of the standard (gnomonic, east/north) coordinates about (lon', lat') with
     respect to those about (lon, lat). For a pure rotation J is a rotation.
+
+    Parameters
+    ----------
+    lon, lat : float
+        A position in the source frame, degrees.
+    convert : callable
+        ``convert(lon, lat) -> (lon', lat')``, degrees to degrees.
+    step : float
+        The finite-difference step in standard coordinates, radians.
+
+    Returns
+    -------
+    (lon', lat') : tuple of float
+        The position in the target frame, degrees.
+    jacobian : tuple of tuple of float
+        ((d xi'/d xi, d xi'/d eta), (d eta'/d xi, d eta'/d eta)), dimensionless.
+
+    Raises
+    ------
+    FrameError
+        If either position is at a celestial pole.
     """
     centre = _vector(lon, lat)
     east, north = _tangent_basis(lon, lat)
@@ -353,7 +374,23 @@ def tangent_jacobian(lon, lat, convert, step=1e-3):
 
 
 def linear_part(header):
-    """The CD matrix ((cd11, cd12), (cd21, cd22)) as wcstools derives it."""
+    """The CD matrix as wcstools derives it (from CDi_j, or CDELT with PC or CROTA2).
+
+    Parameters
+    ----------
+    header : Header
+        A Montage header (``read_header_file``).
+
+    Returns
+    -------
+    ((cd11, cd12), (cd21, cd22)) : tuple of tuple of float
+        Degrees per pixel.
+
+    Raises
+    ------
+    FrameError
+        If there is neither a CD matrix nor usable CDELT1/CDELT2.
+    """
     if any(key in header for key in _LINEAR_KEYS):
         cd = [float(header.get(key, 0.0) or 0.0) for key in _LINEAR_KEYS]
         return (cd[0], cd[1]), (cd[2], cd[3])
@@ -375,9 +412,27 @@ def linear_part(header):
 def rotated_cards(header, target_frame, convert):
     """Cards of ``header``'s pixel grid described in ``target_frame``.
 
-    ``convert(lon, lat)`` maps a position from the header's frame to the
-    target frame (degrees). Raises FrameError if the header is not a
-    zenithal projection that a frame rotation maps exactly onto itself.
+    Parameters
+    ----------
+    header : Header
+        The source grid (``read_header_file``): a zenithal projection (TAN with
+        or without SIP, SIN, ZEA, STG, ARC) in a frame ``rotation_frame`` knows.
+    target_frame : str
+        ``equatorial``, ``galactic`` or ``ecliptic``.
+    convert : callable
+        ``convert(lon, lat) -> (lon', lat')`` from the header's frame to the
+        target frame, degrees.
+
+    Returns
+    -------
+    list of str
+        80-column cards: the same NAXIS, CRPIX (pixels) and SIP terms, a new
+        CRVAL (degrees) and CD matrix (degrees per pixel).
+
+    Raises
+    ------
+    FrameError
+        If a frame rotation does not map the header's projection exactly onto itself.
     """
     parts = _ctype_parts(header)
     source_frame = rotation_frame(header)
@@ -529,11 +584,36 @@ def _separation_arcsec(a, b):
 
 def write_rotated_header(source_header, target_frame, output, scratch, source_image=None, hdu=0, montage=None):
     """Write ``source_header`` (a header file)'s pixel grid in ``target_frame`` to
-    ``output`` and return how far (pixels) it is from the source, measured with
-    Montage at the corners and the centre. ``source_image`` (a FITS file with that
-    WCS, e.g. the raw image) is what the check compares with; by default a
-    header-only copy of ``source_header``. Raises FrameError if the header
-    cannot be rotated.
+    ``output`` and return how far it is from the source, measured with Montage
+    at the corners and the centre.
+
+    Parameters
+    ----------
+    source_header : str
+        A Montage header file.
+    target_frame : str
+        ``equatorial``, ``galactic`` or ``ecliptic``.
+    output : str
+        The rotated header file to write.
+    scratch : str
+        A folder for mCoord's files.
+    source_image : str, optional
+        A FITS file with the source WCS (e.g. the raw image) to compare with; by
+        default a header-only copy of ``source_header``.
+    hdu : int
+        ``source_image``'s HDU.
+    montage : module, optional
+        MontagePy.main, if already loaded.
+
+    Returns
+    -------
+    float
+        The largest distance between the two grids at those five points, pixels.
+
+    Raises
+    ------
+    FrameError
+        If the header cannot be rotated.
     """
     header = read_header_file(source_header)
     converter = MontageConverter(scratch, montage)

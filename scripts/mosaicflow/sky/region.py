@@ -26,6 +26,20 @@ def parse_center(text, where="region.center", frame="equatorial"):
     Two decimal numbers are degrees. Anything else is read by astropy: in the
     equatorial frame a sexagesimal first coordinate is right ascension in hours
     (as catalogues write it), in the galactic and ecliptic frames degrees.
+
+    Parameters
+    ----------
+    text : str
+        The centre, e.g. ``"83.82 -5.39"`` or ``"05:35:17 -05:23:28"``.
+    where : str
+        The config key named in an error.
+    frame : str
+        ``equatorial``, ``galactic`` or ``ecliptic``.
+
+    Returns
+    -------
+    lon, lat : float
+        Degrees; lon in [0, 360).
     """
     parts = str(text).replace(",", " ").split()
     try:
@@ -59,8 +73,25 @@ def _parse_sexagesimal(text, where, frame):
 def header_text(center, width, height, pixel_scale, projection, frame, rotation):
     """A Montage header template for a rectangular region.
 
-    ``width``/``height`` in degrees, ``pixel_scale`` in arcsec per pixel,
-    ``rotation`` in degrees (CROTA2, east of north).
+    Parameters
+    ----------
+    center : str
+        The centre, as ``parse_center`` reads it.
+    width, height : float
+        The region's sides, degrees.
+    pixel_scale : float
+        Arcsec per pixel.
+    projection : str
+        A FITS projection code (``TAN``, ``SIN``, ...).
+    frame : str
+        ``equatorial``, ``galactic`` or ``ecliptic``.
+    rotation : float
+        CROTA2, degrees east of north.
+
+    Returns
+    -------
+    str
+        The header's text, one card per line, ending with ``END``.
     """
     lon, lat = parse_center(center, frame=frame)
     scale_deg = pixel_scale / 3600.0
@@ -88,12 +119,27 @@ def header_text(center, width, height, pixel_scale, projection, frame, rotation)
 
 
 def box_size(width, height, pixel_scale):
-    """Pixels along each axis of a width x height degree box at pixel_scale arcsec."""
+    """Pixels along each axis of a box.
+
+    Parameters
+    ----------
+    width, height : float
+        The box's sides, degrees.
+    pixel_scale : float
+        Arcsec per pixel.
+
+    Returns
+    -------
+    naxis1, naxis2 : int
+        Pixels, at least 1 each (rounded up).
+    """
     scale_deg = pixel_scale / 3600.0
     return max(1, math.ceil(width / scale_deg)), max(1, math.ceil(height / scale_deg))
 
 
 def check_size(naxis1, naxis2, max_pixels, where):
+    """Raise a UserError naming ``where`` if a ``naxis1`` x ``naxis2`` mosaic (pixels)
+    has more than ``max_pixels`` pixels."""
     pixels = naxis1 * naxis2
     if pixels > max_pixels:
         raise UserError(
@@ -104,7 +150,24 @@ def check_size(naxis1, naxis2, max_pixels, where):
 
 
 def write_region_header(region, output, max_pixels, raw_table=None, mosaic="mosaic"):
-    """Write the header template for one mosaic's ``region`` config."""
+    """Write the header template for one mosaic's ``region`` config.
+
+    Parameters
+    ----------
+    region : dict
+        The mosaic's ``region`` settings: ``header`` (a template's path), ``auto``
+        (mMakeHdr around the images of ``raw_table``; ``pixel_scale`` in arcsec),
+        or a centre and size (``width``/``height`` in degrees, ``pixel_scale`` in
+        arcsec per pixel, ``rotation`` in degrees).
+    output : str
+        The header file to write.
+    max_pixels : int
+        The largest mosaic allowed, pixels (a UserError above it).
+    raw_table : str, optional
+        The raw images' Montage table (for ``auto``).
+    mosaic : str
+        The mosaic's name, for error messages.
+    """
     where = f"mosaics.{mosaic}.region"
     if "header" in region:
         header = read_header_template(region["header"])
@@ -155,7 +218,23 @@ def _auto_header(region, output, raw_table, max_pixels, where):
 
 
 def read_header_template(path):
-    """A Montage header template (text, one keyword per line) as an astropy Header."""
+    """A Montage header template (text, one keyword per line) as an astropy Header.
+
+    Parameters
+    ----------
+    path : str
+        The template (e.g. a mosaic's ``region.hdr``).
+
+    Returns
+    -------
+    astropy.io.fits.Header
+        Its cards; NAXIS1/2 in pixels, CRVAL in degrees.
+
+    Raises
+    ------
+    UserError
+        If it cannot be read, is not a FITS header or lacks NAXISn, CTYPEn or CRVALn.
+    """
     from astropy.io import fits
 
     try:

@@ -40,7 +40,7 @@ import zlib
 from .. import UserError
 from ..files import tables
 from ..files.atomic import TEMPORARY_PREFIX, commit, discard, temp_path_for, write_text
-from .fitsname import fits_suffix
+from .fitsname import FITS_SUFFIXES, fits_suffix
 
 DEFAULT_ARCHIVE_URL = "http://montage.ipac.caltech.edu/cgi-bin/ArchiveList/nph-archivelist"
 ARCHIVE_URL_ENV = "MOSAIC_ARCHIVE_URL"
@@ -227,6 +227,15 @@ def parse_records(data):
         images.append({"url": url, "remote_name": str(remote), "size": _record_size(record), "record": record})
     _assign_file_names(images)
     return images
+
+
+# What ``local_name`` makes: a safe stem and a FITS suffix, ``.bz2`` dropped (the
+# download job's wildcard constraint, in rules/archive.smk).
+CACHE_NAME_PATTERN = (
+    r"[A-Za-z0-9][A-Za-z0-9._-]*(?:"
+    + "|".join(re.escape(suffix) for suffix in FITS_SUFFIXES if not suffix.endswith(".bz2"))
+    + ")"
+)
 
 
 def local_name(remote_name, url, force_hash=False):

@@ -669,13 +669,13 @@ def _link_readable(candidates, idents, links_dir):
 
 class _EarlyTable:
     """mImgtbl of the links ``names``, started now in another interpreter
-    (``fresh.Call``). ``path()`` waits for it and gives its table, or None when
+    (``subprocess_call.Call``). ``path()`` waits for it and gives its table, or None when
     it failed or was discarded (``write_raw_table`` then reads the headers
     itself); ``close()`` waits for it and removes its files."""
 
     def __init__(self, links_dir, names, near):
         from ..files import atomic
-        from ..montage.fresh import Call
+        from ..montage.subprocess_call import Call
 
         self.list_path = atomic.temp_path_for(near, suffix=".list")
         self.output = atomic.temp_path_for(near, suffix=".early")
@@ -683,7 +683,7 @@ class _EarlyTable:
         if names:
             tables.write_ipac(self.list_path, ["fname"], [{"fname": name} for name in names])
             arguments = (links_dir, self.list_path, self.output, RAW_TABLE_OPTIONS)
-            self.call = Call("mosaicflow.montage.stages", "image_table_part", *arguments, near=near)
+            self.call = Call("mosaicflow.montage.per_mosaic", "image_table_part", *arguments, near=near)
 
     def discard(self):
         self.wanted = False
@@ -721,7 +721,7 @@ def write_raw_table(rows, links_dir, table_path, workers=1, early=None):
     used instead when it has every image: the same bytes (tested).
     """
     from ..files import atomic
-    from ..montage.stages import image_table
+    from ..montage.per_mosaic import image_table
 
     temp = atomic.temp_path_for(table_path)
     wanted = {(os.path.basename(r["link"]), int(r["hdu"])) for r in rows}

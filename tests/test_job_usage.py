@@ -8,13 +8,13 @@ import sys
 import pytest
 
 from mosaicflow.files import layout
-from mosaicflow.reports import performance, usage
+from mosaicflow.reports import job_usage, performance
 
 # A job that works 0.6 CPU-s itself, holds 200 MB, and waits for a child that works 0.4 CPU-s.
 CHILD = "import time\nt = time.process_time()\nwhile time.process_time() - t < 0.4: pass"
 JOB = f"""
 import subprocess, sys, time
-from mosaicflow.reports import usage
+from mosaicflow.reports import job_usage
 
 def busy(seconds):
     start = time.process_time()
@@ -27,7 +27,7 @@ for at in range(0, len(held), 4096):
 busy(0.6)
 subprocess.run([sys.executable, "-c", {CHILD!r}], check=True)
 print("25 images projected")
-print(usage.line())
+print(job_usage.line())
 """
 
 
@@ -51,7 +51,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 def test_usage_line_counts_the_job_and_the_children_it_waited_for(tmp_path):
     log = tmp_path / "job.log"
     subprocess.run([sys.executable, "-c", PARENT, str(log), JOB], check=True)
-    measured = usage.read(str(log))
+    measured = job_usage.read(str(log))
     assert 1.0 <= measured["cpu_s"] < 3.0, measured
     assert 200 <= measured["max_rss_mb"] < 400, measured
 
@@ -62,12 +62,12 @@ def test_usage_read_takes_the_last_line_and_what_it_cannot_read_is_none(tmp_path
         "job usage: cpu_s=1.000 max_rss_mb=10.0\n" + "x" * 200_000 + "\njob usage: cpu_s=20.060 max_rss_mb=155.5\n"
         "a library's buffered output, flushed at exit\n"
     )
-    assert usage.read(str(log)) == {"cpu_s": 20.06, "max_rss_mb": 155.5}
-    assert usage.read(str(tmp_path / "missing.log")) is None
+    assert job_usage.read(str(log)) == {"cpu_s": 20.06, "max_rss_mb": 155.5}
+    assert job_usage.read(str(tmp_path / "missing.log")) is None
     log.write_text("error: the table names no images\n")
-    assert usage.read(str(log)) is None
+    assert job_usage.read(str(log)) is None
     log.write_text("job usage: cpu_s=twenty\n")
-    assert usage.read(str(log)) is None
+    assert job_usage.read(str(log)) is None
 
 
 @pytest.mark.parametrize("rule, item", [("coadd", None), ("project", "batch-0"), ("difference_fit", "batch-3")])

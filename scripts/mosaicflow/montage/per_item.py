@@ -169,7 +169,7 @@ def project_batch(
         if len(images) <= per_process:
             rows, errors = project_images(images, header, temp, on_error, last_attempt, tokens)
         else:
-            from .fresh import Call
+            from .subprocess_call import Call
 
             rows, errors = [], []
             for start in range(0, len(images), per_process):
@@ -177,7 +177,7 @@ def project_batch(
                 arguments = (part, header, temp, on_error, last_attempt, tokens)
                 near = os.path.join(temp, f"{part[0]['id']}.fits")
                 part_rows, part_errors = Call(
-                    "mosaicflow.montage.steps", "project_images", *arguments, near=near
+                    "mosaicflow.montage.per_item", "project_images", *arguments, near=near
                 ).result()
                 rows += part_rows
                 errors += part_errors

@@ -1,6 +1,6 @@
 """Once-per-mosaic Montage stages: tables, background model, coadd, preview.
 
-Standard library and MontagePy only, like ``steps``; these run once per
+Standard library and MontagePy only, like ``per_item``; these run once per
 mosaic but sit between the parallel stages, so they should start fast.
 """
 
@@ -11,7 +11,7 @@ import shutil
 from ..files import atomic, layout, tables
 from ..files.layout import image_id_of
 from . import BGMODEL_AREA_LIMIT
-from .steps import StepError, check_status, corrected_folder, load_montage
+from .per_item import StepError, check_status, corrected_folder, load_montage
 
 # mImgtbl reads a few hundred headers a second (wcstools searches the header
 # for every keyword it might need): below this many images per process a
@@ -37,10 +37,10 @@ def image_table(folder, names, output, processes=1, min_per_process=MIN_HEADERS_
         if parts == 1:
             image_table_part(folder, lists[0], output, options)
         else:
-            from .fresh import Call
+            from .subprocess_call import Call
 
             calls = [
-                Call("mosaicflow.montage.stages", "image_table_part", folder, list_path, out, options, near=output)
+                Call("mosaicflow.montage.per_mosaic", "image_table_part", folder, list_path, out, options, near=output)
                 for list_path, out in zip(lists, part_outputs, strict=True)
             ]
             problems = []
@@ -82,7 +82,7 @@ def projected_table(images, projected_dir, output, failed_output, processes=1, b
     the headers (``image_table``). ``batches``: projection.batches when batch
     jobs made the projections (``layout.projected_name``), else 0.
     """
-    from .steps import projection_failure
+    from .per_item import projection_failure
 
     failed, ids = [], []
     for row in sorted(images, key=lambda r: r["id"]):
