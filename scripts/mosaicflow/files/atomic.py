@@ -49,6 +49,25 @@ def commit(temp_path, final_path):
     os.replace(temp_path, final_path)
 
 
+@contextlib.contextmanager
+def folder_output(final_folder):
+    """A folder written under a temporary name beside ``final_folder`` (yielded) and
+    renamed to it when the block ends without error: a killed or failed job leaves no
+    folder, only a temporary one that the next run removes (``stale_scratch``' kin,
+    ``layout.remove_debris``). An empty folder already there (made for the job) is
+    replaced; a non-empty one is an error."""
+    temp = temp_path_for(final_folder)
+    os.makedirs(temp)
+    try:
+        yield temp
+        if os.path.isdir(final_folder):
+            os.rmdir(final_folder)
+        os.rename(temp, final_folder)
+    finally:
+        if os.path.isdir(temp):
+            remove_scratch(temp)
+
+
 SCRATCH_PREFIX = TEMPORARY_PREFIX + "scratch-"
 
 

@@ -125,17 +125,15 @@ def page(name, plan, colour=None):
 def write_hips(name, plan, parts, out_folder, colour=None):
     """The HiPS of mosaic ``name`` in ``out_folder``, from the folders ``parts`` of the
     batch and pyramid jobs; returns the number of tiles (FITS) of every order."""
-    temporary = atomic.temp_path_for(out_folder)
-    os.makedirs(temporary)
-    for part in parts:
-        link_tree(part, temporary)
-    write_allsky(temporary, plan["cut"])
-    sky_fraction = write_moc(temporary, plan["order"])
-    with open(os.path.join(temporary, "properties"), "w", encoding="utf-8") as handle:
-        handle.write(properties(name, plan, sky_fraction))
-    with open(os.path.join(temporary, "index.html"), "w", encoding="utf-8") as handle:
-        handle.write(page(name, plan, colour))
-    counts = {order: len(pyramid.tiles_in([temporary], order)) for order in orders.orders(plan["order"])}
-    atomic.commit(temporary, out_folder)
+    with atomic.folder_output(out_folder) as temporary:
+        for part in parts:
+            link_tree(part, temporary)
+        write_allsky(temporary, plan["cut"])
+        sky_fraction = write_moc(temporary, plan["order"])
+        with open(os.path.join(temporary, "properties"), "w", encoding="utf-8") as handle:
+            handle.write(properties(name, plan, sky_fraction))
+        with open(os.path.join(temporary, "index.html"), "w", encoding="utf-8") as handle:
+            handle.write(page(name, plan, colour))
+        counts = {order: len(pyramid.tiles_in([temporary], order)) for order in orders.orders(plan["order"])}
     log.info("HiPS of %s: tiles per order %s", name, counts)
     return counts

@@ -67,12 +67,11 @@ def build_order(order, child_folders, plan, out_folder):
     """Write every order-``order`` tile whose children are under ``child_folders``
     into ``out_folder`` (made under a temporary name, then renamed); returns how many."""
     children = tiles_in(child_folders, order + 1)
-    temporary = atomic.temp_path_for(out_folder)
-    os.makedirs(temporary)
-    parents = sorted({index // 4 for index in children})
-    for index in parents:
-        values = parent({c: fits.getdata(children[c]) for c in range(4 * index, 4 * index + 4) if c in children}, index)
-        render.write_tile(temporary, order, index, values, plan["cut"])
-    atomic.commit(temporary, out_folder)
+    with atomic.folder_output(out_folder) as temporary:
+        parents = sorted({index // 4 for index in children})
+        for index in parents:
+            quartet = {c: fits.getdata(children[c]) for c in range(4 * index, 4 * index + 4) if c in children}
+            values = parent(quartet, index)
+            render.write_tile(temporary, order, index, values, plan["cut"])
     log.info("order %d: %d tiles from %d of order %d", order, len(parents), len(children), order + 1)
     return len(parents)

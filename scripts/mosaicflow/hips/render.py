@@ -119,20 +119,18 @@ def render_batch(mosaic_path, plan, batch, out_folder):
     """Write the tiles of ``plan``'s batch ``batch`` that hold any of the mosaic's data
     into ``out_folder`` (made under a temporary name, then renamed); returns how many."""
     order, stretch = plan["order"], plan["cut"]
-    temporary = atomic.temp_path_for(out_folder)
-    os.makedirs(temporary)
-    written = 0
-    with fits.open(mosaic_path, memmap=True) as hdus:
-        sky = geometry.MosaicSky(hdus[0].header)
-        data = hdus[0].data
-        for index in plan["batches"][batch]:
-            lon, lat = geometry.tile_lonlat(order, index)
-            x, y = sky.pixels_of(lon, lat)
-            values = bilinear(data, x, y)
-            if not np.isfinite(values).any():
-                continue
-            write_tile(temporary, order, index, values, stretch)
-            written += 1
-    atomic.commit(temporary, out_folder)
+    with atomic.folder_output(out_folder) as temporary:
+        written = 0
+        with fits.open(mosaic_path, memmap=True) as hdus:
+            sky = geometry.MosaicSky(hdus[0].header)
+            data = hdus[0].data
+            for index in plan["batches"][batch]:
+                lon, lat = geometry.tile_lonlat(order, index)
+                x, y = sky.pixels_of(lon, lat)
+                values = bilinear(data, x, y)
+                if not np.isfinite(values).any():
+                    continue
+                write_tile(temporary, order, index, values, stretch)
+                written += 1
     log.info("batch %d: %d of %d tiles of order %d hold data", batch, written, len(plan["batches"][batch]), order)
     return written

@@ -10,7 +10,6 @@ mosaic equals the single-process chain's.
 import contextlib
 import hashlib
 import os
-import shutil
 import sys
 import time
 
@@ -163,9 +162,7 @@ def project_batch(
     # Projected into a temporary folder renamed at the end: a killed job leaves
     # no batch folder (Snakemake did not rerun an incomplete one planned after
     # a checkpoint: docs/upstream.md), only debris that the next run removes.
-    temp = atomic.temp_path_for(batch_dir)
-    os.makedirs(temp)
-    try:
+    with atomic.folder_output(batch_dir) as temp:
         if len(images) <= per_process:
             rows, errors = project_images(images, header, temp, on_error, last_attempt, tokens)
         else:
@@ -183,12 +180,6 @@ def project_batch(
                 errors += part_errors
         if errors:
             raise StepError(f"{len(errors)} of {len(images)} projections failed: " + "; ".join(errors))
-        if os.path.isdir(batch_dir):
-            os.rmdir(batch_dir)  # an empty folder made for the job (a non-empty one is an error)
-        os.rename(temp, batch_dir)
-    finally:
-        if os.path.isdir(temp):
-            shutil.rmtree(temp)
     return rows
 
 
@@ -460,20 +451,12 @@ def difference_images(pairs, header, out_dir):
     A pair mDiff cannot difference (no common pixels) is left out."""
     montage = load_montage()
     names = []
-    temp = atomic.temp_path_for(out_dir)
-    os.makedirs(temp)
-    try:
+    with atomic.folder_output(out_dir) as temp:
         for plus_image, minus_image in pairs:
             name = f"{os.path.basename(plus_image)[: -len('.fits')]}+{os.path.basename(minus_image)}"
             result = montage.mDiff(plus_image, minus_image, os.path.join(temp, name), header)
             if str(result.get("status")) == "0":
                 names.append(name)
-        if os.path.isdir(out_dir):
-            os.rmdir(out_dir)  # an empty folder made for the job (a non-empty one is an error)
-        os.rename(temp, out_dir)
-    finally:
-        if os.path.isdir(temp):
-            shutil.rmtree(temp)
     return names
 
 
