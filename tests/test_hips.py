@@ -146,10 +146,11 @@ def read_back(hips, order, lon, lat):
     return values
 
 
-@pytest.mark.parametrize("name", ["equatorial", "galactic"])
-def test_hips_reads_back_the_mosaic(hips_run, name):
-    hips = hips_run.path("results", name, "hips")
-    with fits.open(hips_run.path("results", name, "mosaic.fits")) as hdus:
+def check_read_back(hips, mosaic_path):
+    """Check the HiPS's deepest tiles against ``mosaic_path`` at the mosaic's pixel centres
+    (all but the outermost); returns (pixels, |HiPS - mosaic| per pixel, exact-bilinear
+    error as a share of the mosaic's largest value)."""
+    with fits.open(mosaic_path) as hdus:
         data, header = hdus[0].data.astype(np.float64), hdus[0].header
     wcs = WCS(header)
     order = orders.deepest_order(float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))))
@@ -192,13 +193,46 @@ def test_hips_reads_back_the_mosaic(hips_run, name):
     slack = 1e-6 * scale
     fine = np.isfinite(values)
     assert ((values[fine] >= low[fine] - slack) & (values[fine] <= high[fine] + slack)).all()
-    difference = np.abs(values[fine] - data[y, x][fine])
+    return order, np.abs(values[fine] - data[y, x][fine]), exact_error
+
+
+@pytest.mark.parametrize("name", ["equatorial", "galactic"])
+def test_hips_reads_back_the_mosaic(hips_run, name):
+    order, difference, exact_error = check_read_back(
+        hips_run.path("results", name, "hips"), hips_run.path("results", name, "mosaic.fits")
+    )
     noise = 2.0  # the synthetic field's noise sigma
     print(
-        f"\n{name}: order {order}, {fine.sum()} pixels: |HiPS - mosaic| median {np.median(difference):.3f},"
+        f"\n{name}: order {order}, {difference.size} pixels: |HiPS - mosaic| median {np.median(difference):.3f},"
         f" 99th percentile {np.percentile(difference, 99):.3f}, exact-bilinear error {exact_error:.2e} of the range"
     )
     assert np.median(difference) < noise / 4
+
+
+def test_hips_of_a_real_2mass_field_reads_back(tmp_path):
+    # Orion in 2MASS J: gzip-compressed tiles named .fits, the region from the set's header
+    from conftest import Workflow, shared_dataset
+
+    source = shared_dataset("2mass-m42-j-10")
+    wf = Workflow(tmp_path)
+    region = {"header": os.path.join(source, "region.hdr")}
+    wf.run(config={"mosaics": {"m42": {"source": {"type": "local", "path": source}, "region": region, "hips": True}}})
+    mosaic = wf.path("results", "m42", "mosaic.fits")
+    order, difference, exact_error = check_read_back(wf.path("results", "m42", "hips"), mosaic)
+    # A value read back is the mosaic's bilinear interpolation a fraction of a pixel (under
+    # half of one, mostly) from the pixel's centre: it moves by that fraction of the steps
+    # between neighbouring pixels. Their robust spread (the nebula's and the stars' large
+    # steps do not count) is the scale of the difference, whatever the noise's correlation.
+    steps = np.diff(fits.getdata(mosaic).astype(np.float64), axis=1)
+    steps = steps[np.isfinite(steps)]
+    spread = 1.4826 * np.median(np.abs(steps - np.median(steps)))
+    print(
+        f"\nm42 J: order {order}, {difference.size} pixels, neighbour steps' spread {spread:.3f}: |HiPS - mosaic|"
+        f" median {np.median(difference):.3f}, 99th percentile {np.percentile(difference, 99):.3f},"
+        f" exact-bilinear error {exact_error:.2e} of the range"
+    )
+    assert order == 9 and difference.size > 0.99 * 897 * 897
+    assert np.median(difference) < spread / 4
 
 
 def interleave(row_bits, column_bits):
