@@ -124,7 +124,20 @@ def hips_run(tmp_path_factory):
                 "hips_batches": 2,
             },
             "without": {"source": small_field(columns=1, rows=1), "region": small_region(width=0.1, height=0.1)},
-        }
+            # two more bands of the equatorial mosaic's region, for a colour composite
+            "band_g": {
+                "source": small_field(stars=300, nebulae=3, seed=8),
+                "region": small_region(pixel_scale=2.0),
+                "hips": True,
+                "hips_batches": 2,
+            },
+            "band_b": {
+                "source": small_field(stars=300, nebulae=3, seed=9),
+                "region": small_region(pixel_scale=2.0),
+                "hips": True,
+            },
+        },
+        "colors": {"rgb": {"red": "equatorial", "green": "band_g", "blue": "band_b"}},
     }
     wf.run(config=config)
     return wf
@@ -299,6 +312,56 @@ def test_png_tiles_show_the_fits_tiles(hips_run):
         assert (alpha > 0).any() and (level[alpha > 0] > 0).any()
 
 
+def read_properties(folder):
+    lines = open(os.path.join(folder, "properties"), encoding="utf-8").read().splitlines()
+    return {key.strip(): value.strip() for key, value in (line.split("=", 1) for line in lines)}
+
+
+def test_colour_hips_is_the_bands_grey_tiles_side_by_side(hips_run):
+    colour = hips_run.path(layout.colour_hips("rgb"))
+    bands = {"red": "equatorial", "green": "band_g", "blue": "band_b"}
+    properties = read_properties(colour)
+    assert properties["dataproduct_subtype"] == "color" and properties["hips_tile_format"] == "png"
+    assert properties["hips_order"] == "8" and "hips_pixel_cut" not in properties
+    coloured = 0
+    for order in range(3, 9):
+        tiles = pyramid.tiles_in([colour], order, "png")
+        greys = {c: pyramid.tiles_in([hips_run.path("results", m, "hips")], order, "png") for c, m in bands.items()}
+        # every tile any band has, and no other
+        assert tiles and set(tiles) == set().union(*greys.values()), order
+        for index, path in tiles.items():
+            image = np.asarray(Image.open(path))
+            assert image.shape == (512, 512, 4)
+            alpha = np.zeros((512, 512), dtype=np.uint8)
+            # each channel is its band's grey PNG tile (itself the FITS tile through the
+            # band's stretch: test_png_tiles_show_the_fits_tiles); black where a band has none
+            for k, channel in enumerate(("red", "green", "blue")):
+                if index in greys[channel]:
+                    grey = np.asarray(Image.open(greys[channel][index]))
+                    assert (image[..., k] == grey[..., 0]).all(), (order, index, channel)
+                    alpha = np.maximum(alpha, grey[..., 3])
+                else:
+                    assert (image[..., k] == 0).all()
+            assert (image[..., 3] == alpha).all()
+            opaque = image[..., 3] > 0
+            coloured += int((np.ptp(image[..., :3].astype(int), axis=2)[opaque] > 20).sum())
+    # the bands differ (three synthetic skies): the tiles are not grey
+    assert coloured > 10000
+    assert Image.open(os.path.join(colour, "Norder3", "Allsky.png")).size == (27 * 64, 29 * 64)
+    from mocpy import MOC
+
+    deepest = set(pyramid.tiles_in([colour], 8, "png"))
+    assert set(MOC.from_fits(os.path.join(colour, "Moc.fits")).flatten().tolist()) == deepest
+    # made in parts like the grey HiPS: the red band's 3 batches and each lower order
+    parts = os.listdir(hips_run.path("results", "color", "benchmarks", "rgb", "hips_colour_part"))
+    assert sorted(parts) == sorted([f"batch-{b}.tsv" for b in range(3)] + [f"order-{o}.tsv" for o in range(3, 8)])
+    assert not glob.glob(hips_run.path(layout.colour_hips_part("rgb", "*")))
+    # the bands' pages show it, the others' do not
+    for name, shown in [("equatorial", True), ("band_b", True), ("galactic", False)]:
+        with open(hips_run.path("results", name, "hips", "index.html"), encoding="utf-8") as handle:
+            assert ('"colour": "/sky/color/rgb/"' in handle.read()) == shown, name
+
+
 def test_only_mosaics_that_ask_have_a_hips(hips_run):
     assert not os.path.exists(hips_run.path("results", "without", "hips"))
     assert not os.path.exists(hips_run.path("results", "without", "hips_parts"))
@@ -365,6 +428,16 @@ def drawn_fraction(driver, element):
     return float((np.abs(shot - background).sum(axis=2) > 12).mean())
 
 
+def coloured_fraction(driver, element):
+    """The share of the pixels of ``element``'s middle whose red, green and blue differ."""
+    import io
+
+    shot = np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
+    height, width = shot.shape[:2]
+    shot = shot[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+    return float((np.ptp(shot, axis=2) > 20).mean())
+
+
 def test_page_browses_the_hips_offline(hips_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
@@ -381,7 +454,13 @@ def test_page_browses_the_hips_offline(hips_run, tmp_path):
     # linked from the monitor (its state names each page) and from the report's landing page
     with urllib.request.urlopen(origin + "/api/state") as answer:
         pages = {m["name"]: m["hips"] for m in json.load(answer)["mosaics"]}
-    assert pages == {"equatorial": "/sky/equatorial/", "galactic": "/sky/galactic/", "without": None}
+    assert pages == {
+        "equatorial": "/sky/equatorial/",
+        "galactic": "/sky/galactic/",
+        "band_g": "/sky/band_g/",
+        "band_b": "/sky/band_b/",
+        "without": None,
+    }
     with open(hips_run.path("results", "summary.html"), encoding="utf-8") as handle:
         assert 'href="http://127.0.0.1:8800/sky/equatorial/"' in handle.read()
 
@@ -398,6 +477,10 @@ def test_page_browses_the_hips_offline(hips_run, tmp_path):
             return [url for url, status in requests if f"/Norder{order}/" in url and status == 200]
 
         wait.until(lambda d: tiles_served(8) and drawn_fraction(d, sky) > 0.3)
+        # the colour composite of this mosaic and two others, drawn over it
+        assert driver.execute_script('return aladin.getOverlayImageLayer("colour") !== null')
+        wait.until(lambda d: [url for url in tiles_served(8) if "/sky/color/rgb/Norder8/" in url])
+        wait.until(lambda d: coloured_fraction(d, sky) > 0.05)
         driver.save_screenshot(os.path.join(shots, "hips_opened.png"))
 
         # the coordinates under the cursor: the sky's centre is the mosaic's

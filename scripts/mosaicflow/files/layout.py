@@ -82,6 +82,8 @@ FILES = {
 VIEWER = os.path.join(".viewer", "node_modules", "aladin-lite", "dist", "aladin.js")
 VIEWER_URL = "/viewer/aladin.js"
 HIPS_URL = "/sky/{mosaic}/"
+# a composite's colour HiPS ("color" is no mosaic's name: config.fields.RESERVED_NAMES)
+HIPS_COLOUR_URL = "/sky/color/{color}/"
 
 
 # What a mosaic's run makes for people (the default target) and composites' PNGs.
@@ -109,6 +111,16 @@ def products(mosaic):
 
 def colour_png(name):
     return os.path.join(RESULTS, COLOURS, f"{name}.png")
+
+
+def colour_hips(name):
+    """A composite's colour HiPS folder (hips: true on its three mosaics)."""
+    return os.path.join(RESULTS, COLOURS, "hips", name)
+
+
+def colour_hips_part(name, part):
+    """A colour HiPS job's own folder of tiles (``part``: batch-N or order-N)."""
+    return os.path.join(RESULTS, COLOURS, "hips_parts", name, part)
 
 
 def mosaic_dir(mosaic):
