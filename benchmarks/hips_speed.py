@@ -11,8 +11,9 @@ then times, on the same ``mosaic.fits``, in turn:
   reproject   astropy's ``reproject.hips.reproject_to_hips`` (bilinear ``reproject_interp``, the
               same order; FITS tiles, its default for a FITS file) in a fresh interpreter: one process
 
-and prints wall seconds and tile counts as a Markdown table row. ``--mosaic PATH`` times
-reproject alone on another mosaic.fits. The work folder is removed unless ``--keep``.
+and prints wall seconds, tile counts and the load average (one minute) before and after as a
+Markdown table row per run; with ``--repeats N`` the two take turns at going first. The work
+folder is removed unless ``--keep``; a kept ``--workdir`` given again reuses its mosaic.
 """
 
 import argparse
@@ -52,13 +53,43 @@ def snakemake(workdir, *args, cores=2):
     return time.monotonic() - started
 
 
+def time_workflow(workdir, cores):
+    """Seconds of the workflow's HiPS jobs (its earlier HiPS removed first), and the plan."""
+    for folder in (layout.path("big", "hips"), os.path.dirname(layout.path("big", "hips_plan"))):
+        shutil.rmtree(os.path.join(workdir, folder), ignore_errors=True)
+    seconds = snakemake(workdir, layout.path("big", "hips"), cores=cores)
+    return seconds, read_plan(workdir)
+
+
+def read_plan(workdir):
+    with open(os.path.join(workdir, layout.path("big", "hips_plan")), encoding="utf-8") as handle:
+        return json.load(handle)
+
+
+def hips_order(workdir, cores):
+    """The HiPS's order, from the workflow's plan (made, untimed, if not there yet)."""
+    if not os.path.exists(os.path.join(workdir, layout.path("big", "hips_plan"))):
+        snakemake(workdir, layout.path("big", "hips_plan"), cores=cores)
+    return read_plan(workdir)["order"]
+
+
+def time_reproject(workdir, mosaic_path, order):
+    """Seconds of one reproject_to_hips call in a fresh interpreter, and its folder."""
+    reference = os.path.join(workdir, "reproject-hips")
+    shutil.rmtree(reference, ignore_errors=True)
+    started = time.monotonic()
+    subprocess.run([sys.executable, "-c", REPROJECT, mosaic_path, reference, str(order)], check=True)
+    return time.monotonic() - started, reference
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--columns", type=int, default=6)
     parser.add_argument("--rows", type=int, default=5)
     parser.add_argument("--cores", type=int, default=2)
     parser.add_argument("--batches", type=int, default=8, help="hips_batches")
-    parser.add_argument("--workdir")
+    parser.add_argument("--repeats", type=int, default=1, help="runs of both, interleaved")
+    parser.add_argument("--workdir", help="kept with --keep: a second call reuses its mosaic")
     parser.add_argument("--keep", action="store_true")
     options = parser.parse_args()
     workdir = options.workdir or tempfile.mkdtemp(prefix="hips-speed-")
@@ -80,32 +111,31 @@ def main():
         with open(mosaic_path, "rb") as handle:  # into the page cache for both
             while handle.read(1 << 24):
                 pass
-        # a kept work folder's earlier HiPS is made again
-        for folder in (layout.path("big", "hips"), os.path.dirname(layout.path("big", "hips_plan"))):
-            shutil.rmtree(os.path.join(workdir, folder), ignore_errors=True)
-        shutil.rmtree(os.path.join(workdir, "reproject-hips"), ignore_errors=True)
-        workflow_s = snakemake(workdir, layout.path("big", "hips"), cores=options.cores)
-        with open(os.path.join(workdir, layout.path("big", "hips_plan")), encoding="utf-8") as handle:
-            plan = json.load(handle)
-        reference = os.path.join(workdir, "reproject-hips")
-        started = time.monotonic()
-        subprocess.run([sys.executable, "-c", REPROJECT, mosaic_path, reference, str(plan["order"])], check=True)
-        reproject_s = time.monotonic() - started
         from astropy.io import fits
 
         shape = fits.getheader(mosaic_path)["NAXIS1"], fits.getheader(mosaic_path)["NAXIS2"]
-        ours = os.path.join(workdir, layout.path("big", "hips"))
         print(
-            "| field | mosaic px | order | workflow tiles (deepest) | workflow s"
-            " | reproject tiles | reproject s | ratio |"
+            "| run | field | mosaic px | order | workflow tiles (deepest) | workflow s"
+            " | reproject tiles | reproject s | ratio | load before, after |"
         )
-        print("|---|---|---|---|---|---|---|---|")
-        print(
-            f"| {options.columns * options.rows} tiles | {shape[0]} x {shape[1]} | {plan['order']} |"
-            f" {count_tiles(ours)} ({count_tiles(os.path.join(ours, 'Norder' + str(plan['order'])))}) |"
-            f" {workflow_s:.1f} | {count_tiles(reference)} | {reproject_s:.1f} | {reproject_s / workflow_s:.2f} |"
-        )
-        print(f"load average after: {os.getloadavg()[0]:.2f}")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for run in range(options.repeats):
+            load_before = os.getloadavg()[0]
+            # interleaved, each system first in turn, so a change in the machine's load hits both
+            if run % 2:
+                reproject_s, reference = time_reproject(workdir, mosaic_path, hips_order(workdir, options.cores))
+                workflow_s, plan = time_workflow(workdir, options.cores)
+            else:
+                workflow_s, plan = time_workflow(workdir, options.cores)
+                reproject_s, reference = time_reproject(workdir, mosaic_path, plan["order"])
+            ours = os.path.join(workdir, layout.path("big", "hips"))
+            deepest = count_tiles(os.path.join(ours, "Norder" + str(plan["order"])))
+            print(
+                f"| {run + 1} | {options.columns * options.rows} tiles | {shape[0]} x {shape[1]} | {plan['order']} |"
+                f" {count_tiles(ours)} ({deepest}) | {workflow_s:.1f} | {count_tiles(reference)} |"
+                f" {reproject_s:.1f} | {reproject_s / workflow_s:.2f} | {load_before:.1f}, {os.getloadavg()[0]:.1f} |",
+                flush=True,
+            )
     finally:
         if not options.keep:
             shutil.rmtree(workdir, ignore_errors=True)

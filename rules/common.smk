@@ -96,6 +96,7 @@ wildcard_constraints:
     tile=r"r[0-9]+c[0-9]+",
     batch=r"[0-9]{1,6}",
     order=r"[0-9]{1,2}",
+    part=r"(batch|order)-[0-9]{1,6}",
 
 
 # Where things are: every path of results/NAME/ is named in mosaicflow.files.layout.
@@ -116,6 +117,7 @@ def final_outputs():
     ]
     outputs += [result_path(name, "hips") for name in MOSAICS if MOSAICS[name]["hips"]]
     outputs += [layout.colour_png(name) for name in COLORS]
+    outputs += [layout.colour_hips(name) for name in COLORS if colour_has_hips(name)]
     return outputs
 
 

@@ -1,6 +1,9 @@
 # The mosaic as a HiPS (hips: true): a plan (a checkpoint: the order and the
 # tiles follow from the mosaic's header), the deepest order's tiles in
-# batches, each lower order from the one below, then the HiPS folder.
+# batches, each lower order from the one below, then the HiPS folder. A colour
+# composite whose three mosaics have one gets a colour HiPS of their tiles, in
+# the same parts (batches of the deepest order, each lower order), and the
+# bands' pages show it.
 
 
 checkpoint hips_plan:
@@ -76,5 +79,44 @@ rule hips:
     threads: 1
     resources:
         **PER_MOSAIC_RESOURCES,
+    params:
+        colour=hips_colour_url,
     script:
         "../scripts/hips_folder.py"
+
+
+rule hips_colour_part:
+    input:
+        unpack(colour_hips_bands),
+    output:
+        folder=temp(directory(layout.colour_hips_part("{color}", "{part}"))),
+    log:
+        layout.colour_job_log("hips_colour_part", "{part}"),
+    benchmark:
+        layout.colour_job_benchmark("hips_colour_part", "{part}")
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_ITEM_RESOURCES,
+    script:
+        "../scripts/hips_colour_part.py"
+
+
+rule hips_colour:
+    input:
+        unpack(colour_hips_bands),
+        parts=colour_hips_parts,
+    output:
+        folder=directory(layout.colour_hips("{color}")),
+    log:
+        layout.colour_job_log("hips_colour"),
+    benchmark:
+        layout.colour_job_benchmark("hips_colour")
+    conda:
+        "../envs/montage.yaml"
+    threads: 1
+    resources:
+        **PER_MOSAIC_RESOURCES,
+    script:
+        "../scripts/hips_colour.py"

@@ -609,3 +609,36 @@ def hips_parts(wildcards):
     return hips_batch_folders(wildcards.mosaic) + [
         result_path(wildcards.mosaic, "hips_order", order=order) for order in lower
     ]
+
+
+# The colour HiPS of a composite whose three mosaics have a HiPS (rules/hips.smk).
+COLOUR_CHANNELS = ("red", "green", "blue")
+
+
+def colour_has_hips(color):
+    return all(MOSAICS[COLORS[color][c]]["hips"] for c in COLOUR_CHANNELS)
+
+
+def colour_hips_bands(wildcards):
+    """The three bands' HiPS folders and plans, by channel (``red``, ``red_plan``, ...)."""
+    bands = {}
+    for channel in COLOUR_CHANNELS:
+        mosaic = COLORS[wildcards.color][channel]
+        bands[channel] = result_path(mosaic, "hips")
+        bands[f"{channel}_plan"] = result_path(mosaic, "hips_plan")
+    return bands
+
+
+def colour_hips_parts(wildcards):
+    """The colour HiPS jobs' folders: the red band's batches, then each lower order."""
+    parts = hips_orders.colour_parts(hips_plan(COLORS[wildcards.color]["red"]))
+    return [layout.colour_hips_part(wildcards.color, part) for part in parts]
+
+
+def hips_colour_url(wildcards):
+    """Where the mosaic's page finds the colour HiPS it shows: of the first composite
+    (by name) with a colour HiPS that the mosaic is a band of; "" when none."""
+    for color in sorted(COLORS):
+        if colour_has_hips(color) and wildcards.mosaic in COLORS[color].values():
+            return layout.HIPS_COLOUR_URL.format(color=color)
+    return ""

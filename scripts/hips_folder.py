@@ -6,7 +6,9 @@ from mosaicflow.jobs import snakejob
 
 def main(smk):
     plan = orders.read_plan(smk.input.plan)
-    folder.write_hips(smk.wildcards.mosaic, plan, smk.input.parts, smk.output.folder)
+    # the page shows the colour HiPS of a composite the mosaic is a band of, if any
+    colour = smk.params.colour or None
+    folder.write_hips(smk.wildcards.mosaic, plan, smk.input.parts, smk.output.folder, colour)
 
 
 snakejob.run(snakemake, main)  # noqa: F821

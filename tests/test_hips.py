@@ -124,7 +124,20 @@ def hips_run(tmp_path_factory):
                 "hips_batches": 2,
             },
             "without": {"source": small_field(columns=1, rows=1), "region": small_region(width=0.1, height=0.1)},
-        }
+            # two more bands of the equatorial mosaic's region, for a colour composite
+            "band_g": {
+                "source": small_field(stars=300, nebulae=3, seed=8),
+                "region": small_region(pixel_scale=2.0),
+                "hips": True,
+                "hips_batches": 2,
+            },
+            "band_b": {
+                "source": small_field(stars=300, nebulae=3, seed=9),
+                "region": small_region(pixel_scale=2.0),
+                "hips": True,
+            },
+        },
+        "colors": {"rgb": {"red": "equatorial", "green": "band_g", "blue": "band_b"}},
     }
     wf.run(config=config)
     return wf
@@ -146,10 +159,11 @@ def read_back(hips, order, lon, lat):
     return values
 
 
-@pytest.mark.parametrize("name", ["equatorial", "galactic"])
-def test_hips_reads_back_the_mosaic(hips_run, name):
-    hips = hips_run.path("results", name, "hips")
-    with fits.open(hips_run.path("results", name, "mosaic.fits")) as hdus:
+def check_read_back(hips, mosaic_path):
+    """Check the HiPS's deepest tiles against ``mosaic_path`` at the mosaic's pixel centres
+    (all but the outermost); returns (pixels, |HiPS - mosaic| per pixel, exact-bilinear
+    error as a share of the mosaic's largest value)."""
+    with fits.open(mosaic_path) as hdus:
         data, header = hdus[0].data.astype(np.float64), hdus[0].header
     wcs = WCS(header)
     order = orders.deepest_order(float(np.sqrt(abs(np.linalg.det(wcs.pixel_scale_matrix)))))
@@ -192,13 +206,46 @@ def test_hips_reads_back_the_mosaic(hips_run, name):
     slack = 1e-6 * scale
     fine = np.isfinite(values)
     assert ((values[fine] >= low[fine] - slack) & (values[fine] <= high[fine] + slack)).all()
-    difference = np.abs(values[fine] - data[y, x][fine])
+    return order, np.abs(values[fine] - data[y, x][fine]), exact_error
+
+
+@pytest.mark.parametrize("name", ["equatorial", "galactic"])
+def test_hips_reads_back_the_mosaic(hips_run, name):
+    order, difference, exact_error = check_read_back(
+        hips_run.path("results", name, "hips"), hips_run.path("results", name, "mosaic.fits")
+    )
     noise = 2.0  # the synthetic field's noise sigma
     print(
-        f"\n{name}: order {order}, {fine.sum()} pixels: |HiPS - mosaic| median {np.median(difference):.3f},"
+        f"\n{name}: order {order}, {difference.size} pixels: |HiPS - mosaic| median {np.median(difference):.3f},"
         f" 99th percentile {np.percentile(difference, 99):.3f}, exact-bilinear error {exact_error:.2e} of the range"
     )
     assert np.median(difference) < noise / 4
+
+
+def test_hips_of_a_real_2mass_field_reads_back(tmp_path):
+    # Orion in 2MASS J: gzip-compressed tiles named .fits, the region from the set's header
+    from conftest import Workflow, shared_dataset
+
+    source = shared_dataset("2mass-m42-j-10")
+    wf = Workflow(tmp_path)
+    region = {"header": os.path.join(source, "region.hdr")}
+    wf.run(config={"mosaics": {"m42": {"source": {"type": "local", "path": source}, "region": region, "hips": True}}})
+    mosaic = wf.path("results", "m42", "mosaic.fits")
+    order, difference, exact_error = check_read_back(wf.path("results", "m42", "hips"), mosaic)
+    # A value read back is the mosaic's bilinear interpolation a fraction of a pixel (under
+    # half of one, mostly) from the pixel's centre: it moves by that fraction of the steps
+    # between neighbouring pixels. Their robust spread (the nebula's and the stars' large
+    # steps do not count) is the scale of the difference, whatever the noise's correlation.
+    steps = np.diff(fits.getdata(mosaic).astype(np.float64), axis=1)
+    steps = steps[np.isfinite(steps)]
+    spread = 1.4826 * np.median(np.abs(steps - np.median(steps)))
+    print(
+        f"\nm42 J: order {order}, {difference.size} pixels, neighbour steps' spread {spread:.3f}: |HiPS - mosaic|"
+        f" median {np.median(difference):.3f}, 99th percentile {np.percentile(difference, 99):.3f},"
+        f" exact-bilinear error {exact_error:.2e} of the range"
+    )
+    assert order == 9 and difference.size > 0.99 * 897 * 897
+    assert np.median(difference) < spread / 4
 
 
 def interleave(row_bits, column_bits):
@@ -263,6 +310,56 @@ def test_png_tiles_show_the_fits_tiles(hips_run):
         level, alpha = render.grey(values.astype(np.float64), plan["cut"])
         assert (image[..., 0] == level[::-1]).all() and (image[..., 3] == alpha[::-1]).all()
         assert (alpha > 0).any() and (level[alpha > 0] > 0).any()
+
+
+def read_properties(folder):
+    lines = open(os.path.join(folder, "properties"), encoding="utf-8").read().splitlines()
+    return {key.strip(): value.strip() for key, value in (line.split("=", 1) for line in lines)}
+
+
+def test_colour_hips_is_the_bands_grey_tiles_side_by_side(hips_run):
+    colour = hips_run.path(layout.colour_hips("rgb"))
+    bands = {"red": "equatorial", "green": "band_g", "blue": "band_b"}
+    properties = read_properties(colour)
+    assert properties["dataproduct_subtype"] == "color" and properties["hips_tile_format"] == "png"
+    assert properties["hips_order"] == "8" and "hips_pixel_cut" not in properties
+    coloured = 0
+    for order in range(3, 9):
+        tiles = pyramid.tiles_in([colour], order, "png")
+        greys = {c: pyramid.tiles_in([hips_run.path("results", m, "hips")], order, "png") for c, m in bands.items()}
+        # every tile any band has, and no other
+        assert tiles and set(tiles) == set().union(*greys.values()), order
+        for index, path in tiles.items():
+            image = np.asarray(Image.open(path))
+            assert image.shape == (512, 512, 4)
+            alpha = np.zeros((512, 512), dtype=np.uint8)
+            # each channel is its band's grey PNG tile (itself the FITS tile through the
+            # band's stretch: test_png_tiles_show_the_fits_tiles); black where a band has none
+            for k, channel in enumerate(("red", "green", "blue")):
+                if index in greys[channel]:
+                    grey = np.asarray(Image.open(greys[channel][index]))
+                    assert (image[..., k] == grey[..., 0]).all(), (order, index, channel)
+                    alpha = np.maximum(alpha, grey[..., 3])
+                else:
+                    assert (image[..., k] == 0).all()
+            assert (image[..., 3] == alpha).all()
+            opaque = image[..., 3] > 0
+            coloured += int((np.ptp(image[..., :3].astype(int), axis=2)[opaque] > 20).sum())
+    # the bands differ (three synthetic skies): the tiles are not grey
+    assert coloured > 10000
+    assert Image.open(os.path.join(colour, "Norder3", "Allsky.png")).size == (27 * 64, 29 * 64)
+    from mocpy import MOC
+
+    deepest = set(pyramid.tiles_in([colour], 8, "png"))
+    assert set(MOC.from_fits(os.path.join(colour, "Moc.fits")).flatten().tolist()) == deepest
+    # made in parts like the grey HiPS: the red band's 3 batches and each lower order
+    parts = os.listdir(hips_run.path("results", "color", "benchmarks", "rgb", "hips_colour_part"))
+    assert sorted(parts) == sorted([f"batch-{b}.tsv" for b in range(3)] + [f"order-{o}.tsv" for o in range(3, 8)])
+    assert not glob.glob(hips_run.path(layout.colour_hips_part("rgb", "*")))
+    # the bands' pages show it, the others' do not
+    for name, shown in [("equatorial", True), ("band_b", True), ("galactic", False)]:
+        with open(hips_run.path("results", name, "hips", "index.html"), encoding="utf-8") as handle:
+            assert ('"colour": "/sky/color/rgb/"' in handle.read()) == shown, name
 
 
 def test_only_mosaics_that_ask_have_a_hips(hips_run):
@@ -331,6 +428,16 @@ def drawn_fraction(driver, element):
     return float((np.abs(shot - background).sum(axis=2) > 12).mean())
 
 
+def coloured_fraction(driver, element):
+    """The share of the pixels of ``element``'s middle whose red, green and blue differ."""
+    import io
+
+    shot = np.asarray(Image.open(io.BytesIO(element.screenshot_as_png)).convert("RGB")).astype(int)
+    height, width = shot.shape[:2]
+    shot = shot[height // 4 : 3 * height // 4, width // 4 : 3 * width // 4]
+    return float((np.ptp(shot, axis=2) > 20).mean())
+
+
 def test_page_browses_the_hips_offline(hips_run, tmp_path):
     from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.actions.wheel_input import ScrollOrigin
@@ -347,7 +454,13 @@ def test_page_browses_the_hips_offline(hips_run, tmp_path):
     # linked from the monitor (its state names each page) and from the report's landing page
     with urllib.request.urlopen(origin + "/api/state") as answer:
         pages = {m["name"]: m["hips"] for m in json.load(answer)["mosaics"]}
-    assert pages == {"equatorial": "/sky/equatorial/", "galactic": "/sky/galactic/", "without": None}
+    assert pages == {
+        "equatorial": "/sky/equatorial/",
+        "galactic": "/sky/galactic/",
+        "band_g": "/sky/band_g/",
+        "band_b": "/sky/band_b/",
+        "without": None,
+    }
     with open(hips_run.path("results", "summary.html"), encoding="utf-8") as handle:
         assert 'href="http://127.0.0.1:8800/sky/equatorial/"' in handle.read()
 
@@ -364,6 +477,10 @@ def test_page_browses_the_hips_offline(hips_run, tmp_path):
             return [url for url, status in requests if f"/Norder{order}/" in url and status == 200]
 
         wait.until(lambda d: tiles_served(8) and drawn_fraction(d, sky) > 0.3)
+        # the colour composite of this mosaic and two others, drawn over it
+        assert driver.execute_script('return aladin.getOverlayImageLayer("colour") !== null')
+        wait.until(lambda d: [url for url in tiles_served(8) if "/sky/color/rgb/Norder8/" in url])
+        wait.until(lambda d: coloured_fraction(d, sky) > 0.05)
         driver.save_screenshot(os.path.join(shots, "hips_opened.png"))
 
         # the coordinates under the cursor: the sky's centre is the mosaic's

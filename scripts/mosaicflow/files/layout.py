@@ -82,6 +82,8 @@ FILES = {
 VIEWER = os.path.join(".viewer", "node_modules", "aladin-lite", "dist", "aladin.js")
 VIEWER_URL = "/viewer/aladin.js"
 HIPS_URL = "/sky/{mosaic}/"
+# a composite's colour HiPS ("color" is no mosaic's name: config.fields.RESERVED_NAMES)
+HIPS_COLOUR_URL = "/sky/color/{color}/"
 
 
 # What a mosaic's run makes for people (the default target) and composites' PNGs.
@@ -117,6 +119,26 @@ COLOUR_LOG = f"{LOGS}/{COLOURS}/{{color}}.log"
 COLOUR_BENCHMARK = f"{RESULTS}/{COLOURS}/{FILES['benchmarks']}/{{color}}.tsv"
 DOWNLOAD_LOG = f"{LOGS}/archive/{{survey}}/{{band}}/{{file}}.log"
 DOWNLOAD_BENCHMARK = f"{RESULTS}/archive-benchmarks/{{survey}}/{{band}}/{{file}}.tsv"
+
+
+def colour_job_log(rule, item=None):
+    """A composite's job's log pattern beyond the composite itself (its colour HiPS's)."""
+    return f"{LOGS}/{COLOURS}/{{color}}/{rule}" + (f"/{item}" if item else "") + ".log"
+
+
+def colour_job_benchmark(rule, item=None):
+    """The benchmark record pattern of such a job."""
+    return f"{RESULTS}/{COLOURS}/{FILES['benchmarks']}/{{color}}/{rule}" + (f"/{item}" if item else "") + ".tsv"
+
+
+def colour_hips(name):
+    """A composite's colour HiPS folder (hips: true on its three mosaics)."""
+    return os.path.join(RESULTS, COLOURS, "hips", name)
+
+
+def colour_hips_part(name, part):
+    """A colour HiPS job's own folder of tiles (``part``: batch-N or order-N)."""
+    return os.path.join(RESULTS, COLOURS, "hips_parts", name, part)
 
 
 def mosaic_dir(mosaic):

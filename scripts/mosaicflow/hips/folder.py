@@ -67,22 +67,24 @@ def write_allsky(folder, stretch):
     )
 
 
-def write_moc(folder, order):
+def write_moc(folder, order, extension="fits"):
     """Moc.fits: the deepest order's tiles (mocpy); returns its sky fraction."""
     from mocpy import MOC
 
-    cells = np.array(sorted(pyramid.tiles_in([folder], order)), dtype=np.uint64)
+    cells = np.array(sorted(pyramid.tiles_in([folder], order, extension)), dtype=np.uint64)
     moc = MOC.from_healpix_cells(cells, np.full(len(cells), order, dtype=np.uint8), order)
     moc.save(os.path.join(folder, "Moc.fits"), format="fits", overwrite=True)
     return float(moc.sky_fraction)
 
 
-def properties(name, plan, sky_fraction):
-    """The ``properties`` file's lines (HiPS 1.0 keywords)."""
+def properties(name, plan, sky_fraction, colour=False):
+    """The ``properties`` file's lines (HiPS 1.0 keywords); ``colour``: of a colour HiPS
+    (PNG tiles only, hipsgen's ``dataproduct_subtype = color``, no FITS values)."""
     values = {
-        "creator_did": f"ivo://mosaicflow.local/P/{name}",
+        "creator_did": f"ivo://mosaicflow.local/P/{'color/' if colour else ''}{name}",
         "obs_title": name,
         "dataproduct_type": "image",
+        "dataproduct_subtype": "color" if colour else None,
         "hips_version": "1.4",
         "hips_builder": "mosaicflow",
         "hips_release_date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%MZ"),
@@ -91,9 +93,9 @@ def properties(name, plan, sky_fraction):
         "hips_order": plan["order"],
         "hips_order_min": orders.orders(plan["order"])[0],
         "hips_tile_width": orders.TILE_WIDTH,
-        "hips_tile_format": "png fits",
-        "hips_pixel_bitpix": -32,
-        "hips_pixel_cut": f"{plan['cut'][0]:.6g} {plan['cut'][2]:.6g}",
+        "hips_tile_format": "png" if colour else "png fits",
+        "hips_pixel_bitpix": None if colour else -32,
+        "hips_pixel_cut": None if colour else f"{plan['cut'][0]:.6g} {plan['cut'][2]:.6g}",
         "hips_pixel_scale": f"{plan['hips_pixel_deg']:.6g}",
         "s_pixel_scale": f"{plan['mosaic_pixel_deg']:.6g}",
         "hips_initial_ra": f"{plan['centre'][0]:.7f}",
@@ -101,7 +103,7 @@ def properties(name, plan, sky_fraction):
         "hips_initial_fov": f"{plan['fov_deg']:.6g}",
         "moc_sky_fraction": f"{sky_fraction:.6g}",
     }
-    return "".join(f"{key:<20}= {value}\n" for key, value in values.items())
+    return "".join(f"{key:<20}= {value}\n" for key, value in values.items() if value is not None)
 
 
 def page(name, plan, colour=None):

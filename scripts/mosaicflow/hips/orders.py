@@ -70,3 +70,9 @@ def read_plan(path):
 def lower_orders(plan):
     """The orders the pyramid makes, each from the order below it."""
     return [order for order in orders(plan["order"]) if order < plan["order"]]
+
+
+def colour_parts(plan):
+    """The colour HiPS jobs' parts, from the red band's plan: ``batch-N`` per batch of
+    the deepest order, then ``order-N`` per lower order."""
+    return [f"batch-{b}" for b in range(len(plan["batches"]))] + [f"order-{o}" for o in lower_orders(plan)]

@@ -4,7 +4,6 @@ each tile is its four children, each averaged over 2 x 2 pixels (NaN left out)."
 import glob
 import logging
 import os
-import re
 import warnings
 
 import numpy as np
@@ -17,12 +16,12 @@ from .orders import TILE_WIDTH
 log = logging.getLogger("mosaicflow")
 
 
-def tiles_in(folders, order):
-    """{nested index: FITS tile path} of the order-``order`` tiles under ``folders``."""
+def tiles_in(folders, order, extension="fits"):
+    """{nested index: tile path} of the order-``order`` tiles (FITS, or ``extension``) under ``folders``."""
     found = {}
     for folder in folders:
-        for path in glob.glob(os.path.join(folder, f"Norder{order}", "Dir*", "Npix*.fits")):
-            found[int(re.fullmatch(r"Npix(\d+)\.fits", os.path.basename(path)).group(1))] = path
+        for path in glob.glob(os.path.join(folder, f"Norder{order}", "Dir*", f"Npix*.{extension}")):
+            found[int(os.path.basename(path)[len("Npix") : -len(extension) - 1])] = path
     return found
 
 

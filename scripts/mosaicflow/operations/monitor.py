@@ -177,7 +177,11 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(404, "text/plain", b"no preview yet")
 
     def _hips(self, rest):
-        # Only files inside a mosaic's own HiPS folder: no "..", no hidden files.
+        # Only files inside a mosaic's own HiPS folder, or a composite's colour HiPS
+        # (/sky/color/NAME/: no mosaic is named "color"): no "..", no hidden files.
+        if rest.startswith(layout.COLOURS + "/"):
+            self._colour_hips(rest[len(layout.COLOURS) + 1 :])
+            return
         name, _, inside = rest.partition("/")
         parts = [part for part in inside.split("/") if part]
         known = set(_summary(self.server.workdir))
@@ -191,6 +195,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         folder = os.path.join(self.server.workdir, layout.path(name, "hips"))
         self._file(os.path.join(folder, *parts) if parts else os.path.join(folder, "index.html"), "not in the HiPS")
+
+    def _colour_hips(self, rest):
+        name, _, inside = rest.partition("/")
+        parts = [part for part in inside.split("/") if part]
+        if not parts or any(part.startswith(".") for part in [name, *parts]):
+            self._send(404, "text/plain", b"no such colour HiPS")
+            return
+        folder = os.path.join(self.server.workdir, layout.colour_hips(name))
+        self._file(os.path.join(folder, *parts), "not in the colour HiPS")
 
     def _file(self, path, missing):
         try:
