@@ -71,15 +71,13 @@ def render_part(part, plans, hips_folders, out_folder):
     name, then renamed); returns how many."""
     order, tiles = part_tiles(part, plans, hips_folders)
     stretches = {channel: plans[channel]["cut"] for channel in CHANNELS}
-    temporary = atomic.temp_path_for(out_folder)
-    os.makedirs(temporary)
-    for index, paths in sorted(tiles.items()):
-        values = {channel: fits.getdata(path) for channel, path in paths.items()}
-        path = os.path.join(temporary, geometry.tile_file(order, index, "png"))
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        # FITS rows go up, PNG rows down
-        Image.fromarray(colour_levels(values, stretches)[::-1], mode="RGBA").save(path, compress_level=1)
-    atomic.commit(temporary, out_folder)
+    with atomic.folder_output(out_folder) as temporary:
+        for index, paths in sorted(tiles.items()):
+            values = {channel: fits.getdata(path) for channel, path in paths.items()}
+            path = os.path.join(temporary, geometry.tile_file(order, index, "png"))
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            # FITS rows go up, PNG rows down
+            Image.fromarray(colour_levels(values, stretches)[::-1], mode="RGBA").save(path, compress_level=1)
     log.info("colour HiPS %s: %d tiles of order %d", part, len(tiles), order)
     return len(tiles)
 
@@ -98,15 +96,13 @@ def write_colour_hips(name, plans, hips_folders, part_folders, out_folder):
     """The colour HiPS of composite ``name`` in ``out_folder`` from the jobs' folders
     ``part_folders``; returns the number of tiles of every order."""
     order = deepest_order(plans)
-    temporary = atomic.temp_path_for(out_folder)
-    os.makedirs(temporary)
-    for part in part_folders:
-        folder.link_tree(part, temporary)
-    write_allsky(temporary, plans, hips_folders)
-    sky_fraction = folder.write_moc(temporary, order, "png")
-    with open(os.path.join(temporary, "properties"), "w", encoding="utf-8") as handle:
-        handle.write(folder.properties(name, plans["red"], sky_fraction, colour=True))
-    counts = {o: len(pyramid.tiles_in([temporary], o, "png")) for o in orders.orders(order)}
-    atomic.commit(temporary, out_folder)
+    with atomic.folder_output(out_folder) as temporary:
+        for part in part_folders:
+            folder.link_tree(part, temporary)
+        write_allsky(temporary, plans, hips_folders)
+        sky_fraction = folder.write_moc(temporary, order, "png")
+        with open(os.path.join(temporary, "properties"), "w", encoding="utf-8") as handle:
+            handle.write(folder.properties(name, plans["red"], sky_fraction, colour=True))
+        counts = {o: len(pyramid.tiles_in([temporary], o, "png")) for o in orders.orders(order)}
     log.info("colour HiPS of %s: tiles per order %s", name, counts)
     return counts
