@@ -248,6 +248,24 @@ def test_hips_of_a_real_2mass_field_reads_back(tmp_path):
     assert np.median(difference) < spread / 4
 
 
+def test_hips_of_the_demo_reads_back(tmp_path):
+    # The Quick start's demo (config/config.yaml: 30 synthetic tiles, 1"/px) with hips: true
+    import yaml
+
+    from conftest import REPO, Workflow
+
+    with open(os.path.join(REPO, "config", "config.yaml"), encoding="utf-8") as handle:
+        demo = yaml.safe_load(handle)["mosaics"]["demo"]
+    wf = Workflow(tmp_path)
+    wf.run(config={"mosaics": {"demo": {**demo, "hips": True}}})
+    order, difference, exact_error = check_read_back(
+        wf.path("results", "demo", "hips"), wf.path("results", "demo", "mosaic.fits")
+    )
+    print(f"\ndemo: order {order}, {difference.size} pixels, median |HiPS - mosaic| {np.median(difference):.3f}")
+    assert order == 9 and difference.size > 0.95 * 2520 * 4320
+    assert np.median(difference) < 0.5  # noise 2: a quarter of it
+
+
 def interleave(row_bits, column_bits):
     """The nested sub-index of a tile pixel: dx's bits (``row_bits``) even, dy's odd."""
     out = np.zeros(np.shape(row_bits), dtype=np.int64)
