@@ -6,7 +6,6 @@ import glob
 import json
 import os
 import shutil
-import tempfile
 import threading
 import time
 import urllib.request
@@ -397,29 +396,17 @@ VIEWER = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))
 def offline_chromium():
     """Headless Chromium whose every request off this machine goes to a proxy that
     refuses it (127.0.0.1 itself is never proxied), logging every request it makes."""
-    from test_report import CHROMEDRIVER, CHROMIUM
+    from test_report import chromium
 
-    if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
-        pytest.skip(f"no headless browser: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt install chromium)")
     if not os.path.exists(VIEWER):
         pytest.skip(f"the optional viewer is not installed ({VIEWER}): npm install --prefix .viewer aladin-lite@3.8.2")
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
     # WebGL2 (Aladin Lite needs it) in software; port 9 of this machine refuses connections
     flags = (
         "--headless --no-sandbox --use-angle=swiftshader --enable-unsafe-swiftshader --proxy-server=127.0.0.1:9"
         " --disable-quic --no-first-run --disable-background-networking --disable-component-update --disable-sync"
         " --window-size=1200,900"
     )
-    for flag in flags.split():
-        options.add_argument(flag)
-    profile = tempfile.mkdtemp(prefix="chromium-")
-    options.add_argument(f"--user-data-dir={profile}")
-    options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options), profile
+    return chromium(flags, log_requests=True)
 
 
 def network_log(driver):

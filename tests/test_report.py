@@ -121,8 +121,15 @@ def test_corrections_plot_places_images_and_colours_by_level():
 # ---- the whole report, in a browser ---------------------------------------------------
 
 
-def chromium():
-    """A headless Chromium driven by selenium, or skip saying what is missing."""
+BROWSER_FLAGS = (
+    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking"
+    " --disable-component-update --disable-sync --window-size=1400,1000"
+)
+
+
+def chromium(flags=BROWSER_FLAGS, log_requests=False):
+    """A headless Chromium driven by selenium (``log_requests``: with its network log),
+    or skip saying what is missing."""
     if not (os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER)):
         pytest.skip(f"no headless browser: {CHROMIUM} and {CHROMEDRIVER} are needed (Debian: apt install chromium)")
     webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed")
@@ -130,14 +137,12 @@ def chromium():
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    flags = (
-        "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking"
-        " --disable-component-update --disable-sync --window-size=1400,1000"
-    )
     for flag in flags.split():
         options.add_argument(flag)
     profile = tempfile.mkdtemp(prefix="chromium-")
     options.add_argument(f"--user-data-dir={profile}")
+    if log_requests:
+        options.set_capability("goog:loggingPrefs", {"performance": "ALL"})
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     driver.implicitly_wait(5)
     return driver, profile
