@@ -165,6 +165,57 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI, where nothing the project ships may skip: {reason}"
 
 
+# The suite runs on pytest-xdist workers (pyproject: ``-n 4``). A module's tests
+# stay together on one worker, since they share module fixtures (one fresh run,
+# one personal pool), except in SPREAD modules, whose tests share nothing costly
+# and spread over the workers. Units start longest first, so no worker picks up
+# a long one at the end: the pool's tests, which mostly wait for HTCondor, take
+# one worker while three share the rest (on two cores: a run's worker often
+# waits for Snakemake too). Our own scheduler, since xdist's ``--dist loadgroup``
+# groups nothing under pytest 9.2 (pytest-xdist issue 1386).
+SPREAD = ("test_rerun_invariant.py", "test_faults.py", "test_readme_commands.py", "test_colour_fields.py")
+LONGEST_FIRST = (
+    "test_htcondor.py",
+    "test_rerun_invariant.py::test_readme_rerun_table",
+    "test_rerun_invariant.py",
+    "test_faults.py",
+    "test_hips.py",
+    "test_readme_commands.py",
+    "test_end_to_end.py",
+    "test_watch.py",
+    "test_colour_fields.py",
+)
+
+
+def start_rank(item):
+    name = f"{item.path.name}::{item.name}"
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if name.startswith(prefix):
+            return rank
+    return len(LONGEST_FIRST)
+
+
+def pytest_collection_modifyitems(config, items):
+    items.sort(key=start_rank)  # stable: collection order within a rank
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModuleUnlessSpread(LoadScopeScheduling):
+        """Work units: a module's tests, or one test of a SPREAD module; in collection order."""
+
+        def __init__(self, config, log):
+            super().__init__(config, log)
+            config.option.loadscopereorder = False
+
+        def _split_scope(self, nodeid):
+            module = nodeid.split("::", 1)[0]
+            return nodeid if os.path.basename(module) in SPREAD else module
+
+    return ModuleUnlessSpread(config, log)
+
+
 def home_state(home=USER_HOME):
     """{path: mtime} of what programs write in a home (pip's download cache left out)."""
     state = {}
