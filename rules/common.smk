@@ -36,6 +36,7 @@ from mosaicflow import UserError  # noqa: E402  (standard library only)
 from mosaicflow.files import layout, tables  # noqa: E402  (standard library only)
 from mosaicflow.config import loader as config_loader  # noqa: E402
 from mosaicflow.config import validation  # noqa: E402
+from mosaicflow.config import fields  # noqa: E402  (the colour channels)
 from mosaicflow.sources.archive import CACHE_NAME_PATTERN, archive_url  # noqa: E402
 from mosaicflow.jobs.command import JobCommand  # noqa: E402
 from mosaicflow.planning import jobs as plan  # noqa: E402

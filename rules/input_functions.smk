@@ -612,17 +612,16 @@ def hips_parts(wildcards):
 
 
 # The colour HiPS of a composite whose three mosaics have a HiPS (rules/hips.smk).
-COLOUR_CHANNELS = ("red", "green", "blue")
 
 
 def colour_has_hips(color):
-    return all(MOSAICS[COLORS[color][c]]["hips"] for c in COLOUR_CHANNELS)
+    return all(MOSAICS[COLORS[color][c]]["hips"] for c in fields.CHANNELS)
 
 
 def colour_hips_bands(wildcards):
     """The three bands' HiPS folders and plans, by channel (``red``, ``red_plan``, ...)."""
     bands = {}
-    for channel in COLOUR_CHANNELS:
+    for channel in fields.CHANNELS:
         mosaic = COLORS[wildcards.color][channel]
         bands[channel] = result_path(mosaic, "hips")
         bands[f"{channel}_plan"] = result_path(mosaic, "hips_plan")
