@@ -7,7 +7,7 @@ Builds a synthetic field of real-size (512 x 1024, 1"/px) tiles into a mosaic (n
 then times, on the same ``mosaic.fits``, in turn:
 
   workflow    ``snakemake --cores N results/NAME/hips`` with ``hips: true`` (only the HiPS jobs
-              run: plan, tile batches, one job per lower order, the folder; FITS and PNG tiles)
+              run: plan, tile batches, one job for the lower orders, the folder; FITS and PNG tiles)
   reproject   astropy's ``reproject.hips.reproject_to_hips`` (bilinear ``reproject_interp``, the
               same order; FITS tiles, its default for a FITS file) in a fresh interpreter: one process
 

@@ -1,9 +1,9 @@
 # The mosaic as a HiPS (hips: true): a plan (a checkpoint: the order and the
 # tiles follow from the mosaic's header), the deepest order's tiles in
-# batches, each lower order from the one below, then the HiPS folder. A colour
-# composite whose three mosaics have one gets a colour HiPS of their tiles, in
-# the same parts (batches of the deepest order, each lower order), and the
-# bands' pages show it.
+# batches, then one job for the lower orders (each from the one below), then
+# the HiPS folder. A colour composite whose three mosaics have one gets a
+# colour HiPS of their tiles, in the same parts (batches of the deepest order,
+# the lower orders), and the bands' pages show it.
 
 
 checkpoint hips_plan:
@@ -45,23 +45,23 @@ rule hips_tiles:
         "../scripts/hips_tiles.py"
 
 
-rule hips_order:
+rule hips_lower_orders:
     input:
-        below=hips_order_below,
+        deepest=hips_batch_folders,
         plan=result("hips_plan"),
     output:
-        folder=temp(directory(result("hips_order"))),
+        folder=temp(directory(result("hips_lower"))),
     log:
-        log_file("hips_order", "{order}"),
+        log_file("hips_lower_orders"),
     benchmark:
-        benchmark_file("hips_order", "{order}")
+        benchmark_file("hips_lower_orders")
     conda:
         "../envs/montage.yaml"
     threads: 1
     resources:
         **PER_MOSAIC_RESOURCES,
     script:
-        "../scripts/hips_order.py"
+        "../scripts/hips_lower_orders.py"
 
 
 rule hips:

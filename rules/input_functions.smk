@@ -589,26 +589,19 @@ def hips_plan(mosaic):
     return _read_hips_plan(path, os.stat(path).st_mtime_ns)
 
 
-def hips_batch_folders(mosaic):
-    batches = range(len(hips_plan(mosaic)["batches"]))
-    return [result_path(mosaic, "hips_batch", batch=batch) for batch in batches]
-
-
-def hips_order_below(wildcards):
-    """What a lower order is made of: the batches of the deepest order, or the order below."""
-    order = int(wildcards.order)
-    if order + 1 == hips_plan(wildcards.mosaic)["order"]:
-        return hips_batch_folders(wildcards.mosaic)
-    return [result_path(wildcards.mosaic, "hips_order", order=order + 1)]
+def hips_batch_folders(wildcards):
+    batches = range(len(hips_plan(wildcards.mosaic)["batches"]))
+    return [
+        result_path(wildcards.mosaic, "hips_batch", batch=batch) for batch in batches
+    ]
 
 
 def hips_parts(wildcards):
-    """Every folder of tiles of the HiPS: the deepest order's batches and each lower order."""
-    plan = hips_plan(wildcards.mosaic)
-    lower = hips_orders.lower_orders(plan)
-    return hips_batch_folders(wildcards.mosaic) + [
-        result_path(wildcards.mosaic, "hips_order", order=order) for order in lower
-    ]
+    """The HiPS's parts: the deepest order's batches, and the lower orders (if any)."""
+    lower = hips_orders.lower_orders(hips_plan(wildcards.mosaic))
+    return hips_batch_folders(wildcards) + (
+        [result_path(wildcards.mosaic, "hips_lower")] if lower else []
+    )
 
 
 # The colour HiPS of a composite whose three mosaics have a HiPS (rules/hips.smk).
@@ -629,7 +622,7 @@ def colour_hips_bands(wildcards):
 
 
 def colour_hips_parts(wildcards):
-    """The colour HiPS jobs' folders: the red band's batches, then each lower order."""
+    """The colour HiPS jobs' folders: the red band's batches, then the lower orders."""
     parts = hips_orders.colour_parts(hips_plan(COLORS[wildcards.color]["red"]))
     return [layout.colour_hips_part(wildcards.color, part) for part in parts]
 

@@ -47,6 +47,12 @@ def test_batches_are_runs_of_consecutive_tiles_covering_all():
     assert orders.split([5, 9], 8) == [[5], [9]]
 
 
+def test_a_batch_holds_at_least_eight_tiles_unless_the_hips_has_fewer():
+    assert orders.batch_count(1000, 8) == 8
+    assert orders.batch_count(24, 8) == 3 and orders.batch_count(23, 8) == 2
+    assert orders.batch_count(5, 8) == 1 and orders.batch_count(24, 1) == 1
+
+
 @pytest.mark.parametrize(("order", "index"), [(6, 20000), (3, 0), (8, 786431), (5, 5000)])
 def test_tile_pixels_are_where_reproject_puts_them(order, index):
     # astropy's reproject describes each tile by an HPX WCS; its pixel centres are ours
@@ -369,9 +375,9 @@ def test_colour_hips_is_the_bands_grey_tiles_side_by_side(hips_run):
 
     deepest = set(pyramid.tiles_in([colour], 8, "png"))
     assert set(MOC.from_fits(os.path.join(colour, "Moc.fits")).flatten().tolist()) == deepest
-    # made in parts like the grey HiPS: the red band's 3 batches and each lower order
+    # made in parts like the grey HiPS: the red band's 3 batches and the lower orders
     parts = os.listdir(hips_run.path("results", "color", "benchmarks", "rgb", "hips_colour_part"))
-    assert sorted(parts) == sorted([f"batch-{b}.tsv" for b in range(3)] + [f"order-{o}.tsv" for o in range(3, 8)])
+    assert sorted(parts) == sorted([f"batch-{b}.tsv" for b in range(3)] + ["lower.tsv"])
     assert not glob.glob(hips_run.path(layout.colour_hips_part("rgb", "*")))
     # the bands' pages show it, the others' do not
     for name, shown in [("equatorial", True), ("band_b", True), ("galactic", False)]:
@@ -382,10 +388,12 @@ def test_colour_hips_is_the_bands_grey_tiles_side_by_side(hips_run):
 def test_only_mosaics_that_ask_have_a_hips(hips_run):
     assert not os.path.exists(hips_run.path("results", "without", "hips"))
     assert not os.path.exists(hips_run.path("results", "without", "hips_parts"))
-    # the jobs: a plan, the batches, one per lower order, the folder
-    benchmarks = hips_run.path("results", "equatorial", "benchmarks")
-    assert len(os.listdir(os.path.join(benchmarks, "hips_tiles"))) == 3
-    assert sorted(os.listdir(os.path.join(benchmarks, "hips_order"))) == [f"{o}.tsv" for o in range(3, 8)]
+    # the jobs: a plan, the batches, one for the lower orders, the folder; band_b asks
+    # for 8 batches (the default) of its 24 tiles and gets 3, of 8 tiles each
+    for name, batches in (("equatorial", 3), ("band_b", 3)):
+        benchmarks = hips_run.path("results", name, "benchmarks")
+        assert len(os.listdir(os.path.join(benchmarks, "hips_tiles"))) == batches, name
+        assert os.path.exists(os.path.join(benchmarks, "hips_lower_orders.tsv"))
 
 
 # ---- the page, in a browser that cannot reach the network -------------------------------

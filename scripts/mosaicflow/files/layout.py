@@ -72,7 +72,7 @@ FILES = {
     "hips": "hips",
     "hips_plan": "hips_parts/plan.json",
     "hips_batch": "hips_parts/batch-{batch}",
-    "hips_order": "hips_parts/order-{order}",
+    "hips_lower": "hips_parts/lower",
     "benchmarks": "benchmarks",
 }
 
@@ -137,7 +137,7 @@ def colour_hips(name):
 
 
 def colour_hips_part(name, part):
-    """A colour HiPS job's own folder of tiles (``part``: batch-N or order-N)."""
+    """A colour HiPS job's own folder of tiles (``part``: batch-N, or lower: every lower order)."""
     return os.path.join(RESULTS, COLOURS, "hips_parts", name, part)
 
 

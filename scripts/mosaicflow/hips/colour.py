@@ -2,7 +2,7 @@
 PNG tiles whose red, green and blue are the three bands' grey levels, each band's
 FITS tile through its own HiPS's stretch (so each channel is that band's grey PNG
 tile), transparent where no band has data. Made in parts like the grey HiPS: the
-deepest order in the red band's batches, each lower order in one job; then the folder
+deepest order in the red band's batches, every lower order in one job; then the folder
 (properties with ``dataproduct_subtype = color``, Allsky, MOC).
 
 Its stretch is the grey HiPS's (``render.grey``), not mViewer's of ``color/NAME.png``:
@@ -34,20 +34,21 @@ def deepest_order(plans):
 
 
 def part_tiles(part, plans, hips_folders):
-    """(order, {index: {channel: FITS tile path}}) of ``part``: the tiles any band has."""
-    kind, number = part.split("-")
-    order = deepest_order(plans)
-    wanted = None
-    if kind == "batch":
-        wanted = set(plans["red"]["batches"][int(number)])
+    """{order: {index: {channel: FITS tile path}}} of ``part`` (``orders.colour_parts``):
+    the tiles any band has."""
+    deepest = deepest_order(plans)
+    if part == orders.LOWER_ORDERS_PART:
+        wanted = {order: None for order in orders.lower_orders(plans["red"])}
     else:
-        order = int(number)
+        wanted = {deepest: set(plans["red"]["batches"][int(part.split("-")[1])])}
     tiles = {}
-    for channel in CHANNELS:
-        for index, path in pyramid.tiles_in([hips_folders[channel]], order).items():
-            if wanted is None or index in wanted:
-                tiles.setdefault(index, {})[channel] = path
-    return order, tiles
+    for order, indices in wanted.items():
+        tiles[order] = {}
+        for channel in CHANNELS:
+            for index, path in pyramid.tiles_in([hips_folders[channel]], order).items():
+                if indices is None or index in indices:
+                    tiles[order].setdefault(index, {})[channel] = path
+    return tiles
 
 
 def colour_levels(values, stretches):
@@ -69,17 +70,19 @@ def colour_levels(values, stretches):
 def render_part(part, plans, hips_folders, out_folder):
     """Write the colour PNG tiles of ``part`` into ``out_folder`` (made under a temporary
     name, then renamed); returns how many."""
-    order, tiles = part_tiles(part, plans, hips_folders)
     stretches = {channel: plans[channel]["cut"] for channel in CHANNELS}
+    made = 0
     with atomic.folder_output(out_folder) as temporary:
-        for index, paths in sorted(tiles.items()):
-            values = {channel: fits.getdata(path) for channel, path in paths.items()}
-            path = os.path.join(temporary, geometry.tile_file(order, index, "png"))
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            # FITS rows go up, PNG rows down
-            Image.fromarray(colour_levels(values, stretches)[::-1], mode="RGBA").save(path, compress_level=1)
-    log.info("colour HiPS %s: %d tiles of order %d", part, len(tiles), order)
-    return len(tiles)
+        for order, tiles in part_tiles(part, plans, hips_folders).items():
+            for index, paths in sorted(tiles.items()):
+                values = {channel: fits.getdata(path) for channel, path in paths.items()}
+                path = os.path.join(temporary, geometry.tile_file(order, index, "png"))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                # FITS rows go up, PNG rows down
+                Image.fromarray(colour_levels(values, stretches)[::-1], mode="RGBA").save(path, compress_level=1)
+            log.info("colour HiPS %s: %d tiles of order %d", part, len(tiles), order)
+            made += len(tiles)
+    return made
 
 
 def write_allsky(out, plans, hips_folders):

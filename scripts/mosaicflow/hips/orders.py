@@ -14,6 +14,8 @@ TILE_WIDTH = 512  # pixels a side, the HiPS standard's default
 TILE_DEPTH = 9  # log2(TILE_WIDTH): a tile's pixels are HEALPix pixels 9 orders deeper
 ALLSKY_ORDER = 3  # the Allsky files live here, and the pyramid stops here
 MAX_ORDER = 20  # tile pixels at order 29, the deepest HEALPix order astropy-healpix handles
+MIN_BATCH_TILES = 8  # tiles a batch job of the deepest order makes at least (unless the HiPS has fewer)
+LOWER_ORDERS_PART = "lower"  # the part, grey or colour, that holds every lower order
 
 
 def hips_pixel_deg(order):
@@ -54,6 +56,12 @@ def orders(deepest):
     return list(range(min(ALLSKY_ORDER, deepest), deepest + 1))
 
 
+def batch_count(tiles, batches):
+    """How many batches ``tiles`` tiles are cut into: ``batches`` (hips_batches), fewer
+    where a batch would hold under MIN_BATCH_TILES (a job's start would outweigh its work)."""
+    return max(1, min(batches, tiles // MIN_BATCH_TILES))
+
+
 def split(tiles, batches):
     """``tiles`` (sorted nested indices) cut into at most ``batches`` runs of
     consecutive indices, as equal in size as can be: consecutive nested indices
@@ -68,11 +76,11 @@ def read_plan(path):
 
 
 def lower_orders(plan):
-    """The orders the pyramid makes, each from the order below it."""
+    """The orders the pyramid makes (one job, ``pyramid.build_lower_orders``), each from the order below it."""
     return [order for order in orders(plan["order"]) if order < plan["order"]]
 
 
 def colour_parts(plan):
     """The colour HiPS jobs' parts, from the red band's plan: ``batch-N`` per batch of
-    the deepest order, then ``order-N`` per lower order."""
-    return [f"batch-{b}" for b in range(len(plan["batches"]))] + [f"order-{o}" for o in lower_orders(plan)]
+    the deepest order, then one part of every lower order (if the HiPS has any)."""
+    return [f"batch-{b}" for b in range(len(plan["batches"]))] + ([LOWER_ORDERS_PART] if lower_orders(plan) else [])

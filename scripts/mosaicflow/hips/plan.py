@@ -30,7 +30,7 @@ def make_plan(mosaic_path, batches):
         "mosaic_pixel_deg": scale,
         "hips_pixel_deg": orders.hips_pixel_deg(order),
         "tiles": len(tiles),
-        "batches": orders.split(tiles, batches),
+        "batches": orders.split(tiles, orders.batch_count(len(tiles), batches)),
         "cut": stretch,
         "centre": [float(centre[0][0]), float(centre[1][0])],
         "fov_deg": float(max(nx, ny) * scale * 1.2),

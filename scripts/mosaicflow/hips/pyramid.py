@@ -10,7 +10,7 @@ import numpy as np
 from astropy.io import fits
 
 from ..files import atomic
-from . import render
+from . import orders, render
 from .orders import TILE_WIDTH
 
 log = logging.getLogger("mosaicflow")
@@ -62,15 +62,24 @@ def parent(children, index, width=TILE_WIDTH):
     return values
 
 
-def build_order(order, child_folders, plan, out_folder):
-    """Write every order-``order`` tile whose children are under ``child_folders``
-    into ``out_folder`` (made under a temporary name, then renamed); returns how many."""
-    children = tiles_in(child_folders, order + 1)
+def build_lower_orders(deepest_folders, plan, out_folder):
+    """Write every lower order's tiles (``orders.lower_orders``), each order from the
+    one below it, the deepest order's tiles being under ``deepest_folders``, into
+    ``out_folder`` (made under a temporary name, then renamed); returns
+    {order: tiles}. One job for them all: each needs the one below, and a lower
+    order's few tiles take less than a job's start."""
+    counts = {}
     with atomic.folder_output(out_folder) as temporary:
-        parents = sorted({index // 4 for index in children})
-        for index in parents:
-            quartet = {c: fits.getdata(children[c]) for c in range(4 * index, 4 * index + 4) if c in children}
-            values = parent(quartet, index)
-            render.write_tile(temporary, order, index, values, plan["cut"])
+        for order in sorted(orders.lower_orders(plan), reverse=True):
+            counts[order] = _write_order(order, [*deepest_folders, temporary], plan, temporary)
+    return counts
+
+
+def _write_order(order, child_folders, plan, out_folder):
+    children = tiles_in(child_folders, order + 1)
+    parents = sorted({index // 4 for index in children})
+    for index in parents:
+        quartet = {c: fits.getdata(children[c]) for c in range(4 * index, 4 * index + 4) if c in children}
+        render.write_tile(out_folder, order, index, parent(quartet, index), plan["cut"])
     log.info("order %d: %d tiles from %d of order %d", order, len(parents), len(children), order + 1)
     return len(parents)

@@ -16,7 +16,7 @@ STAGES = (
     ("coadd", ("coadd_tile", "coadd")),
     ("preview", ("preview",)),
     ("quality", ("quality_report",)),
-    ("HiPS", ("hips_plan", "hips_tiles", "hips_order", "hips", "hips_colour_part", "hips_colour")),
+    ("HiPS", ("hips_plan", "hips_tiles", "hips_lower_orders", "hips", "hips_colour_part", "hips_colour")),
 )
 STAGE_OF_RULE = {rule: stage for stage, rules in STAGES for rule in rules}
 STAGE_NAMES = [stage for stage, _ in STAGES]
