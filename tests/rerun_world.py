@@ -62,6 +62,7 @@ class World:
         self.root = str(root)
         self.pool = pool
         self.names = sorted(n for n in os.listdir(pool) if not n.endswith(".alt.fits"))
+        self.seed = seed
         self.rng = random.Random(seed)
         self.workflow = Workflow(os.path.join(self.root, "rerun"))
         os.makedirs(self.raw, exist_ok=True)
@@ -71,6 +72,18 @@ class World:
         self.permanent_faults = set()
         self.renamed = 0
         self.fresh_runs = 0
+
+    def copy(self, root):
+        """This world, its folder copied to ``root`` (``cp -a``: the same mtimes,
+        new inodes). The copy's next run re-reads the images' headers, as after a
+        ``touch`` of each, and projects nothing again."""
+        copy = World(root, self.pool, self.seed, self.settings["jobs"])
+        shutil.rmtree(copy.workflow.workdir)
+        shutil.copytree(self.workflow.workdir, copy.workflow.workdir, symlinks=True)
+        copy.settings = dict(self.settings)
+        copy.permanent_faults = set(self.permanent_faults)
+        copy.renamed = self.renamed
+        return copy
 
     @property
     def raw(self):

@@ -15,19 +15,28 @@ from mosaicflow.files import layout, tables
 from rerun_world import MOSAIC, World, differences, jobs_run, render_pool, summary_rows
 
 
-@pytest.fixture(scope="module")
+# Session-wide, not per module: this module's tests spread over the xdist
+# workers (conftest.SPREAD), and a module fixture would be made again each time
+# a worker came back to the module.
+@pytest.fixture(scope="session")
 def pool(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pool")
     render_pool(str(folder))
     return str(folder)
 
 
-@pytest.fixture
-def world(tmp_path, pool):
-    world = World(tmp_path, pool, seed=1)
+@pytest.fixture(scope="session")
+def first_run(tmp_path_factory, pool):
+    """A world after its first run: each test's world starts as a copy of it."""
+    world = World(tmp_path_factory.mktemp("first-run"), pool, seed=1)
     first = world.rerun()
     assert first.returncode == 0, first.stderr[-3000:]
     return world
+
+
+@pytest.fixture
+def world(tmp_path, first_run):
+    return first_run.copy(tmp_path)
 
 
 def rerun_equals_fresh(world, transient=None):
