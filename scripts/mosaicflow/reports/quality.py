@@ -384,7 +384,8 @@ class _Cutout:
         if self._area is None:
             self._area = _ImageRows(self.area_path)
         rows, columns = (y0 - self.dy, y1 - self.dy), slice(x0 - self.dx, x1 - self.dx)
-        return self.pixels.rows(*rows, columns), self._area.rows(*rows, columns)
+        # the area only says which pixels are covered (> 0): its values as stored
+        return self.pixels.rows(*rows, columns), self._area.rows(*rows, columns, as_float=False)
 
 
 class _ImageRows:
@@ -415,8 +416,9 @@ class _ImageRows:
         )
         self.dtype = np.dtype(f">f{abs(header.get('BITPIX')) // 8}") if plain else None
 
-    def rows(self, y0, y1, columns=slice(None)):
-        """Rows y0 .. y1 - 1 (0-based, end-exclusive), ``columns`` of them, as floats."""
+    def rows(self, y0, y1, columns=slice(None), as_float=True):
+        """Rows y0 .. y1 - 1 (0-based, end-exclusive), ``columns`` of them, as native
+        floats (or, ``as_float=False``, as the file stores them: enough to compare)."""
         if self.dtype is None:
             with _fits().open(self.path, memmap=False, lazy_load_hdus=True) as hdul:
                 return np.array(hdul[0].section[y0:y1, :][:, columns], dtype=float)
@@ -426,7 +428,8 @@ class _ImageRows:
             values = np.fromfile(handle, dtype=self.dtype, count=count)
         if values.size < count:
             raise QualityError(f"{self.path}: truncated data (rows {y0}-{y1 - 1} of {self.ny} not all there)")
-        return values.reshape(y1 - y0, self.nx)[:, columns].astype(float)
+        values = values.reshape(y1 - y0, self.nx)[:, columns]
+        return values.astype(float) if as_float else values
 
 
 def madd_valid(data, area):
@@ -672,7 +675,9 @@ def finite_pixels(path):
     """
     image = _ImageRows(path)
     step = max(1, STRIP_PIXELS // max(image.nx, 1))
-    return sum(int(np.isfinite(image.rows(y, min(y + step, image.ny))).sum()) for y in range(0, image.ny, step))
+    return sum(
+        int(np.isfinite(image.rows(y, min(y + step, image.ny), as_float=False)).sum()) for y in range(0, image.ny, step)
+    )
 
 
 # ---- background corrections ---------------------------------------------------
