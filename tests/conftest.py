@@ -165,12 +165,12 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI, where nothing the project ships may skip: {reason}"
 
 
-# The suite runs on pytest-xdist workers (pyproject: ``-n 4``). A module's tests
+# The suite runs on pytest-xdist workers (pyproject: ``-n 6``). A module's tests
 # stay together on one worker, since they share module fixtures (one fresh run,
 # one personal pool), except in SPREAD modules, whose tests share nothing costly
 # and spread over the workers. Units start longest first, so no worker picks up
 # a long one at the end: the pool's tests, which mostly wait for HTCondor, take
-# one worker while three share the rest (on two cores: a run's worker often
+# one worker while the others share the rest (on two cores: a run's worker often
 # waits for Snakemake too). Our own scheduler, since xdist's ``--dist loadgroup``
 # groups nothing under pytest 9.2 (pytest-xdist issue 1386).
 SPREAD = ("test_rerun_invariant.py", "test_faults.py", "test_readme_commands.py", "test_colour_fields.py")
