@@ -96,7 +96,7 @@ wildcard_constraints:
     minus=r"[A-Za-z0-9_-]*-[0-9a-f]{8}",
     tile=r"r[0-9]+c[0-9]+",
     batch=r"[0-9]{1,6}",
-    part=r"batch-[0-9]{1,6}|lower",
+    part=rf"batch-[0-9]{{1,6}}|{hips_orders.LOWER_ORDERS_PART}",
 
 
 # Where things are: every path of results/NAME/ is named in mosaicflow.files.layout.

@@ -15,7 +15,7 @@ TILE_DEPTH = 9  # log2(TILE_WIDTH): a tile's pixels are HEALPix pixels 9 orders 
 ALLSKY_ORDER = 3  # the Allsky files live here, and the pyramid stops here
 MAX_ORDER = 20  # tile pixels at order 29, the deepest HEALPix order astropy-healpix handles
 MIN_BATCH_TILES = 8  # tiles a batch job of the deepest order makes at least (unless the HiPS has fewer)
-LOWER_ORDERS_PART = "lower"  # the part, grey or colour, that holds every lower order
+LOWER_ORDERS_PART = "lower"  # the colour HiPS job that makes every lower order (the grey one's: hips_parts/lower)
 
 
 def hips_pixel_deg(order):
