@@ -1,11 +1,12 @@
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 
 import pytest
 import yaml
+
+import snakemake_forks
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SNAKEFILE = os.path.join(REPO, "Snakefile")
@@ -57,7 +58,7 @@ class Workflow:
         if config is not None:
             self.configfile = self.write_config(config)
         command = self.command(*args, cores=cores, **command_options)
-        result = subprocess.run(command, capture_output=True, text=True, cwd=self.workdir)
+        result = snakemake_forks.run(command, cwd=self.workdir)
         if check and result.returncode != 0:
             raise AssertionError(
                 f"snakemake failed ({result.returncode}):\n{result.stdout[-4000:]}\n{result.stderr[-6000:]}"
@@ -238,6 +239,7 @@ def pytest_sessionstart(session):
 
 
 def pytest_sessionfinish(session, exitstatus):
+    snakemake_forks.SERVER.stop()
     shutil.rmtree(SESSION_HOME, ignore_errors=True)
     before, after = session.config.stash.get(HOME_KEY, None), home_state()
     if before is None:

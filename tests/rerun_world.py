@@ -11,11 +11,11 @@ import os
 import random
 import re
 import shutil
-import subprocess
 import zlib
 
 from astropy.io import fits
 
+import snakemake_forks
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, Workflow
 from mosaicflow.files import layout, tables
 from mosaicflow.montage.per_item import FAULT_VARIABLE
@@ -251,7 +251,7 @@ class World:
         env = {**os.environ, FAULT_VARIABLE: os.pathsep.join(sorted(faults))}
         workflow.configfile = workflow.write_config(self.config())
         command = workflow.command(*args)
-        return subprocess.run(command, capture_output=True, text=True, cwd=workflow.workdir, env=env)
+        return snakemake_forks.run(command, cwd=workflow.workdir, env=env)
 
     def rerun(self, transient=None):
         faults = self.permanent_faults | ({transient} if transient else set())
