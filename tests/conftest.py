@@ -99,7 +99,8 @@ def workflow(tmp_path):
 
 @pytest.fixture(scope="session")
 def pool():
-    """A personal HTCondor pool on 127.0.0.1 for the whole test session (mosaicflow.operations.personal_pool)."""
+    """A personal HTCondor pool on 127.0.0.1 (mosaicflow.operations.personal_pool) for the
+    test session's process: each xdist worker that runs pool tests starts its own."""
     from mosaicflow.operations.personal_pool import PersonalPool, find_condor_master
 
     master = find_condor_master()
@@ -170,13 +171,14 @@ def pytest_runtest_makereport(item, call):
 # stay together on one worker, since they share module fixtures (one fresh run,
 # one personal pool), except in SPREAD modules, whose tests share nothing costly
 # and spread over the workers. Units start longest first, so no worker picks up
-# a long one at the end: the pool's tests, which mostly wait for HTCondor, take
-# one worker while the others share the rest (on two cores: a run's worker often
-# waits for Snakemake too). Our own scheduler, since xdist's ``--dist loadgroup``
+# a long one at the end: the pool's tests, which mostly wait for HTCondor, are two
+# modules on two workers with a pool each, while the others share the rest (on
+# two cores: a run's worker often waits for Snakemake too). Our own scheduler, since xdist's ``--dist loadgroup``
 # groups nothing under pytest 9.2 (pytest-xdist issue 1386).
 SPREAD = ("test_rerun_invariant.py", "test_faults.py", "test_readme_commands.py", "test_colour_fields.py")
 LONGEST_FIRST = (
     "test_htcondor.py",
+    "test_htcondor_features.py",
     "test_rerun_invariant.py::test_readme_rerun_table",
     "test_rerun_invariant.py",
     "test_faults.py",

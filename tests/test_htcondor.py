@@ -1,4 +1,6 @@
-"""profiles/htcondor on a real (personal) HTCondor pool.
+"""profiles/htcondor on a real (personal) HTCondor pool: the profile, and the
+mosaic, the job grouping, a killed job and a rerun on the pool
+(tests/test_htcondor_features.py: the workflow's features on the pool).
 
 The pool tests use the session's one-machine pool (the ``pool`` fixture of
 conftest.py: HTCondor's binaries from ``condor_master`` on PATH or
@@ -8,31 +10,20 @@ run needs no pool.
 
 import ast
 import getpass
-import glob
 import math
 import os
 import re
-import shutil
 import signal
 import subprocess
 import time
 
-import numpy as np
 import yaml
 from astropy.io import fits
 
-from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO, Workflow, small_region
-from mosaicflow.files import tables
+from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO
 from mosaicflow.montage import per_mosaic
-from mosaicflow.operations import personal_pool, tracking
-from test_readme_commands import copy_of_repository, readme_blocks
-
-PROFILE = os.path.join(REPO, "profiles", "htcondor")
-
-
-def field_config(columns=3, rows=2):
-    source = {"type": "synthetic", "columns": columns, "rows": rows, "seed": 3, "stars": 400, "nebulae": 3}
-    return {"mosaics": {"pooled": {"source": source, "region": small_region(width=0.1 * columns + 0.04)}}}
+from mosaicflow.operations import personal_pool
+from pool_runs import PROFILE, PoolRun, assert_identical, field_config, local_mosaic, submitted_members, write_tiles
 
 
 def pool_python(monkeypatch):
@@ -103,50 +94,6 @@ def test_profile_sets_what_a_pool_needs():
     assert set(groups) == per_item
     sizes = dict(item.split("=") for item in profile["group-components"])
     assert set(sizes) == set(groups.values())
-
-
-class PoolRun:
-    """The workflow installed in the pool's folder and run by the pool user."""
-
-    def __init__(self, pool, name, config):
-        self.pool = pool
-        self.snakefile = pool.workflow_copy(os.path.join(pool.root, name, "workflow"))
-        self.work = os.path.join(pool.root, name, "work")
-        os.makedirs(self.work)
-        self.configfile = os.path.join(self.work, "config.yaml")
-        with open(self.configfile, "w") as handle:
-            yaml.safe_dump(config, handle)
-        pool.chown(os.path.join(pool.root, name))
-
-    def argv(self):
-        profile = os.path.join(os.path.dirname(self.snakefile), "profiles", "htcondor")
-        return [
-            self.pool.python,
-            "-m",
-            "snakemake",
-            "-s",
-            self.snakefile,
-            "-d",
-            self.work,
-            "--configfile",
-            self.configfile,
-            "--profile",
-            profile,
-        ]
-
-    def mosaic(self):
-        return fits.getdata(os.path.join(self.work, "results", "pooled", "mosaic.fits"))
-
-
-def local_mosaic(tmp_path, config):
-    local = Workflow(tmp_path)
-    local.run(config=config)
-    return fits.getdata(local.path("results", "pooled", "mosaic.fits"))
-
-
-def assert_identical(a, b):
-    assert a.shape == b.shape
-    assert np.array_equal(a, b, equal_nan=True)
 
 
 def group_sizes():
@@ -222,8 +169,9 @@ def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
         found = subprocess.run(
             ["pgrep", "-u", pool.user, "-f", "target-jobs project:"], capture_output=True, text=True
         ).stdout.split()
+        found = set(map(int, found)) & set(pool.processes()) if found else ()  # this pool's: another may run
         if found:
-            killed = int(found[0])
+            killed = min(found)
             os.kill(killed, signal.SIGKILL)
         else:
             time.sleep(0.01)
@@ -237,34 +185,6 @@ def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
     # one ended by the signal, its resubmission exited 0
     assert sorted((row[2], row[3]) for row in projection) == [("0", "false"), ("undefined", "true")]
     assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
-
-
-def write_tiles(folder, settings):
-    """A synthetic field's raw tiles as a local source folder; returns the truth."""
-    from mosaicflow.sky import synth
-
-    os.makedirs(folder)
-    truth = synth.make_truth(settings)
-    for tile in truth["tiles"]:
-        header, data = synth.render_tile(tile, truth)
-        fits.PrimaryHDU(data, header).writeto(os.path.join(folder, tile["name"] + ".fits"))
-    return truth
-
-
-def submitted_members(pool, before, rule):
-    """How many ``rule`` jobs the Condor jobs after cluster set ``before`` ran (grouped or not),
-    from each job's Snakemake command line (--target-jobs RULE:wildcards ...) in its .err file."""
-    count = 0
-    for path in glob.glob(os.path.join(pool.root, "*", "work", ".snakemake", "htcondor", "*", "*.err")):
-        cluster = os.path.basename(path)[: -len(".err")].rsplit("_", 1)[1]
-        if cluster in before:
-            continue
-        with open(path, errors="replace") as handle:
-            head = handle.read(20000)
-        command = re.search(r"--target-jobs (.*?) --", head)
-        if command:
-            count += sum(job.startswith(f"{rule}:") for job in command.group(1).split())
-    return count
 
 
 def test_pool_rerun_after_one_changed_tile_submits_its_jobs_only(pool, tmp_path):
@@ -293,108 +213,3 @@ def test_pool_rerun_after_one_changed_tile_submits_its_jobs_only(pool, tmp_path)
     touching = [pair for pair in overlaps if any(i.startswith("tile_r00_c01-") for i in pair)]
     assert 0 < submitted_members(pool, before, "difference_fit") == len(touching) < len(overlaps)
     assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
-
-
-def test_colour_field_table_on_the_pool(pool):
-    folder = os.path.join(pool.root, "colour")
-    os.makedirs(folder)
-    with open(os.path.join(folder, "fields.tsv"), "w") as handle:
-        handle.write("name\tsource\tcenter\tsize\tbands\tseed\nrgb\tsynthetic\t83.82 -5.39\t0.2\tJ,H,K\t4\n")
-    run = PoolRun(pool, "colour", {"fields": os.path.join(folder, "fields.tsv")})
-    result = pool.run(run.argv(), check=False, cwd=run.work)
-    assert result.returncode == 0, result.stderr[-5000:]
-    summary = {r["name"]: r for r in tables.read_tsv(os.path.join(run.work, "results", "summary.tsv"))}
-    assert {name: row["status"] for name, row in summary.items()} == {
-        "rgb_J": "complete",
-        "rgb_H": "complete",
-        "rgb_K": "complete",
-        "rgb": "complete",
-    }
-    assert os.path.getsize(os.path.join(run.work, "results", "color", "rgb.png")) > 0
-
-
-def test_tracking_database_records_every_pool_job(pool):
-    config = field_config()
-    config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION  # grouped projection jobs
-    run = PoolRun(pool, "tracked", config)
-    database = os.path.join(run.work, "tracking.db")
-    result = pool.run([*run.argv(), "--logger-snkmt-db", database], check=False, cwd=run.work)
-    assert result.returncode == 0, result.stderr[-5000:]
-    connection = tracking.connect(database)
-    (workflow,) = connection.execute("SELECT id, status FROM workflows").fetchall()
-    assert workflow["status"] == "SUCCESS"
-    index = tracking.Index(run.work)
-    jobs = tracking.jobs(connection, workflow["id"], index)
-    done = {job["rule"] for job in jobs if job["state"] == "SUCCESS"}
-    assert {"synthetic_field", "image_table", "project", "background_model", "coadd", "preview"} <= done
-    assert all(job["state"] == "SUCCESS" for job in jobs), [(j["rule"], j["state"]) for j in jobs]
-    jobdir = os.path.join(run.work, ".snakemake", "htcondor")
-    clusters = {job["rule"]: set() for job in jobs}
-    for job in jobs:
-        clusters[job["rule"]].add(tracking.condor_cluster(jobdir, job))
-    assert None not in clusters["synthetic_field"] | clusters["coadd"] | clusters["preview"]
-    # the six projections ran in one group's Condor job, and the database says which
-    assert len(clusters["project"]) == 1 and None not in clusters["project"]
-    history = {row[0]: row[1] for row in pool.history()}
-    assert history[clusters["project"].pop()].startswith("per_image_projection")
-
-
-def test_on_image_error_skip_on_the_pool(pool, tmp_path):
-    # The region's edges cut the tile columns' overlaps (tests/test_fitscreen.py) and leave one
-    # tile with no pixel inside: Montage cannot project it, and with on_image_error: skip (the
-    # default) the mosaic is made of the others, as locally.
-    source = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7}
-    region = {"center": "83.82 -5.39", "width": 0.11033, "height": 0.4167, "pixel_scale": 1.0}
-    config = {"image_retries": 0, "mosaics": {"pooled": {"source": source, "region": region}}}
-    run = PoolRun(pool, "skipping", config)
-    result = pool.run(run.argv(), check=False, cwd=run.work)
-    assert result.returncode == 0, result.stderr[-5000:]
-    failed = tables.read_tsv(os.path.join(run.work, "results", "pooled", "failed_images.tsv"))
-    assert [row["id"].rsplit("-", 1)[0] for row in failed] == ["tile_r01_c00"]
-    assert "All pixels are blank" in failed[0]["reason"]
-    (row,) = tables.read_tsv(os.path.join(run.work, "results", "summary.tsv"))
-    assert row["images_failed"] == "1" and "1 of 6 images failed to project" in row["reason"]
-    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
-
-
-def test_archive_source_on_the_pool(pool, tmp_path):
-    # Downloads run as Condor jobs (grouped), from a real HTTP server on 127.0.0.1;
-    # a transient fault is retried there too; the mosaic is the local run's.
-    from test_archive_workflow import file_requests, serve_field
-
-    from archive_server import LIST_PATH, ArchiveServer
-
-    server = ArchiveServer().start()
-    try:
-        names = serve_field(server)
-        server.inject(names[0], "500")
-        source = {"type": "archive", "survey": "2MASS", "band": "K", "location": "83.82 -5.39", "size": 0.4}
-        config = {
-            "archive": {"url": server.url(LIST_PATH), "cache": "cache", "timeout": 5, "retries": 3},
-            "mosaics": {"pooled": {"source": source, "region": small_region()}},
-        }
-        run = PoolRun(pool, "archive", config)
-        before = {row[0] for row in pool.history()}
-        result = pool.run(run.argv(), check=False, cwd=run.work)
-        assert result.returncode == 0, result.stderr[-5000:]
-        assert submitted_members(pool, before, "archive_download") == 6
-        assert file_requests(server) == 6 + 1
-        local = Workflow(tmp_path)
-        local.run(config=config)
-    finally:
-        server.stop()
-    assert_identical(run.mosaic(), fits.getdata(local.path("results", "pooled", "mosaic.fits")))
-
-
-def test_the_readmes_pool_command(pool):
-    # README "On an HTCondor pool", as written: on the personal pool, by its user, in a
-    # clone on the pool's (shared) folder, the demo as my.yaml
-    clone = copy_of_repository(os.path.join(pool.root, "readme-clone"))
-    shutil.copy(os.path.join(clone, "config", "config.yaml"), os.path.join(clone, "my.yaml"))
-    pool.install(clone)  # as the clone's user did (pip install -e .) in the pool's environment
-    pool.chown(clone)
-    before = len(pool.history())
-    result = pool.run(["bash", "-e", "-o", "pipefail", "-c", readme_blocks()["pool"]], cwd=clone, check=False)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-6000:]
-    assert os.path.getsize(os.path.join(clone, "results", "demo", "mosaic.fits")) > 0
-    assert len(pool.history()) > before  # its jobs ran on the pool

@@ -15,6 +15,7 @@ runs copies of the workflow, each installed into the pool's environment
 """
 
 import contextlib
+import fcntl
 import hashlib
 import os
 import pwd
@@ -227,8 +228,6 @@ def pool_environment(user=None):
     executor plugin and the HTCondor bindings, which the test environment leaves
     out), made once per requirements and ``user`` (None: shared, for root's pools).
     A lock beside it: parallel test workers may ask at once."""
-    import fcntl
-
     requirements = os.path.join(REPO, "envs", "requirements-htcondor.txt")
     with open(requirements, "rb") as handle:
         digest = hashlib.sha1(handle.read()).hexdigest()[:12]
@@ -251,10 +250,13 @@ def pool_environment(user=None):
 
 
 def _ensure_user(name):
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+    """The pool's user, created if absent (under a lock: two test workers may start pools at once)."""
+    with open(f"/var/tmp/mosaicflow-pool-user-{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            pwd.getpwnam(name)
+        except KeyError:
+            subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
 
 
 def copy_workflow(destination):
