@@ -105,6 +105,11 @@ def start_run():
 
 def end_run():
     report_failures(write_run_summary())
+    plugin = workflow.executor_plugin
+    if plugin is not None and plugin.name == "htcondor":
+        from mosaicflow.operations import pool
+
+        pool.set_aside_event_log(workflow.executor_settings.jobdir)
 
 
 def report_jobs_done():

@@ -196,6 +196,10 @@ def test_pool_rerun_after_one_changed_tile_submits_its_jobs_only(pool, tmp_path)
     config["mosaics"]["pooled"]["background"] = PER_ITEM_JOBS
     run = PoolRun(pool, "changed", config)
     assert pool.run(run.argv(), check=False, cwd=run.work).returncode == 0
+    # its job event log set aside: the rerun's executor starts without one (docs/upstream.md)
+    jobdir = os.path.join(run.work, ".snakemake", "htcondor")
+    assert os.path.exists(os.path.join(jobdir, "previous-run.log"))
+    assert not os.path.exists(os.path.join(jobdir, "snakemake-rules.log"))
 
     # one tile's pixels change (a satellite trail's worth): its projection, its overlaps' fits
     changed = os.path.join(source, "tile_r00_c01.fits")

@@ -1,4 +1,5 @@
-"""Whether this machine can submit to an HTCondor pool, said in one line.
+"""What a run on an HTCondor pool needs around the executor: whether this
+machine can submit, said in one line; and its job event log set aside at its end.
 
 The HTCondor executor finds out only when it submits the first job, and then
 ends the run with a long traceback ("Unable to locate local daemon"). A run
@@ -29,3 +30,26 @@ def schedd_problem():
             " the pool's configuration"
         )
     return None
+
+
+# The executor's job event log, in its job folder (the profile's htcondor-jobdir).
+EVENT_LOG = "snakemake-rules.log"
+PREVIOUS_EVENT_LOG = "previous-run.log"
+
+
+def set_aside_event_log(jobdir):
+    """At the end of a pool run, its job event log moves to ``previous-run.log``.
+
+    The HTCondor executor (snakemake-executor-plugin-htcondor 0.3.0) starts
+    its status thread before it sets up the attributes that thread uses; when
+    the event log of an earlier run is there to read, that thread can die at
+    its first check, and Snakemake then waits for ever (docs/upstream.md). A
+    run that starts without one is safe: the executor reads the log only once
+    its first job has written it. A run killed before its end leaves the log
+    where it is; the next run's end moves it. Returns the new path, or None."""
+    path = os.path.join(jobdir, EVENT_LOG)
+    if not os.path.exists(path):
+        return None
+    previous = os.path.join(jobdir, PREVIOUS_EVENT_LOG)
+    os.replace(path, previous)
+    return previous
