@@ -35,7 +35,8 @@ def shared_dataset(name):
 
 
 class Workflow:
-    """Runs the real Snakemake CLI on this repository's Snakefile in a work dir."""
+    """Runs the real Snakemake CLI on this repository's Snakefile in a work dir
+    (forked from a server that has imported it: tests/snakemake_forks.py)."""
 
     def __init__(self, workdir):
         self.workdir = str(workdir)
@@ -179,6 +180,7 @@ SPREAD = ("test_rerun_invariant.py", "test_faults.py", "test_readme_commands.py"
 LONGEST_FIRST = (
     "test_htcondor.py",
     "test_htcondor_features.py",
+    "test_readme_commands.py::test_quick_start_from_a_fresh_clone",
     "test_rerun_invariant.py::test_readme_rerun_table",
     "test_rerun_invariant.py",
     "test_faults.py",
