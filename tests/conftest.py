@@ -168,7 +168,7 @@ def pytest_runtest_makereport(item, call):
         report.longrepr = f"skipped in CI, where nothing the project ships may skip: {reason}"
 
 
-# The suite runs on pytest-xdist workers (pyproject: ``-n 7``). A module's tests
+# The suite runs on pytest-xdist workers (pyproject: ``-n 6``). A module's tests
 # stay together on one worker, since they share module fixtures (one fresh run,
 # one personal pool), except in SPREAD modules, whose tests share nothing costly
 # and spread over the workers. Units start longest first, so no worker picks up

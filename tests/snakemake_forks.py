@@ -9,12 +9,14 @@ plugin registries, and forks a child per run; the child sets the run's working
 directory, environment, argv and output files and calls ``snakemake.cli.main``,
 exactly what ``python -m snakemake`` runs, then leaves the interpreter the
 ordinary way (atexit handlers, waiting for threads), so a run's exit status,
-output, files and timing are those of the command line.
+output and files are those of the command line; only its start is quicker.
 
 Run as a script, this file is the server: it reads one JSON request per line
 on stdin and answers each with the child's exit code, once the child is gone.
-Nothing reads the environment at import in Snakemake's or this workflow's
-code, so the child's own environment (set before the run) is the run's.
+What a module reads from the environment when it is imported comes from the
+server's (the session's) environment: this workflow's code reads it only when
+called, and a run whose interpreter settings (``PYTHON*``) differ from the
+session's gets a process of its own.
 """
 
 import importlib.util
