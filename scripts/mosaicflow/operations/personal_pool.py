@@ -11,7 +11,8 @@ environment of its own, built from the system Python and kept in /var/tmp for
 later runs (keyed by envs/requirements-htcondor.txt): not the test
 interpreter's, whose install of the package is this checkout's, while the pool
 runs copies of the workflow, each installed into the pool's environment
-(``workflow_copy``) before it runs.
+(``workflow_copy``) before it runs; the tests, which run two pools at once,
+put each copy's package on ``PYTHONPATH`` instead (tests/pool_runs.py).
 """
 
 import contextlib
