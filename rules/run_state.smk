@@ -70,12 +70,17 @@ def report_failures(rows):
         )
 
 
+def on_a_pool():
+    """Whether this run's executor is HTCondor's. Known only once the run
+    starts: the executor is chosen after this file is parsed."""
+    plugin = workflow.executor_plugin
+    return plugin is not None and plugin.name == "htcondor"
+
+
 def refuse_a_pool_run_without_a_schedd():
     """One line, before any job, where no schedd answers (the executor would
-    find out at the first submission, with a long traceback). Known only once
-    the run starts: the executor is chosen after this file is parsed."""
-    plugin = workflow.executor_plugin
-    if plugin is None or plugin.name != "htcondor":
+    find out at the first submission, with a long traceback)."""
+    if not on_a_pool():
         return
     # off: let the executor try (with --verbose it logs each job's submit description)
     if os.environ.get("MOSAICFLOW_POOL_CHECK") == "off":
@@ -105,8 +110,7 @@ def start_run():
 
 def end_run():
     report_failures(write_run_summary())
-    plugin = workflow.executor_plugin
-    if plugin is not None and plugin.name == "htcondor":
+    if on_a_pool():
         from mosaicflow.operations import pool
 
         pool.set_aside_event_log(workflow.executor_settings.jobdir)

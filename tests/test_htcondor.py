@@ -23,6 +23,7 @@ from astropy.io import fits
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO
 from mosaicflow.montage import per_mosaic
 from mosaicflow.operations import personal_pool
+from mosaicflow.operations import pool as pool_run
 from pool_runs import PROFILE, PoolRun, assert_identical, field_config, local_mosaic, submitted_members, write_tiles
 
 
@@ -198,8 +199,8 @@ def test_pool_rerun_after_one_changed_tile_submits_its_jobs_only(pool, tmp_path)
     assert pool.run(run.argv(), check=False, cwd=run.work).returncode == 0
     # its job event log set aside: the rerun's executor starts without one (docs/upstream.md)
     jobdir = os.path.join(run.work, ".snakemake", "htcondor")
-    assert os.path.exists(os.path.join(jobdir, "previous-run.log"))
-    assert not os.path.exists(os.path.join(jobdir, "snakemake-rules.log"))
+    assert os.path.exists(os.path.join(jobdir, pool_run.PREVIOUS_EVENT_LOG))
+    assert not os.path.exists(os.path.join(jobdir, pool_run.EVENT_LOG))
 
     # one tile's pixels change (a satellite trail's worth): its projection, its overlaps' fits
     changed = os.path.join(source, "tile_r00_c01.fits")
