@@ -10,6 +10,9 @@ directory, environment, argv and output files and calls ``snakemake.cli.main``,
 exactly what ``python -m snakemake`` runs, then leaves the interpreter the
 ordinary way (atexit handlers, waiting for threads), so a run's exit status,
 output and files are those of the command line; only its start is quicker.
+The server's objects are frozen before the first fork (``gc.freeze``): a
+child's collections leave them alone, as they would find nothing to free
+there, instead of touching, and so copying, every page of the server's heap.
 
 Run as a script, this file is the server: it reads one JSON request per line
 on stdin and answers each with the child's exit code, once the child is gone.
@@ -19,6 +22,7 @@ called, and a run whose interpreter settings (``PYTHON*``) differ from the
 session's gets a process of its own.
 """
 
+import gc
 import importlib.util
 import json
 import os
@@ -56,6 +60,10 @@ def serve():
         importlib.import_module(module)
     for name in REGISTRIES:
         getattr(snakemake.cli, name)()
+    # What the server made lives as long as any run (modules, registries): out
+    # of the collector's reach, a child's collections do not walk it and copy
+    # every page it lies on (Python's gc.freeze documentation, for fork).
+    gc.freeze()
     sys.stdout.write("ready\n")
     sys.stdout.flush()
     for line in sys.stdin:
