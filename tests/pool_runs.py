@@ -15,6 +15,11 @@ from mosaicflow.operations import personal_pool
 PROFILE = os.path.join(REPO, "profiles", "htcondor")
 
 
+# Two projection and two fit batches (the defaults' eight make a Condor job each on a small field):
+# the runs whose subject is not the batching take them.
+TWO_BATCHES = {"projection": {"batches": 2}, "background": {"fit_batches": 2}}
+
+
 def field_config(columns=3, rows=2):
     source = {"type": "synthetic", "columns": columns, "rows": rows, "seed": 3, "stars": 400, "nebulae": 3}
     return {"mosaics": {"pooled": {"source": source, "region": small_region(width=0.1 * columns + 0.04)}}}

@@ -17,14 +17,24 @@ import signal
 import subprocess
 import time
 
+import pytest
 import yaml
 from astropy.io import fits
 
 from conftest import PER_IMAGE_PROJECTION, PER_ITEM_JOBS, REPO
 from mosaicflow.montage import per_mosaic
-from mosaicflow.operations import personal_pool
+from mosaicflow.operations import personal_pool, tracking
 from mosaicflow.operations import pool as pool_run
-from pool_runs import PROFILE, PoolRun, assert_identical, field_config, local_mosaic, submitted_members, write_tiles
+from pool_runs import (
+    PROFILE,
+    TWO_BATCHES,
+    PoolRun,
+    assert_identical,
+    field_config,
+    local_mosaic,
+    submitted_members,
+    write_tiles,
+)
 
 
 def pool_python(monkeypatch):
@@ -105,17 +115,25 @@ def group_sizes():
     return {rule: sizes[group] for rule, group in groups.items()}, int(profile["cores"])
 
 
-def test_pool_run_equals_local_run_and_groups_jobs(pool, tmp_path):
+@pytest.fixture(scope="module")
+def field_reference(tmp_path_factory):
+    """The local mosaic of field_config() with the default jobs: every job layout gives it,
+    byte for byte (tests/test_end_to_end.py), so the pool runs of that field compare with it."""
+    return local_mosaic(tmp_path_factory.mktemp("reference"), field_config())
+
+
+def test_pool_run_equals_local_run_groups_jobs_and_is_tracked(pool, field_reference):
     config = field_config()
     config["mosaics"]["pooled"]["background"] = PER_ITEM_JOBS  # grouping the per-item jobs
     config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION
     run = PoolRun(pool, "grouped", config)
+    database = os.path.join(run.work, "tracking.db")
     started = time.time()
-    result = pool.run(run.argv(), check=False, cwd=run.work)
+    result = pool.run([*run.argv(), "--logger-snkmt-db", database], check=False, cwd=run.work)
     assert result.returncode == 0, result.stderr[-5000:]
     print(f"pool run: {time.time() - started:.1f} s")
 
-    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+    assert_identical(run.mosaic(), field_reference)
 
     # Condor jobs: one per batch of grouped per-item jobs, one per other remote job.
     items = {
@@ -133,19 +151,38 @@ def test_pool_run_equals_local_run_and_groups_jobs(pool, tmp_path):
     assert len(grouped) == 3 and all(row[4] == str(cores) for row in grouped)
     assert all(row[2] == "0" for row in history)
 
+    # the tracking database: the run SUCCESS, every job in it, each with its Condor job
+    connection = tracking.connect(database)
+    (workflow,) = connection.execute("SELECT id, status FROM workflows").fetchall()
+    assert workflow["status"] == "SUCCESS"
+    jobs = tracking.jobs(connection, workflow["id"], tracking.Index(run.work))
+    assert all(job["state"] == "SUCCESS" for job in jobs), [(j["rule"], j["state"]) for j in jobs]
+    assert {job["rule"] for job in jobs} >= {*remote_singles, *items}
+    jobdir = os.path.join(run.work, ".snakemake", "htcondor")
+    clusters = {job["rule"]: set() for job in jobs}
+    for job in jobs:
+        clusters[job["rule"]].add(tracking.condor_cluster(jobdir, job))
+    assert None not in clusters["synthetic_field"] | clusters["coadd"] | clusters["preview"]
+    # the six projections ran in one group's Condor job, and the database says which
+    assert len(clusters["project"]) == 1 and None not in clusters["project"]
+    names = {row[0]: row[1] for row in history}
+    assert names[clusters["project"].pop()].startswith("per_image_projection")
 
-def test_pool_run_with_fit_batches_and_coadd_tiles(pool, tmp_path):
+
+def test_pool_run_with_fit_batches_and_coadd_tiles(pool, field_reference):
     # Big-field settings: one fit job per image (grouped like the other per-item
-    # jobs) and a coadd in tiles, each tile its own Condor job.
+    # jobs) and a coadd in tiles, each tile its own Condor job; projections in two
+    # batches (TWO_BATCHES).
     config = field_config()
     config["mosaics"]["pooled"]["background"] = {"fit_jobs": "image"}
     config["mosaics"]["pooled"]["coadd"] = {"tiles_above": 0, "tile_size": 600}
+    config["mosaics"]["pooled"]["projection"] = TWO_BATCHES["projection"]
     run = PoolRun(pool, "tiled", config)
     before = {row[0] for row in pool.history()}
     result = pool.run(run.argv(), check=False, cwd=run.work)
     assert result.returncode == 0, result.stderr[-5000:]
 
-    assert_identical(run.mosaic(), local_mosaic(tmp_path, config))
+    assert_identical(run.mosaic(), field_reference)
     history = [row for row in pool.history() if row[0] not in before]
     tiles = len(os.listdir(os.path.join(run.work, "results", "pooled", "benchmarks", "coadd_tile")))
     assert tiles >= 4
@@ -158,6 +195,7 @@ def test_pool_run_with_fit_batches_and_coadd_tiles(pool, tmp_path):
 def test_killed_job_is_retried_and_the_run_completes(pool, tmp_path):
     config = field_config(columns=4, rows=3)
     config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION  # grouped projection jobs
+    config["mosaics"]["pooled"]["background"] = TWO_BATCHES["background"]
     run = PoolRun(pool, "killed", config)
     before = {row[0] for row in pool.history()}
     process = pool.popen(run.argv(), cwd=run.work, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -1,6 +1,6 @@
 """The workflow's features on a real (personal) HTCondor pool: a colour field
-table, the tracking database, images that fail, an archive source, and the
-README's pool command as written. Beside tests/test_htcondor.py, on another
+table, images that fail, an archive source, and the README's pool command as
+written (the tracking database: test_htcondor.py's grouped run). Beside tests/test_htcondor.py, on another
 test worker with a pool of its own (the ``pool`` fixture of conftest.py).
 """
 
@@ -9,10 +9,9 @@ import shutil
 
 from astropy.io import fits
 
-from conftest import PER_IMAGE_PROJECTION, Workflow, small_region
+from conftest import Workflow, small_region
 from mosaicflow.files import tables
-from mosaicflow.operations import tracking
-from pool_runs import PoolRun, assert_identical, field_config, local_mosaic, submitted_members
+from pool_runs import TWO_BATCHES, PoolRun, assert_identical, local_mosaic, submitted_members
 from test_readme_commands import copy_of_repository, readme_blocks
 
 
@@ -34,39 +33,13 @@ def test_colour_field_table_on_the_pool(pool):
     assert os.path.getsize(os.path.join(run.work, "results", "color", "rgb.png")) > 0
 
 
-def test_tracking_database_records_every_pool_job(pool):
-    config = field_config()
-    config["mosaics"]["pooled"]["projection"] = PER_IMAGE_PROJECTION  # grouped projection jobs
-    run = PoolRun(pool, "tracked", config)
-    database = os.path.join(run.work, "tracking.db")
-    result = pool.run([*run.argv(), "--logger-snkmt-db", database], check=False, cwd=run.work)
-    assert result.returncode == 0, result.stderr[-5000:]
-    connection = tracking.connect(database)
-    (workflow,) = connection.execute("SELECT id, status FROM workflows").fetchall()
-    assert workflow["status"] == "SUCCESS"
-    index = tracking.Index(run.work)
-    jobs = tracking.jobs(connection, workflow["id"], index)
-    done = {job["rule"] for job in jobs if job["state"] == "SUCCESS"}
-    assert {"synthetic_field", "image_table", "project", "background_model", "coadd", "preview"} <= done
-    assert all(job["state"] == "SUCCESS" for job in jobs), [(j["rule"], j["state"]) for j in jobs]
-    jobdir = os.path.join(run.work, ".snakemake", "htcondor")
-    clusters = {job["rule"]: set() for job in jobs}
-    for job in jobs:
-        clusters[job["rule"]].add(tracking.condor_cluster(jobdir, job))
-    assert None not in clusters["synthetic_field"] | clusters["coadd"] | clusters["preview"]
-    # the six projections ran in one group's Condor job, and the database says which
-    assert len(clusters["project"]) == 1 and None not in clusters["project"]
-    history = {row[0]: row[1] for row in pool.history()}
-    assert history[clusters["project"].pop()].startswith("per_image_projection")
-
-
 def test_on_image_error_skip_on_the_pool(pool, tmp_path):
     # The region's edges cut the tile columns' overlaps (tests/test_fitscreen.py) and leave one
     # tile with no pixel inside: Montage cannot project it, and with on_image_error: skip (the
     # default) the mosaic is made of the others, as locally.
     source = {"type": "synthetic", "columns": 3, "rows": 2, "seed": 7}
     region = {"center": "83.82 -5.39", "width": 0.11033, "height": 0.4167, "pixel_scale": 1.0}
-    config = {"image_retries": 0, "mosaics": {"pooled": {"source": source, "region": region}}}
+    config = {"image_retries": 0, "mosaics": {"pooled": {"source": source, "region": region, **TWO_BATCHES}}}
     run = PoolRun(pool, "skipping", config)
     result = pool.run(run.argv(), check=False, cwd=run.work)
     assert result.returncode == 0, result.stderr[-5000:]
@@ -92,7 +65,7 @@ def test_archive_source_on_the_pool(pool, tmp_path):
         source = {"type": "archive", "survey": "2MASS", "band": "K", "location": "83.82 -5.39", "size": 0.4}
         config = {
             "archive": {"url": server.url(LIST_PATH), "cache": "cache", "timeout": 5, "retries": 3},
-            "mosaics": {"pooled": {"source": source, "region": small_region()}},
+            "mosaics": {"pooled": {"source": source, "region": small_region(), **TWO_BATCHES}},
         }
         run = PoolRun(pool, "archive", config)
         before = {row[0] for row in pool.history()}
