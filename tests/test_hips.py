@@ -22,6 +22,7 @@ from conftest import small_field, small_region
 from hips_checks import check_read_back, read_tiles
 from mosaicflow.files import layout
 from mosaicflow.hips import geometry, orders, pyramid, render
+from rerun_world import jobs_run
 
 # ---- orders, batches, tile layout ------------------------------------------------------
 
@@ -186,6 +187,24 @@ def test_hips_of_a_real_2mass_field_reads_back(tmp_path):
     )
     assert order == 9 and difference.size > 0.99 * 897 * 897
     assert np.median(difference) < spread / 4
+
+
+def test_hips_turned_on_later_is_made_alone_from_the_mosaic(workflow):
+    # hips: true on a mosaic already made: the HiPS's jobs alone run (nothing of the
+    # mosaic is redone), and its tiles read that mosaic back
+    mosaic = {
+        "source": small_field(columns=2, rows=1, stars=300, nebulae=2),
+        "region": small_region(width=0.25, height=0.3, pixel_scale=2.0),
+    }
+    workflow.run(config={"mosaics": {"m": mosaic}})
+    assert not os.path.exists(workflow.path("results", "m", "hips"))
+    result = workflow.run(config={"mosaics": {"m": {**mosaic, "hips": True}}})
+    assert set(jobs_run(result)) == {"hips_plan", "hips_tiles", "hips_lower_orders", "hips"}
+    order, difference, _ = check_read_back(
+        workflow.path("results", "m", "hips"), workflow.path("results", "m", "mosaic.fits")
+    )
+    assert order == 8 and difference.size > 0.9 * 450 * 540  # the tiles cover 95% of the region
+    assert np.median(difference) < 0.5  # noise 2: a quarter of it
 
 
 @pytest.mark.parametrize("name", ["equatorial", "galactic"])

@@ -12,14 +12,11 @@ import shutil
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 from conftest import REPO, shared_dataset
-from hips_checks import check_read_back
 from mosaicflow.files import tables
 from mosaicflow.operations import personal_pool
-from rerun_world import jobs_run
 
 README = os.path.join(REPO, "README.md")
 BLOCK = re.compile(r"^<!-- test: ([a-z-]+) -->\n```(?:bash|sh)\n(.*?)^```", re.M | re.S)
@@ -107,22 +104,6 @@ def test_quick_start_from_a_fresh_clone(tmp_path):
     for name in ("mosaic.fits", "mosaic_area.fits", "mosaic.png"):
         assert os.path.getsize(os.path.join(clone, "results", "demo", name)) > 0
     assert "CONDOR_CONFIG" not in output  # a local install has no HTCondor bindings to warn
-
-    # then the demo as a HiPS (hips: true): its jobs alone run, on the demo's mosaic,
-    # and its tiles read the mosaic back (30 synthetic tiles at 1"/px: order 9)
-    with open(os.path.join(clone, "hips.yaml"), "w", encoding="utf-8") as handle:
-        handle.write("mosaics:\n  demo:\n    hips: true\n")
-    snakemake = os.path.join(clone, ".venv", "bin", "snakemake")
-    command = [snakemake, "--cores", "2", "--configfile", "config/config.yaml", "hips.yaml"]
-    result = subprocess.run(command, cwd=clone, env=env, capture_output=True, text=True, timeout=1200)
-    assert result.returncode == 0, result.stderr[-3000:]
-    ran = set(jobs_run(result))
-    assert ran == {"hips_plan", "hips_tiles", "hips_lower_orders", "hips"}, ran
-    order, difference, _ = check_read_back(
-        os.path.join(clone, "results", "demo", "hips"), os.path.join(clone, "results", "demo", "mosaic.fits")
-    )
-    assert order == 9 and difference.size > 0.95 * 2520 * 4320
-    assert np.median(difference) < 0.5  # noise 2: a quarter of it
 
 
 def test_the_test_environment_runs_snakemake_without_warnings(tmp_path):
