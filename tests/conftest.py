@@ -1,3 +1,4 @@
+import fcntl
 import os
 import shutil
 import sys
@@ -91,6 +92,22 @@ def parse_job_counts(text):
             if len(words) == 2 and words[1].isdigit() and words[0] != "total":
                 counts[words[0]] = int(words[1])
     return counts
+
+
+def made_once(tmp_path_factory, name, make):
+    """A folder ``name`` that ``make(folder)`` fills once per test session, by whichever
+    xdist worker asks first; the others wait for it and share it (pytest-xdist's recipe
+    for session data: the workers' temp folders have one parent). Read it, do not change it."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / name
+    with open(f"{folder}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not os.path.exists(f"{folder}.made"):
+            shutil.rmtree(folder, ignore_errors=True)
+            folder.mkdir()
+            make(folder)
+            open(f"{folder}.made", "w").close()
+    return folder
 
 
 @pytest.fixture

@@ -58,16 +58,19 @@ def render_pool(folder, seed=5):
 class World:
     """Inputs (a raw folder), config settings and injected faults of one sequence."""
 
-    def __init__(self, root, pool, seed, jobs="per_item"):
+    def __init__(self, root, pool, seed, jobs="per_item", inputs=True):
+        """A new world's raw folder holds the pool's first six tiles; ``inputs=False``:
+        ``root`` holds a world's folder already (in its first settings)."""
         self.root = str(root)
         self.pool = pool
         self.names = sorted(n for n in os.listdir(pool) if not n.endswith(".alt.fits"))
         self.seed = seed
         self.rng = random.Random(seed)
         self.workflow = Workflow(os.path.join(self.root, "rerun"))
-        os.makedirs(self.raw, exist_ok=True)
-        for name in self.names[:6]:
-            shutil.copyfile(os.path.join(pool, name), os.path.join(self.raw, name))
+        if inputs:
+            os.makedirs(self.raw, exist_ok=True)
+            for name in self.names[:6]:
+                shutil.copyfile(os.path.join(pool, name), os.path.join(self.raw, name))
         self.settings = {"region": "all", "pixel_scale": 1.0, "model": "plane", "on_image_error": "skip", "jobs": jobs}
         self.permanent_faults = set()
         self.renamed = 0
@@ -77,8 +80,7 @@ class World:
         """This world, its folder copied to ``root`` (``cp -a``: the same mtimes,
         new inodes). The copy's next run re-reads the images' headers, as after a
         ``touch`` of each, and projects nothing again."""
-        copy = World(root, self.pool, self.seed, self.settings["jobs"])
-        shutil.rmtree(copy.workflow.workdir)
+        copy = World(root, self.pool, self.seed, self.settings["jobs"], inputs=False)
         shutil.copytree(self.workflow.workdir, copy.workflow.workdir, symlinks=True)
         copy.settings = dict(self.settings)
         copy.permanent_faults = set(self.permanent_faults)

@@ -10,28 +10,27 @@ import shutil
 
 import pytest
 
-from conftest import Workflow
+from conftest import Workflow, made_once
 from mosaicflow.files import layout, tables
 from rerun_world import MOSAIC, World, differences, jobs_run, render_pool, summary_rows
 
 
-# Session-wide, not per module: this module's tests spread over the xdist
-# workers (conftest.SPREAD), and a module fixture would be made again each time
-# a worker came back to the module.
+# Made once per session, whichever worker comes first: this module's tests spread
+# over the xdist workers (conftest.SPREAD).
 @pytest.fixture(scope="session")
 def pool(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("pool")
-    render_pool(str(folder))
-    return str(folder)
+    return str(made_once(tmp_path_factory, "rerun-pool", lambda folder: render_pool(str(folder))))
 
 
 @pytest.fixture(scope="session")
 def first_run(tmp_path_factory, pool):
     """A world after its first run: each test's world starts as a copy of it."""
-    world = World(tmp_path_factory.mktemp("first-run"), pool, seed=1)
-    first = world.rerun()
-    assert first.returncode == 0, first.stderr[-3000:]
-    return world
+
+    def run_first(folder):
+        first = World(folder, pool, seed=1).rerun()
+        assert first.returncode == 0, first.stderr[-3000:]
+
+    return World(made_once(tmp_path_factory, "rerun-first-run", run_first), pool, seed=1, inputs=False)
 
 
 @pytest.fixture
