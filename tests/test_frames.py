@@ -509,15 +509,17 @@ def test_workflow_galactic_mosaic_of_equatorial_tiles(tmp_path):
     region = {
         "center": f"{centre.l.deg:.6f} {centre.b.deg:.6f}",
         "frame": "galactic",
-        "width": 0.3,
-        "height": 0.3,
+        "width": 0.18,
+        "height": 0.18,
         "pixel_scale": 1.0,
     }
     wf = Workflow(tmp_path)
+    # half-size tiles: mProject's cost goes with the pixels
+    source = small_field(columns=4, rows=2, tile_width=256, tile_height=512)
     config = {
         "mosaics": {
-            "fast": {"source": small_field(), "region": region},
-            "exact": {"source": small_field(), "region": region, "projection": {"method": "mProject"}},
+            "fast": {"source": source, "region": region},
+            "exact": {"source": source, "region": region, "projection": {"method": "mProject"}},
         }
     }
     start = time.perf_counter()
