@@ -48,19 +48,14 @@ def matched_and_unmatched(tmp_path_factory):
                 "background": {"fit_jobs": "image", "correct_jobs": "image"},
                 "coadd": {"tiles_above": 0, "tile_size": 700},
             },
-            # corrections applied by the coadd jobs, in tiles and in one mAdd
+            # corrections applied by the coadd jobs, in tiles, and in one mAdd (the
+            # default jobs: fits in batches, corrections in the coadd)
             "corrected_in_tiles": {
                 "source": small_field(),
                 "region": small_region(),
                 "background": {"fit_jobs": "image", "correct_jobs": "coadd"},
                 "coadd": {"tiles_above": 0, "tile_size": 700},
             },
-            "corrected_in_coadd": {
-                "source": small_field(),
-                "region": small_region(),
-                "background": {"fit_jobs": "overlap", "correct_jobs": "coadd"},
-            },
-            # the default jobs: fits in batches, corrections in the coadd
             "default_jobs": {"source": small_field(), "region": small_region()},
         }
     }
@@ -174,7 +169,7 @@ def test_projections_in_batches_are_the_per_image_projections(matched_and_unmatc
     assert not os.path.exists(os.path.join(per_image, "projection"))
 
 
-@pytest.mark.parametrize("mosaic", ["corrected_in_tiles", "corrected_in_coadd", "default_jobs"])
+@pytest.mark.parametrize("mosaic", ["corrected_in_tiles", "default_jobs"])
 def test_corrections_applied_by_the_coadd_give_the_same_mosaic(matched_and_unmatched, mosaic):
     # background.correct_jobs: coadd - no correction job per image and no
     # corrected/ files; the coadd jobs subtract the same planes themselves.
