@@ -1,5 +1,5 @@
 """profiles/htcondor on a real (personal) HTCondor pool: the profile, and the
-mosaic, the job grouping, a killed job and a rerun on the pool
+mosaic, the job grouping with its tracking database, a killed job and a rerun on the pool
 (tests/test_htcondor_features.py: the workflow's features on the pool).
 
 The pool tests use the session's one-machine pool (the ``pool`` fixture of
