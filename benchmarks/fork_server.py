@@ -52,7 +52,6 @@ def main():
     args = parser.parse_args()
     folder = tempfile.mkdtemp(prefix="fork-server-")
     try:
-        os.makedirs(os.path.join(folder, "pool"))
         render_pool(os.path.join(folder, "pool"))
         world = World(os.path.join(folder, "world"), os.path.join(folder, "pool"), seed=1, jobs="defaults")
         if world.rerun().returncode != 0:

@@ -1,7 +1,8 @@
 """The workflow's features on a real (personal) HTCondor pool: a colour field
 table, images that fail, an archive source, and the README's pool command as
-written (the tracking database: test_htcondor.py's grouped run). Beside tests/test_htcondor.py, on another
-test worker with a pool of its own (the ``pool`` fixture of conftest.py).
+written (the tracking database: test_htcondor.py's grouped run). Beside
+tests/test_htcondor.py, on another test worker with a pool of its own (the
+``pool`` fixture of conftest.py).
 """
 
 import os
